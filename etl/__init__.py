@@ -1,0 +1,3 @@
+"""File-drop order sync for Mirakl Connect."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,242 @@
+"""Settings: defaults < TOML file < ``CONNECT_*`` environment < command-line flags (DESIGN.md 6).
+
+Secrets are held in ``Secret`` so that no repr, log line or report can print them by accident.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from etl.convert import Conventions
+from etl.errors import UsageError
+from etl.mapping import ColumnMapping
+from etl.models import Origin
+from etl.read import DELIMITERS, ReadOptions
+
+DEFAULT_API_URL = "https://miraklconnect.com/api"
+DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
+DEFAULT_CONFIG = Path("etl.toml")
+ENVIRONMENT = {
+    "CONNECT_API_URL": "api_url",
+    "CONNECT_TOKEN_URL": "token_url",
+    "CONNECT_CLIENT_ID": "client_id",
+    "CONNECT_CLIENT_SECRET": "client_secret",
+    "CONNECT_TOKEN": "token",
+    "CONNECT_CHANNEL_ID": "channel_id",
+    "CONNECT_STORE_ID": "store_id",
+}
+
+
+class Secret:
+    """A credential that prints as ``***``; ``reveal()`` is the only way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How one kind of export is written, and the user's column mapping for it."""
+
+    read: ReadOptions = field(default_factory=ReadOptions)
+    conventions: Conventions = field(default_factory=Conventions)
+    mapping: ColumnMapping = field(default_factory=ColumnMapping)
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    glob: str
+    source: SourceFormat
+
+
+@dataclass(frozen=True)
+class Settings:
+    inbox: Path = Path("inbox")
+    outbox: Path = Path("outbox")
+    state: Path | None = None  # default: <outbox>/.state/ledger.sqlite3
+    api_url: str = DEFAULT_API_URL
+    token_url: str = DEFAULT_TOKEN_URL
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    token: Secret = field(default_factory=lambda: Secret(""))
+    channel_id: str = ""
+    store_id: str = ""
+    timeout: float = 30.0
+    max_attempts: int = 6
+    requests_per_second: float = 20.0
+    settle_seconds: float = 2.0
+    default_source: SourceFormat = field(default_factory=SourceFormat)
+    mapping_rules: tuple[MappingRule, ...] = ()
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state or self.outbox / ".state" / "ledger.sqlite3"
+
+    @property
+    def default_origin(self) -> Origin | None:
+        if self.channel_id and self.store_id:
+            return Origin(self.channel_id, self.store_id)
+        return None
+
+    def source_for(self, path: Path) -> SourceFormat:
+        """The first mapping rule whose glob matches the file name, else the default."""
+        for rule in self.mapping_rules:
+            if fnmatch.fnmatch(path.name, rule.glob):
+                return rule.source
+        return self.default_source
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{what} {path} is not valid TOML: {error}") from None
+
+
+def _conventions(table: dict[str, Any], base: Conventions, where: str) -> Conventions:
+    decimal_comma = table.get("decimal_comma", base.decimal_comma)
+    if not isinstance(decimal_comma, bool):
+        raise UsageError(f"{where}: decimal_comma must be true or false")
+    zone = base.assume_timezone
+    if table.get("assume_timezone"):
+        try:
+            zone = ZoneInfo(str(table["assume_timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(
+                f"{where}: assume_timezone '{table['assume_timezone']}' is not a known timezone "
+                "(use a name like Europe/Paris or UTC)"
+            ) from None
+    return Conventions(decimal_comma=decimal_comma, assume_timezone=zone)
+
+
+def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadOptions:
+    delimiter = table.get("delimiter", base.delimiter) or None
+    if delimiter is not None:
+        delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter)
+        if delimiter not in DELIMITERS:
+            raise UsageError(f"{where}: delimiter must be one of , ; | tab")
+    encoding = str(table.get("encoding", base.encoding))
+    return ReadOptions(encoding=encoding, delimiter=delimiter)
+
+
+def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
+    """A mapping file: renames, constants, ignored columns and read conventions (README)."""
+    data = _read_toml(path, "mapping file")
+    where = f"mapping file {path}"
+    columns = data.get("columns", {})
+    constants = data.get("constants", {})
+    ignore = data.get("ignore", [])
+    renames: dict[str, tuple[str, ...]] = {}
+    for name, target in columns.items() if isinstance(columns, dict) else []:
+        targets = [target] if isinstance(target, str) else target
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise UsageError(f'{where}: [columns] "{name}" must be a path or a list of paths')
+        renames[str(name)] = tuple(targets)
+    if not isinstance(columns, dict):
+        raise UsageError(f'{where}: [columns] maps export column names to paths: "Name" = "path"')
+    if not isinstance(constants, dict):
+        raise UsageError(f'{where}: [constants] sets paths to values: "path" = "value"')
+    if not isinstance(ignore, list):
+        raise UsageError(f"{where}: ignore is a list of column names")
+    read_table = data.get("read", {})
+    return SourceFormat(
+        read=_read_options(read_table, base.read, where),
+        conventions=_conventions(read_table, base.conventions, where),
+        mapping=ColumnMapping(
+            renames=renames,
+            constants={k: _constant_text(v) for k, v in constants.items()},
+            ignore=frozenset(str(c) for c in ignore),
+        ),
+    )
+
+
+def _constant_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Settings from the config file (explicit, or ./etl.toml if present), env and flags."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    base_dir = Path(".")
+    default_source = SourceFormat()
+    rules: list[MappingRule] = []
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
+    if path is not None:
+        data = _read_toml(path, "config file")
+        base_dir = path.parent
+        for key in ("inbox", "outbox", "state"):
+            if key in data.get("paths", {}):
+                values[key] = base_dir / data["paths"][key]
+        connect = data.get("connect", {})
+        for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
+            if key in connect:
+                values[key] = str(connect[key])
+        for key in ("client_secret", "token"):
+            if key in connect:
+                values[key] = Secret(str(connect[key]))
+        for key, kind in (
+            ("timeout", float),
+            ("max_attempts", int),
+            ("requests_per_second", float),
+            ("settle_seconds", float),
+        ):
+            if key in connect or key in data.get("watch", {}):
+                raw = connect.get(key, data.get("watch", {}).get(key))
+                try:
+                    values[key] = kind(raw)
+                except (TypeError, ValueError):
+                    raise UsageError(f"config file {path}: {key} must be a number") from None
+        read_table = data.get("read", {})
+        default_source = SourceFormat(
+            read=_read_options(read_table, ReadOptions(), f"config file {path}"),
+            conventions=_conventions(read_table, Conventions(), f"config file {path}"),
+        )
+        for rule in data.get("mappings", []):
+            if "glob" not in rule or "file" not in rule:
+                raise UsageError(f"config file {path}: each [[mappings]] needs glob and file")
+            source = load_mapping_file(base_dir / rule["file"], default_source)
+            rules.append(MappingRule(glob=str(rule["glob"]), source=source))
+    for variable, key in ENVIRONMENT.items():
+        if environ.get(variable):
+            secret = key in ("client_secret", "token")
+            values[key] = Secret(environ[variable]) if secret else environ[variable]
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
+    return replace(settings, **values)

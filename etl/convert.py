@@ -1,0 +1,151 @@
+"""Cell text -> JSON value, by the type the schema gives the column. Strict: no guessing.
+
+Numbers stay exact: a decimal text with at most 15 significant digits survives the trip through a
+binary float unchanged (``19.99`` is written back as ``19.99``), so longer ones are refused rather
+than silently rounded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import orjson
+
+from etl.schema import Kind
+
+INTEGER = re.compile(r"^[+-]?\d+$")
+DECIMAL_POINT = re.compile(r"^[+-]?(\d+)(?:\.(\d+))?$")
+DECIMAL_COMMA = re.compile(r"^[+-]?(\d+)(?:,(\d+))?$")
+MAX_EXACT_DIGITS = 15
+TRUE = frozenset({"true", "1", "yes"})
+FALSE = frozenset({"false", "0", "no"})
+DATE_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+class ConversionError(ValueError):
+    """A cell whose text is not a value of the column's type."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Conventions:
+    """How this source writes numbers and times (from the config or mapping file)."""
+
+    decimal_comma: bool = False
+    assume_timezone: tzinfo | None = None
+
+
+def to_integer(text: str) -> int:
+    if not INTEGER.match(text):
+        raise ConversionError("NOT_AN_INTEGER", f"'{text}' is not a whole number")
+    return int(text)
+
+
+def to_number(text: str, conventions: Conventions) -> float | int:
+    pattern = DECIMAL_COMMA if conventions.decimal_comma else DECIMAL_POINT
+    match = pattern.match(text)
+    if match is None:
+        hint = "a decimal comma, e.g. 19,99" if conventions.decimal_comma else "e.g. 19.99"
+        raise ConversionError("NOT_A_NUMBER", f"'{text}' is not a number ({hint})")
+    whole, fraction = match.group(1), match.group(2) or ""
+    significant = (whole + fraction).lstrip("0")
+    if len(significant) > MAX_EXACT_DIGITS:
+        raise ConversionError(
+            "TOO_MANY_DIGITS",
+            f"'{text}' has more than {MAX_EXACT_DIGITS} significant digits "
+            "and cannot be sent exactly",
+        )
+    if not fraction:
+        return int(text.replace(",", "."))
+    return float(text.replace(",", "."))
+
+
+def to_boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in TRUE:
+        return True
+    if lowered in FALSE:
+        return False
+    raise ConversionError("NOT_A_BOOLEAN", f"'{text}' is not a boolean (true/false, 1/0, yes/no)")
+
+
+def to_date_time(text: str, conventions: Conventions) -> str:
+    """ISO 8601 with an offset -> UTC ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``."""
+    if not DATE_TIME_SHAPE.match(text):
+        raise ConversionError(
+            "NOT_A_DATE_TIME", f"'{text}' is not a date-time (ISO 8601, e.g. 2024-05-01T09:30:00Z)"
+        )
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConversionError(
+            "NOT_A_DATE_TIME", f"'{text}' is not a real date-time (check day, month and hour)"
+        ) from None
+    if moment.tzinfo is None:
+        if conventions.assume_timezone is None:
+            raise ConversionError(
+                "NAIVE_DATE_TIME",
+                f"'{text}' has no timezone offset; add one (e.g. +02:00 or Z) "
+                "or set assume_timezone in the configuration",
+            )
+        moment = moment.replace(tzinfo=conventions.assume_timezone)
+    return format_utc(moment)
+
+
+def format_utc(moment: datetime) -> str:
+    """The one way the tool writes a date-time: UTC, ``Z``, microseconds only when present."""
+    utc = moment.astimezone(UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if utc.microsecond:
+        text += f".{utc.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def to_string_list(text: str) -> list[str]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConversionError(
+            "NOT_A_LIST", f'\'{text}\' is not a list of texts written as JSON, e.g. ["a","b"]'
+        )
+    return value
+
+
+def convert(text: str, kind: Kind, conventions: Conventions) -> Any:
+    """One cell's value; ``CUSTOM_VALUE`` cells are typed later, once their type is known."""
+    if kind is Kind.STRING or kind is Kind.CUSTOM_VALUE:
+        return text
+    if kind is Kind.INTEGER:
+        return to_integer(text)
+    if kind is Kind.NUMBER:
+        return to_number(text, conventions)
+    if kind is Kind.BOOLEAN:
+        return to_boolean(text)
+    return to_date_time(text, conventions)
+
+
+# The custom attribute's `type` decides how its `value` cell is read.
+CUSTOM_VALUE_KINDS = {
+    "STRING": Kind.STRING,
+    "NUMERIC": Kind.NUMBER,
+    "BOOLEAN": Kind.BOOLEAN,
+    "DATE": Kind.DATE_TIME,
+}
+
+
+def convert_custom_value(text: str, attribute_type: Any, conventions: Conventions) -> Any:
+    """A custom attribute's value read by its sibling ``type`` (an unknown type keeps the text;
+    the schema then reports the type itself)."""
+    if attribute_type == "LIST":
+        return to_string_list(text)
+    kind = CUSTOM_VALUE_KINDS.get(str(attribute_type), Kind.STRING)
+    return convert(text, kind, conventions)

@@ -1,0 +1,71 @@
+"""The exception tree, grouped by what the caller must do.
+
+    EtlError
+    ├── UsageError            bad flags or configuration: exit 2, nothing touched
+    ├── UnreadableFile        a file that cannot be read at all: exit 2 (check), failed/ (run)
+    └── ApiError              anything the API said or failed to say
+        ├── RetriableApiError 429, 5xx, timeouts, dropped connections: retry with backoff
+        ├── RejectedRequest   400: isolate the offending items, never retry as is
+        ├── NotFound          404: the channel, store, action or document is unknown
+        └── AuthFailed        401/403 after one token refresh: stop the run (exit 3)
+
+Bad rows are data (violations in a report), not exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EtlError(Exception):
+    """Base of every error the tool raises on purpose."""
+
+
+class UsageError(EtlError):
+    """The command line or the configuration is wrong; the message says how to fix it."""
+
+
+class UnreadableFile(EtlError):
+    """A file that cannot be turned into rows at all (encoding, broken quoting, bad Parquet...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ApiError(EtlError):
+    """The API answered with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str = "",
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = body or {}
+
+
+class RetriableApiError(ApiError):
+    """Worth trying again later: rate limited, server error, timeout, connection dropped."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class RejectedRequest(ApiError):
+    """400: the API refused the request as a whole; its ``errors[].field`` may say why."""
+
+
+class NotFound(ApiError):
+    """404: something the request names does not exist on the Connect side."""
+
+
+class AuthFailed(ApiError):
+    """Credentials refused even after fetching a fresh token."""

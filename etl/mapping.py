@@ -1,0 +1,378 @@
+"""Table of text cells -> nested items (orders) with their source rows. Schema-driven and pure.
+
+Rows are grouped by origin and item id; item-level columns must agree on every row of an item;
+row-level columns become one element of the row array (``order_lines``) each; indexed columns
+(``taxes[0].code``) build arrays. Problems become Violations on the item, never exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.errors import UnreadableFile
+from etl.models import MappedItem, Origin, Violation
+from etl.read import Table
+from etl.schema import FileKind, FlatModel, Key, Kind, Leaf, Level, UnknownColumn, flat_model
+
+CHUNK_ITEMS = 5000
+MASK = "***"
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnMapping:
+    """A user's renames, constants and ignored columns (the mapping file; see README)."""
+
+    renames: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one column, 1+ paths
+    constants: dict[str, str] = field(default_factory=dict)
+    ignore: frozenset[str] = frozenset()
+
+
+def mask(text: str) -> str:
+    """Personal data shown back to a person keeps only its first character."""
+    return text[:1] + MASK if text else text
+
+
+def json_path(keys: tuple[Key, ...]) -> str:
+    out = "$"
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else f".{key}"
+    return out
+
+
+@dataclass(slots=True)
+class _Column:
+    leaf: Leaf
+    cells: list[str]
+
+
+class Mapper:
+    """Builds items from one table; construct once per file, then iterate ``chunks()``."""
+
+    def __init__(
+        self,
+        table: Table,
+        source: str,
+        kind: FileKind,
+        conventions: Conventions,
+        mapping: ColumnMapping | None = None,
+        default_origin: Origin | None = None,
+    ) -> None:
+        self.table = table
+        self.source = source
+        self.kind = kind
+        self.model: FlatModel = flat_model(kind)
+        self.conventions = conventions
+        self.mapping = mapping or ColumnMapping()
+        self.default_origin = default_origin
+        self.columns = self._resolve_columns()
+        self.empty_objects = self.model.required_empty_objects()
+
+    # --- columns --------------------------------------------------------------------------------
+
+    def _resolve_columns(self) -> list[_Column]:
+        problems: list[str] = []
+        columns: list[_Column] = []
+        seen: dict[str, str] = {}
+        for name in self.table.columns:
+            if name in self.mapping.ignore:
+                continue
+            for target in self.mapping.renames.get(name, (name,)):
+                if target in seen:
+                    problems.append(f"'{name}' and '{seen[target]}' both fill {target}")
+                    continue
+                seen[target] = name
+                try:
+                    leaf = self.model.leaf(target)
+                except UnknownColumn as error:
+                    renamed = f" (renamed from '{name}')" if target != name else ""
+                    problems.append(f"{error}{renamed}")
+                    continue
+                columns.append(_Column(leaf, self.table.cells[name]))
+        for target, value in self.mapping.constants.items():
+            if target in seen:
+                problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
+                continue
+            try:
+                leaf = self.model.leaf(target)
+            except UnknownColumn as error:
+                problems.append(f"constant {error}")
+                continue
+            columns.append(_Column(leaf, [value] * self.table.num_rows))
+        if problems:
+            raise UnreadableFile(
+                self.source,
+                "unknown or misplaced columns (fix the header, or rename/ignore them in a mapping "
+                "file): " + "; ".join(problems),
+            )
+        if not any(c.leaf.keys == (self.kind.item_id,) for c in columns):
+            raise UnreadableFile(
+                self.source,
+                f"there is no {self.kind.item_id} column, so rows cannot be grouped into "
+                f"{self.kind.name}; `etl template {self.kind.name}` prints the expected header",
+            )
+        return columns
+
+    # --- grouping -------------------------------------------------------------------------------
+
+    def _origin_of(self, row: int) -> Origin | None:
+        values = {"channel_id": "", "channel_store_id": ""}
+        for column in self.columns:
+            if column.leaf.level is Level.REQUEST and column.leaf.keys[0] == "origin":
+                values[str(column.leaf.keys[-1])] = column.cells[row]
+        default = self.default_origin
+        channel = values["channel_id"] or (default.channel_id if default else "")
+        store = values["channel_store_id"] or (default.channel_store_id if default else "")
+        if not channel or not store:
+            return None
+        return Origin(channel, store)
+
+    def _groups(self) -> dict[tuple[Origin | None, str], list[int]]:
+        id_column = next(c for c in self.columns if c.leaf.keys == (self.kind.item_id,))
+        groups: dict[tuple[Origin | None, str], list[int]] = {}
+        for row in range(self.table.num_rows):
+            key = (self._origin_of(row), id_column.cells[row])
+            groups.setdefault(key, []).append(row)
+        return groups
+
+    # --- building -------------------------------------------------------------------------------
+
+    def items(self) -> Iterator[MappedItem]:
+        """Every item of the table, in the order its first row appears."""
+        line_ids: dict[tuple[str, str], tuple[MappedItem, int, int]] = {}
+        for (origin, item_id), rows in self._groups().items():
+            item = self._build(origin, item_id, rows)
+            self._check_unique_line_ids(item, rows, line_ids)
+            yield item
+
+    def chunks(self, size: int = CHUNK_ITEMS) -> Iterator[list[MappedItem]]:
+        """Items in chunks, so later stages can work while the next chunk is built."""
+        chunk: list[MappedItem] = []
+        for item in self.items():
+            chunk.append(item)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _violation(
+        self, rows: list[int], item_id: str, path: str, code: str, message: str, value: str | None
+    ) -> Violation:
+        return Violation(
+            file=self.source,
+            rows=tuple(self.table.row_numbers[r] for r in rows),
+            item_id=item_id or None,
+            path=path,
+            code=code,
+            message=message,
+            value=value,
+        )
+
+    def _build(self, origin: Origin | None, item_id: str, rows: list[int]) -> MappedItem:
+        spreadsheet_rows = tuple(self.table.row_numbers[r] for r in rows)
+        item = MappedItem(
+            item_id=item_id, origin=origin, body={}, rows=spreadsheet_rows, source=self.source
+        )
+        if not item_id:
+            item.violations.append(
+                self._violation(
+                    rows,
+                    "",
+                    f"$.{self.kind.item_id}",
+                    "MISSING_ID",
+                    f"{self.kind.item_id} is empty, so these rows belong to no "
+                    f"{self.kind.name[:-1]}",
+                    None,
+                )
+            )
+        if origin is None:
+            item.violations.append(
+                self._violation(
+                    rows,
+                    item_id,
+                    "$",
+                    "MISSING_ORIGIN",
+                    "no origin: fill origin.channel_id and origin.channel_store_id, or set "
+                    "CONNECT_CHANNEL_ID and CONNECT_STORE_ID",
+                    None,
+                )
+            )
+        first = rows[0]
+        row_bodies: list[dict[Any, Any]] = [{} for _ in rows]
+        for column in self.columns:
+            leaf = column.leaf
+            if leaf.level is Level.REQUEST:
+                continue
+            if leaf.level is Level.ITEM:
+                text = column.cells[first]
+                self._check_agreement(item, column, rows)
+                if text != "":
+                    self._put(item, item.body, leaf, text, [first], leaf.keys)
+            else:
+                for position, row in enumerate(rows):
+                    text = column.cells[row]
+                    if text != "":
+                        path = (self.kind.row_property or "", position, *leaf.keys)
+                        self._put(item, row_bodies[position], leaf, text, [row], path)
+        if self.kind.row_property:
+            item.body[self.kind.row_property] = row_bodies
+        self._finish(item, rows, row_bodies)
+        return item
+
+    def _put(
+        self,
+        item: MappedItem,
+        target: dict[Any, Any],
+        leaf: Leaf,
+        text: str,
+        rows: list[int],
+        path: tuple[Key, ...],
+    ) -> None:
+        value: Any = text
+        if leaf.kind is not Kind.STRING and leaf.kind is not Kind.CUSTOM_VALUE:
+            try:
+                value = convert(text, leaf.kind, self.conventions)
+            except ConversionError as error:
+                item.violations.append(
+                    self._conversion_violation(item, rows, leaf, path, error, text)
+                )
+                # Keep the text: the item is invalid anyway, and the schema then reports nothing
+                # new about a field whose problem is already explained.
+        node = target
+        for key in leaf.keys[:-1]:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        node[leaf.keys[-1]] = value
+
+    def _conversion_violation(
+        self,
+        item: MappedItem,
+        rows: list[int],
+        leaf: Leaf,
+        path: tuple[Key, ...],
+        error: ConversionError,
+        text: str,
+    ) -> Violation:
+        where = json_path(path)
+        message = error.message
+        shown = text
+        if leaf.personal:
+            message = message.replace(text, mask(text))
+            shown = mask(text)
+        return self._violation(
+            rows, item.item_id, where, error.code, f"{where[2:]}: {message}", shown
+        )
+
+    def _check_agreement(self, item: MappedItem, column: _Column, rows: list[int]) -> None:
+        first = column.cells[rows[0]]
+        differing = [r for r in rows[1:] if column.cells[r] != first]
+        if not differing:
+            return
+        leaf = column.leaf
+        other = column.cells[differing[0]]
+        shown_first, shown_other = (mask(first), mask(other)) if leaf.personal else (first, other)
+        first_row = self.table.row_numbers[rows[0]]
+        rows_text = ", ".join(str(self.table.row_numbers[r]) for r in differing[:10])
+        item.violations.append(
+            self._violation(
+                [rows[0], *differing],
+                item.item_id,
+                json_path(leaf.keys),
+                "ROWS_DISAGREE",
+                f"{leaf.column} must be the same on every row of {self.kind.item_id} "
+                f"'{item.item_id}': row {first_row} has '{shown_first}' but row(s) {rows_text} "
+                f"have '{shown_other}'",
+                shown_other,
+            )
+        )
+
+    def _finish(self, item: MappedItem, rows: list[int], row_bodies: list[dict[Any, Any]]) -> None:
+        for keys in self.empty_objects[Level.ITEM]:
+            item.body.setdefault(str(keys[0]), {})
+        for body in row_bodies:
+            for keys in self.empty_objects[Level.ROW]:
+                body.setdefault(str(keys[0]), {})
+        _listify(item.body)
+        self._type_custom_values(item, item.body, [rows[0]], ())
+        for position, body in enumerate(row_bodies):
+            prefix: tuple[Key, ...] = (self.kind.row_property or "", position)
+            self._type_custom_values(item, body, [rows[position]], prefix)
+
+    def _type_custom_values(
+        self, item: MappedItem, body: dict[str, Any], rows: list[int], prefix: tuple[Key, ...]
+    ) -> None:
+        attributes = body.get("custom_attributes")
+        if not isinstance(attributes, list):
+            return
+        for index, attribute in enumerate(attributes):
+            text = attribute.get("value")
+            if not isinstance(text, str):
+                continue
+            try:
+                attribute["value"] = convert_custom_value(
+                    text, attribute.get("type"), self.conventions
+                )
+            except ConversionError as error:
+                where = json_path((*prefix, "custom_attributes", index, "value"))
+                item.violations.append(
+                    self._violation(
+                        rows, item.item_id, where, error.code, f"{where[2:]}: {error.message}", text
+                    )
+                )
+
+    def _check_unique_line_ids(
+        self,
+        item: MappedItem,
+        rows: list[int],
+        seen: dict[tuple[str, str], tuple[MappedItem, int, int]],
+    ) -> None:
+        if not self.kind.row_property:
+            return
+        line_id_column = f"{self.kind.row_property}.channel_{self.kind.name[:-1]}_line_id"
+        channel = item.origin.channel_id if item.origin else ""
+        for position, line in enumerate(item.body.get(self.kind.row_property, [])):
+            line_id = line.get(f"channel_{self.kind.name[:-1]}_line_id")
+            if not isinstance(line_id, str):
+                continue
+            row = rows[position]
+            previous = seen.setdefault((channel, line_id), (item, row, position))
+            if previous[1] == row:
+                continue
+            other_item, other_row, other_position = previous
+            first_row = self.table.row_numbers[other_row]
+            this_row = self.table.row_numbers[row]
+            message = (
+                f"{line_id_column} '{line_id}' appears on rows {first_row} and {this_row}; "
+                "Connect needs it unique across all orders of the channel"
+            )
+            field = f"channel_{self.kind.name[:-1]}_line_id"
+            for target, at in ((item, position), (other_item, other_position)):
+                target.violations.append(
+                    self._violation(
+                        [other_row, row],
+                        target.item_id,
+                        f"$.{self.kind.row_property}[{at}].{field}",
+                        "DUPLICATE_LINE_ID",
+                        message,
+                        line_id,
+                    )
+                )
+
+
+def _listify(node: Any) -> Any:
+    """Turn dicts keyed by array index into lists, closing gaps (an empty element is absent)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict) and value and isinstance(next(iter(value)), int):
+                node[key] = [_listify(value[i]) for i in sorted(value)]
+            else:
+                _listify(value)
+    elif isinstance(node, list):
+        for element in node:
+            _listify(element)
+    return node

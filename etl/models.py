@@ -1,0 +1,75 @@
+"""Frozen values passed between the stages: violations, mapped orders, outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    """What happened to one order (DESIGN.md section 5)."""
+
+    VALID = "VALID"  # `etl check` only: would be sent
+    ACCEPTED = "ACCEPTED"
+    INVALID = "INVALID"
+    REJECTED = "REJECTED"
+    UNCHANGED = "UNCHANGED"
+    STALE = "STALE"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The channel and store an order belongs to; one request never mixes origins."""
+
+    channel_id: str
+    channel_store_id: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"channel_id": self.channel_id, "channel_store_id": self.channel_store_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem with one item, located so a person can find and fix it."""
+
+    file: str
+    rows: tuple[int, ...]
+    item_id: str | None
+    path: str  # JSONPath inside the item, e.g. $.order_lines[1].price.amount; "$" for the item
+    code: str
+    message: str
+    value: str | None = None  # already masked when the field holds personal data
+
+
+@dataclass(slots=True)
+class MappedItem:
+    """One item (an order) built from its rows, with the problems found while building it."""
+
+    item_id: str
+    origin: Origin | None
+    body: dict[str, Any]
+    rows: tuple[int, ...]
+    source: str
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity across files and runs: channel, store and the item's own id."""
+        origin = self.origin or Origin("", "")
+        return (origin.channel_id, origin.channel_store_id, self.item_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """The final word on one item, as written to ``<input>.items.csv``."""
+
+    item_id: str
+    origin: Origin | None
+    rows: tuple[int, ...]
+    outcome: Outcome
+    batch_id: str = ""
+    http_status: int | None = None
+    code: str = ""
+    message: str = ""

@@ -1,0 +1,266 @@
+"""File -> table of text cells: CSV (dialect sniffed, encodings) and Parquet (native types).
+
+Every cell comes out as text, the way a person would have typed it, so one strict conversion path
+(``convert.py``) serves both formats. Rows are numbered as a spreadsheet shows them: header = row 1.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from etl.errors import UnreadableFile
+
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_BYTES = 64 * 1024
+BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n")
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read a source; everything unset is detected."""
+
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+
+
+@dataclass(slots=True)
+class Table:
+    """Column-major text cells with the spreadsheet row number of each record."""
+
+    columns: list[str]
+    cells: dict[str, list[str]]
+    row_numbers: list[int]
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.row_numbers)
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes: the identity of a file across names and runs."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: Path, options: ReadOptions | None = None) -> Table:
+    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
+    options = options or ReadOptions()
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise UnreadableFile(str(path), "the file disappeared before it could be read") from None
+    if size == 0:
+        raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+    if path.suffix.lower() == ".parquet":
+        return _read_parquet(path)
+    return _read_csv(path, options)
+
+
+# --- CSV ---------------------------------------------------------------------------------------
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter among , ; tab | that splits the header into the most columns consistently."""
+    lines = sample.splitlines()
+    if not lines:
+        return ","
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            rows = list(csv.reader(io.StringIO("\n".join(lines[:50])), delimiter=delimiter))
+        except csv.Error:
+            continue
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        # Drop the last row: the sample may cut it in half.
+        body = rows[1:-1] if len(rows) > 2 else rows[1:]
+        consistent = sum(1 for row in body if len(row) == width)
+        score = (consistent, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _decode_sample(path: Path, raw: bytes, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        if error.start >= len(raw) - 4:  # a multi-byte character cut by the sample's end
+            text = raw[: error.start].decode(encoding)
+        else:
+            raise UnreadableFile(str(path), _encoding_problem(raw, error, encoding)) from None
+    except LookupError:
+        raise UnreadableFile(str(path), f"unknown encoding '{encoding}'") from None
+    return text.removeprefix("\ufeff")
+
+
+def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+    line = raw.count(b"\n", 0, error.start) + 1
+    return (
+        f"the file is not valid {encoding.upper()} (byte 0x{raw[error.start]:02X} on line {line}); "
+        "save it as UTF-8, or set encoding (e.g. 'cp1252') in the configuration"
+    )
+
+
+def _header(path: Path, sample: str, delimiter: str) -> list[str]:
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        raise UnreadableFile(str(path), "the file has no header row") from None
+    names = [name.strip() for name in header]
+    if not any(names):
+        raise UnreadableFile(str(path), "the header row is empty")
+    seen: set[str] = set()
+    duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if duplicates:
+        raise UnreadableFile(
+            str(path), f"the header names these columns more than once: {', '.join(duplicates)}"
+        )
+    blank = [str(i + 1) for i, n in enumerate(names) if not n]
+    if blank:
+        raise UnreadableFile(str(path), f"header column(s) {', '.join(blank)} have no name")
+    return names
+
+
+def _read_csv(path: Path, options: ReadOptions) -> Table:
+    raw = path.read_bytes()
+    sample = _decode_sample(path, raw[:SNIFF_BYTES], options.encoding)
+    delimiter = options.delimiter or sniff_delimiter(sample)
+    names = _header(path, sample, delimiter)
+    invalid: list[Any] = []
+
+    def keep_invalid(row: Any) -> str:
+        invalid.append(row)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(raw),
+            read_options=pacsv.ReadOptions(
+                encoding=options.encoding, column_names=names, skip_rows=1
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        if "UTF8" in str(error) or "utf8" in str(error).lower():
+            try:
+                raw.decode(options.encoding)
+            except UnicodeDecodeError as decode_error:
+                raise UnreadableFile(
+                    str(path), _encoding_problem(raw, decode_error, options.encoding)
+                ) from None
+        raise UnreadableFile(str(path), f"the CSV cannot be parsed: {error}") from None
+    if invalid:
+        first = invalid[0]
+        starts = first.text.split(delimiter, 1)[0][:40]
+        raise UnreadableFile(
+            str(path),
+            f"{len(invalid)} row(s) do not have the header's {first.expected_columns} columns "
+            f"(the first, starting '{starts}', has {first.actual_columns}); "
+            f"the file was read as {DELIMITER_NAMES[delimiter]}-separated: check the delimiter "
+            "and the quoting",
+        )
+    if raw.count(b'"') % 2 == 1:
+        _check_quotes(path, raw, options.encoding, delimiter)
+    if table.num_rows == 0:
+        raise UnreadableFile(str(path), "the file has a header but no data rows")
+    cells = {name: table.column(name).to_pylist() for name in names}
+    row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
+    return Table(columns=names, cells=cells, row_numbers=row_numbers)
+
+
+def _check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None:
+    """An odd number of quotes may be a quote left open, which swallows every row after it."""
+    text = raw.decode(encoding).removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as error:
+        raise UnreadableFile(
+            str(path),
+            f"a quoted field is never closed (opened at or before line {reader.line_num}): {error}",
+        ) from None
+
+
+def _spreadsheet_rows(raw: bytes, encoding: str, delimiter: str, count: int) -> list[int]:
+    """Row numbers as a spreadsheet shows them; blank lines count, multi-line cells do not."""
+    body_start = raw.find(b"\n") + 1
+    if not BLANK_LINE.search(raw, body_start):
+        return list(range(2, count + 2))
+    text = raw.decode(encoding).removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    next(reader, None)
+    numbers = [number for number, row in enumerate(reader, start=2) if row]
+    return numbers[:count]
+
+
+# --- Parquet -----------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path) -> Table:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise UnreadableFile(
+            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
+        ) from None
+    names = [name.strip() for name in table.column_names]
+    if len(set(names)) != len(names):
+        raise UnreadableFile(str(path), "the Parquet file names a column more than once")
+    if table.num_rows == 0:
+        raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
+    cells = {
+        name: [_parquet_text(value) for value in table.column(index).to_pylist()]
+        for index, name in enumerate(names)
+    }
+    return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
+
+
+def _parquet_text(value: Any) -> str:
+    """A native Parquet value written as the text the CSV path expects."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        # pandas stores integer columns with gaps as float64: 3.0 is the integer 3.
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list):
+        return orjson.dumps(value).decode()
+    return str(value)

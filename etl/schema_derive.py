@@ -1,0 +1,160 @@
+"""Derive the JSON Schemas in ``etl/schemas/`` from Mirakl's published OpenAPI file.
+
+Run ``python -m etl.schema_derive`` after updating ``api/openapi/``; a test regenerates the schemas
+and fails when the committed files drift from what the OpenAPI file says.
+
+What the OpenAPI file does not say in JSON Schema terms is lifted here:
+- enums written only in description text ("Enum: `"A"`, `"B"`") become ``enum``;
+- the custom-attribute ``discriminator`` becomes one ``if``/``then`` per ``type`` value, so a
+  NUMERIC attribute's ``value`` must be a number, a LIST's an array of strings, and so on;
+- ``$ref`` to ``#/components/schemas/X`` becomes ``#/$defs/X`` (draft 2020-12).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+SCHEMA_ID_BASE = "https://schemas.mirakl-connect-etl.local/"
+COMPONENT_REF = "#/components/schemas/"
+ENUM_IN_DESCRIPTION = re.compile(r"Enum:\s*((?:`\"[^`\"]+\"`\s*,?\s*)+)")
+ENUM_VALUE = re.compile(r"`\"([^`\"]+)\"`")
+# Keywords OpenAPI adds that JSON Schema does not know: dropped, so both validators read the same.
+OPENAPI_ONLY_KEYWORDS = {
+    "discriminator",
+    "xml",
+    "externalDocs",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+}
+
+# (schema file, root component, title) for every request body the tool builds.
+ROOTS: tuple[tuple[str, str, str], ...] = (
+    ("upsert-orders-request.schema.json", "UpsertOrdersRequest", "upsertOrders request body"),
+    ("order.schema.json", "OrderRequest", "One order of an upsertOrders request"),
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OPENAPI = REPO_ROOT / "api" / "openapi" / "mirakl-connect-channel-openapi.json"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+
+
+def lift_enum(description: str) -> list[str] | None:
+    """Return the enum values that an OpenAPI description lists in text, if any."""
+    match = ENUM_IN_DESCRIPTION.search(description)
+    if match is None:
+        return None
+    return ENUM_VALUE.findall(match.group(1))
+
+
+def _convert(node: Any, components: dict[str, Any], needed: set[str]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, components, needed) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in OPENAPI_ONLY_KEYWORDS:
+            continue
+        if key == "$ref" and isinstance(value, str) and value.startswith(COMPONENT_REF):
+            name = value[len(COMPONENT_REF) :]
+            needed.add(name)
+            out["$ref"] = f"#/$defs/{name}"
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {prop: _convert(sub, components, needed) for prop, sub in value.items()}
+        else:
+            out[key] = _convert(value, components, needed)
+    if node.get("type") == "string" and "enum" not in node:
+        enum = lift_enum(str(node.get("description", "")))
+        if enum:
+            out["enum"] = enum
+    return out
+
+
+def _discriminated(
+    name: str, schema: dict[str, Any], components: dict[str, Any], needed: set[str]
+) -> dict[str, Any]:
+    """Turn a discriminated base schema into one ``if``/``then`` per discriminator value."""
+    discriminator = schema["discriminator"]
+    prop = discriminator["propertyName"]
+    base: dict[str, Any] = _convert(schema, components, needed)
+    branches = []
+    for value, ref in discriminator["mapping"].items():
+        variant = components[ref[len(COMPONENT_REF) :]]
+        extra: dict[str, Any] = {"properties": {}, "required": variant.get("required", [])}
+        for part in variant.get("allOf", []):
+            if part.get("$ref") == f"{COMPONENT_REF}{name}":
+                continue
+            converted = _convert(part, components, needed)
+            extra["properties"].update(converted.get("properties", {}))
+        branches.append(
+            {"if": {"properties": {prop: {"const": value}}, "required": [prop]}, "then": extra}
+        )
+    base["allOf"] = branches
+    return base
+
+
+def derive(openapi: dict[str, Any], root: str) -> dict[str, Any]:
+    """Build one self-contained draft 2020-12 schema for the component ``root``."""
+    components: dict[str, Any] = openapi["components"]["schemas"]
+    needed: set[str] = {root}
+    defs: dict[str, Any] = {}
+    while needed - defs.keys():
+        name = sorted(needed - defs.keys())[0]
+        schema = components[name]
+        if "discriminator" in schema and "mapping" in schema["discriminator"]:
+            defs[name] = _discriminated(name, schema, components, needed)
+        else:
+            defs[name] = _convert(schema, components, needed)
+    # Variants folded into their base by _discriminated are not referenced any more.
+    referenced = _referenced_defs(defs, root)
+    return {
+        "$schema": DRAFT,
+        "$ref": f"#/$defs/{root}",
+        "$defs": {name: defs[name] for name in sorted(referenced)},
+    }
+
+
+def _referenced_defs(defs: dict[str, Any], root: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo.extend(re.findall(r'"#/\$defs/([^"]+)"', json.dumps(defs[name])))
+    return seen
+
+
+def derive_all(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every schema file the package ships, keyed by file name."""
+    out: dict[str, dict[str, Any]] = {}
+    for filename, root, title in ROOTS:
+        schema = derive(openapi, root)
+        out[filename] = {"$id": SCHEMA_ID_BASE + filename, "title": title, **schema}
+    return out
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The exact text written to disk, so the drift test can compare bytes."""
+    return json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    source = Path(args[0]) if args else DEFAULT_OPENAPI
+    openapi = json.loads(source.read_text(encoding="utf-8"))
+    for filename, schema in derive_all(openapi).items():
+        (SCHEMA_DIR / filename).write_text(render(schema), encoding="utf-8")
+        print(f"wrote {SCHEMA_DIR / filename}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

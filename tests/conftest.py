@@ -1,0 +1,69 @@
+"""Shared fixtures: real files in temporary folders, the shipped samples, a CLI runner."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from etl.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "samples"
+
+
+def write_rows(path: Path, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
+    """A CSV with the union of the rows' keys as header (first-seen order)."""
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def base_line(order_id: str = "0001", line_id: str = "L1", **extra: str) -> dict[str, str]:
+    """One valid row of an orders export; keyword arguments override columns (use __ for .)."""
+    row = {
+        "origin.channel_id": "CH",
+        "origin.channel_store_id": "S1",
+        "channel_order_id": order_id,
+        "created_at": "2026-11-01T10:00:00+01:00",
+        "channel_updated_at": "2026-11-02T10:00:00Z",
+        "status": "SHIPPED",
+        "fulfillment.type": "FULFILLED_BY_SELLER",
+        "order_lines.channel_order_line_id": line_id,
+        "order_lines.created_at": "2026-11-01T09:00:00Z",
+        "order_lines.updated_at": "2026-11-02T09:00:00Z",
+        "order_lines.status": "SHIPPED",
+        "order_lines.quantity": "2",
+        "order_lines.can_cancel": "false",
+        "order_lines.can_refund": "true",
+        "order_lines.product.id": "00123",
+        "order_lines.product.title": "Mug",
+        "order_lines.price.amount": "19.99",
+        "order_lines.price.currency": "EUR",
+        "order_lines.total_shipping_price.amount": "0",
+        "order_lines.total_shipping_price.currency": "EUR",
+    }
+    row.update({key.replace("__", "."): value for key, value in extra.items()})
+    return row
+
+
+RunCli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run `etl ...` in-process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
