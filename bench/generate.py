@@ -126,8 +126,13 @@ def _time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def generate_rows(orders: int, seed: int = 7, max_lines: int = 8) -> Iterator[dict[str, str]]:
-    """Rows of a valid orders export: one row per order line, order fields repeated."""
+def generate_rows(
+    orders: int, seed: int = 7, max_lines: int = 8, id_prefix: str = ""
+) -> Iterator[dict[str, str]]:
+    """Rows of a valid orders export: one row per order line, order fields repeated.
+
+    ``id_prefix`` keeps the order and line ids of different exports apart.
+    """
     rng = random.Random(seed)
     start = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
     line_number = 0
@@ -142,7 +147,7 @@ def generate_rows(orders: int, seed: int = 7, max_lines: int = 8) -> Iterator[di
         order = {
             "origin.channel_id": channel,
             "origin.channel_store_id": store,
-            "channel_order_id": f"{channel[:2]}-{number:08d}",
+            "channel_order_id": f"{id_prefix}{channel[:2]}-{number:08d}",
             "created_at": _time(created),
             "channel_updated_at": _time(updated),
             "status": min(statuses, key=LINE_STATUSES.index),
@@ -184,7 +189,7 @@ def generate_rows(orders: int, seed: int = 7, max_lines: int = 8) -> Iterator[di
             row = dict(order)
             row.update(
                 {
-                    "order_lines.channel_order_line_id": f"L{line_number:09d}",
+                    "order_lines.channel_order_line_id": f"{id_prefix}L{line_number:09d}",
                     "order_lines.created_at": _time(created),
                     "order_lines.updated_at": _time(updated),
                     "order_lines.status": statuses[index],

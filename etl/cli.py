@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from etl import __version__
-from etl.config import Settings, SourceFormat, load_mapping_file, load_settings
+from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
 from etl.errors import UsageError
 from etl.kinds import KINDS
-from etl.pipeline import FileSummary, RunSummary, check_files
+from etl.pipeline import check_files
 from etl.schema import flat_model
+from etl.summary import FileSummary, RunSummary
 
 EXIT_USAGE = 2
 
@@ -51,6 +54,41 @@ def build_parser() -> argparse.ArgumentParser:
     _source_flags(check)
     check.set_defaults(handler=cmd_check)
 
+    run = commands.add_parser(
+        "run",
+        help="process every file waiting in the inbox once, send it to Connect, and exit",
+        description=(
+            "Exit 0 all accepted; 1 some orders invalid or rejected (reports written); "
+            "2 usage or configuration error; 3 API unreachable or credentials refused "
+            "(inputs left in the inbox for the next run). Credentials come from CONNECT_* "
+            "environment variables or the config file, never from flags."
+        ),
+    )
+    _common(run)
+    run.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
+    run.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
+    run.add_argument("--api-url", help="Connect API base URL (CONNECT_API_URL)")
+    run.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
+    run.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
+    run.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+    run.add_argument("--force", action="store_true", help="send files and orders seen before")
+    run.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the local API double for this run and send to it (a demo; nothing leaves "
+        "this machine); what it stored is in <outbox>/.sandbox/sandbox.sqlite3",
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
+    run.set_defaults(handler=cmd_run)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="serve the local double of the Connect API on 127.0.0.1",
+        add_help=False,
+    )
+    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
+    sandbox.set_defaults(handler=cmd_sandbox)
+
     template = commands.add_parser("template", help="print the full CSV header of a file kind")
     template.add_argument("kind", choices=sorted(KINDS), metavar="KIND")
     _common(template)
@@ -65,11 +103,18 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "state": getattr(args, "state", None),
         "channel_id": getattr(args, "channel_id", None),
         "store_id": getattr(args, "store_id", None),
+        "api_url": getattr(args, "api_url", None),
+        "token_url": getattr(args, "token_url", None),
+        "client_id": getattr(args, "client_id", None),
+        "settle_seconds": getattr(args, "settle", None),
     }
     return load_settings(getattr(args, "config", None), overrides)
 
 
 def print_file_line(summary: FileSummary) -> None:
+    if summary.status == "duplicate":
+        print(f"{summary.name}: DUPLICATE: {summary.reason}")
+        return
     if summary.status != "processed":
         print(f"{summary.name}: {summary.status.upper()}: {summary.reason}", file=sys.stderr)
         return
@@ -77,6 +122,12 @@ def print_file_line(summary: FileSummary) -> None:
     print(
         f"{summary.name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
         f"{summary.violations} problem(s); {summary.requests} request(s)"
+        + (
+            f" ({summary.extra_requests} extra to isolate rejected orders)"
+            if summary.extra_requests
+            else ""
+        )
+        + (f"; {summary.reason}" if summary.reason else "")
     )
 
 
@@ -97,6 +148,61 @@ def cmd_check(args: argparse.Namespace) -> int:
     run, run_dir = check_files(list(args.files), settings, source)
     print_run(run, run_dir)
     return run.exit_code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(message)s",
+    )
+    settings = settings_from(args)
+    if not args.sandbox:
+        return _run(settings, args.force)
+    from etl.sandbox import SandboxServer
+    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
+    with SandboxServer(db_path=db_path) as sandbox:
+        print(f"sandbox: serving {sandbox.api_url} (stops with this run)")
+        settings = replace(
+            settings,
+            api_url=sandbox.api_url,
+            token_url=sandbox.token_url,
+            client_id=DEFAULT_CLIENT_ID,
+            client_secret=Secret(DEFAULT_CLIENT_SECRET),
+            token=Secret(""),
+        )
+        code = _run(settings, args.force)
+        print(
+            f"sandbox: received {len(sandbox.requests_log())} request(s); "
+            f"holds {len(sandbox.stored_orders())} order(s) in {db_path}"
+        )
+    return code
+
+
+def _run(settings: Settings, force: bool) -> int:
+    from etl.client import ConnectClient
+    from etl.sync import Sync
+
+    if not settings.token and not (settings.client_id and settings.client_secret):
+        raise UsageError(
+            "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
+            "(or CONNECT_TOKEN), or [connect] in the config file; --sandbox runs a local demo"
+        )
+    sync = Sync(settings, lambda: ConnectClient(settings), force=force)
+    run = sync()
+    if not run.files:
+        print(f"inbox {settings.inbox}: nothing to do")
+    print_run(run, sync.run_dir)
+    if sync.api_down is not None:
+        print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
+    return run.exit_code
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from etl.sandbox import main as sandbox_main
+
+    return sandbox_main(list(args.sandbox_args))
 
 
 def cmd_template(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ def to_number(text: str, conventions: Conventions) -> float | int:
     if match is None:
         hint = "a decimal comma, e.g. 19,99" if conventions.decimal_comma else "e.g. 19.99"
         raise ConversionError("NOT_A_NUMBER", f"'{text}' is not a number ({hint})")
-    whole, fraction = match.group(1), match.group(2) or ""
+    whole, fraction = match.group(1), (match.group(2) or "").rstrip("0")
     significant = (whole + fraction).lstrip("0")
     if len(significant) > MAX_EXACT_DIGITS:
         raise ConversionError(
@@ -62,8 +62,9 @@ def to_number(text: str, conventions: Conventions) -> float | int:
             f"'{text}' has more than {MAX_EXACT_DIGITS} significant digits "
             "and cannot be sent exactly",
         )
+    # 5, 5.0 and 5.00 are one amount: written the same way so content hashes agree.
     if not fraction:
-        return int(text.replace(",", "."))
+        return int(text.split("," if conventions.decimal_comma else ".")[0])
     return float(text.replace(",", "."))
 
 

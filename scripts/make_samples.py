@@ -3,7 +3,8 @@
     python scripts/make_samples.py
 
 The expected errors of the file with mistakes are written by hand-checked `etl check` output:
-after changing the mistakes, review samples/orders-with-mistakes.expected-errors.csv in the diff.
+after changing the mistakes, copy the new errors.csv over
+samples/expected/orders-with-mistakes.errors.csv and review the diff.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _eu_value(column: str, value: str) -> str:
 
 
 def make_eu_erp() -> None:
-    rows = list(generate_rows(22, seed=49))
+    rows = list(generate_rows(22, seed=49, id_prefix="EU-"))
     with (SAMPLES / "orders-eu-erp.csv").open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=";")
         writer.writerow([*EU_COLUMNS, EU_NOTE_COLUMN])
@@ -79,7 +80,7 @@ MISTAKES: list[tuple[int, str, str]] = [
 
 
 def make_mistakes() -> None:
-    rows = list(generate_rows(20, seed=101, max_lines=3))
+    rows = list(generate_rows(20, seed=101, max_lines=3, id_prefix="MX-"))
     for index, column, value in MISTAKES:
         if column.startswith("order_lines."):
             rows[index][column] = value

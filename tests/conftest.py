@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from etl.cli import main
+from etl.config import Secret, Settings
+from etl.sandbox import SandboxServer
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -67,3 +70,47 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
         return code, captured.out, captured.err
 
     return run
+
+
+SECRET = "s3cr3t-client-secret-do-not-print"
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
+    """The API double on an ephemeral loopback port, with a secret tests can look for."""
+    with SandboxServer(db_path=tmp_path / "sandbox.sqlite3", client_secret=SECRET) as server:
+        yield server
+
+
+def settings_for(server: SandboxServer, tmp_path: Path, **changes: Any) -> Settings:
+    """Settings pointing at the sandbox, with folders in tmp_path and no settle wait."""
+    values: dict[str, Any] = {
+        "inbox": tmp_path / "inbox",
+        "outbox": tmp_path / "outbox",
+        "api_url": server.api_url,
+        "token_url": server.token_url,
+        "client_id": "sandbox-client",
+        "client_secret": Secret(SECRET),
+        "settle_seconds": 0.0,
+        "timeout": 5.0,
+        "max_attempts": 4,
+        "requests_per_second": 0.0,
+    }
+    values.update(changes)
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    return Settings(**values)
+
+
+class FakeTime:
+    """An injected clock: sleeping advances it instantly and is recorded."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

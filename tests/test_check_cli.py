@@ -57,7 +57,9 @@ def test_mistakes_sample_exits_1_with_exactly_the_expected_errors(
     assert "12 invalid, 8 valid; 13 problem(s)" in out
     run_dir = only_run_dir(tmp_path)
     actual = (run_dir / "orders-with-mistakes.csv.errors.csv").read_text(encoding="utf-8")
-    expected = (SAMPLES / "orders-with-mistakes.expected-errors.csv").read_text(encoding="utf-8")
+    expected = (SAMPLES / "expected" / "orders-with-mistakes.errors.csv").read_text(
+        encoding="utf-8"
+    )
     assert actual == expected
     items = list(csv.DictReader((run_dir / "orders-with-mistakes.csv.items.csv").open()))
     invalid = {row["id"] for row in items if row["outcome"] == "INVALID"}

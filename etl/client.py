@@ -1,0 +1,327 @@
+"""HTTP seam to Mirakl Connect: session, auth, pacing, retry policy, error mapping.
+
+``classify`` alone decides what a response means (done / retry / reject / give up); it is a pure
+function tested as a table. Time is injected (``clock``, ``sleep``) so retry tests do not wait.
+Nothing here logs or raises a token, a secret or a request body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import requests
+
+from etl import __version__
+from etl.config import Settings
+from etl.errors import (
+    ApiError,
+    AuthFailed,
+    NotFound,
+    RejectedRequest,
+    RetriableApiError,
+)
+
+TOKEN_MARGIN_SECONDS = 60.0  # fetch a new token this long before the old one expires
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 60.0
+MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
+UPSERT_ORDERS = "/channel-platform/v1/orders"
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    RETRY = "retry"
+    REFRESH_TOKEN = "refresh-token"
+    REJECTED = "rejected"
+    NOT_FOUND = "not-found"
+    AUTH_FAILED = "auth-failed"
+    FATAL = "fatal"
+
+
+def classify(status: int) -> Verdict:
+    """What the caller must do with an HTTP status (DESIGN.md section 6)."""
+    if 200 <= status < 300:
+        return Verdict.OK
+    if status == 429 or status >= 500:
+        return Verdict.RETRY
+    if status == 401:
+        return Verdict.REFRESH_TOKEN
+    if status == 403:
+        return Verdict.AUTH_FAILED
+    if status == 404:
+        return Verdict.NOT_FOUND
+    if status in (400, 409, 422):
+        return Verdict.REJECTED
+    return Verdict.FATAL
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+@dataclass
+class Pacer:
+    """At most ``rate`` request starts per second for one operation, across threads."""
+
+    rate: float
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    _next: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.rate
+        if start > now:
+            self.sleep(start - now)
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+    waited_seconds: float = 0.0
+    waits: list[float] = field(default_factory=list)
+
+
+class ConnectClient:
+    """One keep-alive session to Connect, with its token, pacing and retry policy."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = f"mirakl-connect-etl/{__version__}"
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._sleep = sleep
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+        self._token: str | None = None
+        self._token_expires = 0.0
+        self._token_lock = threading.Lock()
+        self._pacers: dict[str, Pacer] = {}
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> ConnectClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- auth -----------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        if self.settings.token:
+            return self.settings.token.reveal()
+        with self._token_lock:
+            if self._token is None or self.clock() >= self._token_expires:
+                self._fetch_token()
+            assert self._token is not None
+            return self._token
+
+    def _forget_token(self) -> None:
+        with self._token_lock:
+            self._token = None
+
+    def _fetch_token(self) -> None:
+        self.stats.token_fetches += 1
+        try:
+            response = self.session.post(
+                self.settings.token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": self.settings.client_id,
+                    "client_secret": self.settings.client_secret.reveal(),
+                },
+                timeout=self.settings.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise RetriableApiError(
+                f"cannot reach the token endpoint {self.settings.token_url}: {type(error).__name__}"
+            ) from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise RetriableApiError(
+                f"token endpoint answered {response.status_code}",
+                status=response.status_code,
+                retry_after=parse_retry_after(
+                    response.headers.get("Retry-After"), self.wall_clock()
+                ),
+            )
+        if response.status_code != 200:
+            raise AuthFailed(
+                f"the token endpoint refused the client credentials ({response.status_code}); "
+                "check CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET",
+                status=response.status_code,
+            )
+        try:
+            payload = response.json()
+            token = str(payload["access_token"])
+            lifetime = float(payload.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise AuthFailed("the token endpoint answered without an access_token") from None
+        self._token = token
+        margin = min(TOKEN_MARGIN_SECONDS, lifetime / 10)
+        self._token_expires = self.clock() + lifetime - margin
+
+    # --- requests -------------------------------------------------------------------------------
+
+    def pacer(self, operation: str, rate: float) -> Pacer:
+        if operation not in self._pacers:
+            self._pacers[operation] = Pacer(rate, self.clock, self.sleep)
+        return self._pacers[operation]
+
+    def sleep(self, seconds: float) -> None:
+        self.stats.waited_seconds += seconds
+        self.stats.waits.append(seconds)
+        self._sleep(seconds)
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: uniform in [base, base * 2**attempt], capped."""
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+        return self.rng.uniform(BACKOFF_BASE_SECONDS, max(BACKOFF_BASE_SECONDS, ceiling))
+
+    def send(
+        self, method: str, path: str, *, json_body: Any = None, rate: float | None = None
+    ) -> requests.Response:
+        """Send one API request, retrying what is worth retrying; raise ApiError otherwise."""
+        url = self.settings.api_url.rstrip("/") + path
+        pacer = self.pacer(f"{method} {path}", rate or self.settings.requests_per_second)
+        refreshed = False
+        attempt = 0
+        while True:
+            pacer.wait()
+            attempt += 1
+            self.stats.requests += 1
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {self._bearer()}"},
+                    timeout=self.settings.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                failure: RetriableApiError = RetriableApiError(
+                    f"{method} {path}: {_describe_network_error(error)}"
+                )
+                self._retry_or_raise(failure, attempt)
+                continue
+            except RetriableApiError as error:  # the token endpoint itself is down
+                self._retry_or_raise(error, attempt)
+                continue
+            verdict = classify(response.status_code)
+            if verdict is Verdict.OK:
+                return response
+            body = _json_or_empty(response)
+            message = _api_message(method, path, response.status_code, body)
+            code = str(body.get("code", ""))
+            if verdict is Verdict.RETRY:
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), self.wall_clock()
+                )
+                self._retry_or_raise(
+                    RetriableApiError(
+                        message,
+                        status=response.status_code,
+                        code=code,
+                        body=body,
+                        retry_after=retry_after,
+                    ),
+                    attempt,
+                )
+                continue
+            if verdict is Verdict.REFRESH_TOKEN and not refreshed and not self.settings.token:
+                refreshed = True
+                self._forget_token()
+                continue
+            if verdict in (Verdict.REFRESH_TOKEN, Verdict.AUTH_FAILED):
+                raise AuthFailed(
+                    f"{message}; check the credentials and their scopes",
+                    status=response.status_code,
+                    code=code,
+                    body=body,
+                )
+            if verdict is Verdict.REJECTED:
+                raise RejectedRequest(message, status=response.status_code, code=code, body=body)
+            if verdict is Verdict.NOT_FOUND:
+                raise NotFound(message, status=response.status_code, code=code, body=body)
+            raise ApiError(message, status=response.status_code, code=code, body=body)
+
+    def _retry_or_raise(self, error: RetriableApiError, attempt: int) -> None:
+        if attempt >= self.settings.max_attempts:
+            raise RetriableApiError(
+                f"{error} (gave up after {attempt} attempts)",
+                status=error.status,
+                code=error.code,
+                body=error.body,
+                retry_after=error.retry_after,
+            )
+        if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER_SECONDS:
+            raise error
+        wait = self.backoff(attempt)
+        if error.retry_after is not None:
+            wait = max(wait, error.retry_after)  # never earlier than the server asked
+        self.stats.retries += 1
+        self.sleep(wait)
+
+    def upsert_orders(self, body: dict[str, Any]) -> None:
+        """POST /channel-platform/v1/orders (upsertOrders): 204 when every order is accepted."""
+        self.send("POST", UPSERT_ORDERS, json_body=body)
+
+
+def _describe_network_error(error: Exception) -> str:
+    if isinstance(error, requests.Timeout):
+        return "no answer within the timeout"
+    return "connection failed or dropped"
+
+
+def _json_or_empty(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _api_message(method: str, path: str, status: int, body: dict[str, Any]) -> str:
+    code = body.get("code")
+    text = body.get("message")
+    detail = f": {code}" if code else ""
+    detail += f" - {text}" if text else ""
+    return f"{method} {path} answered {status}{detail}"

@@ -1,0 +1,125 @@
+"""The inbox life cycle, one rename per step: waiting -> claimed -> archive/ | failed/ | waiting.
+
+A file is claimed by renaming it into ``<inbox>/.processing/`` (same file system, so the rename is
+atomic and two processes can never both take it). A file left there by a killed run is resumed by
+the next one. Finished files move to ``<outbox>/archive/<run_id>/`` or
+``<outbox>/failed/<run_id>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl.kinds import is_ignored
+from etl.report import atomic_writer
+
+PROCESSING = ".processing"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    size: int
+    mtime_ns: int
+
+
+def _snapshot(path: Path) -> Snapshot | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return Snapshot(stat.st_size, stat.st_mtime_ns)
+
+
+def waiting_files(inbox: Path) -> list[Path]:
+    """Files in the inbox that may be taken, oldest first (arrival order)."""
+    if not inbox.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(inbox):
+        path = Path(entry.path)
+        if entry.is_file(follow_symlinks=False) and not is_ignored(path):
+            found.append((entry.stat().st_mtime_ns, path.name, path))
+    return [path for _, _, path in sorted(found)]
+
+
+def claimed_files(inbox: Path) -> list[Path]:
+    """Files a previous run claimed but did not finish (it was killed): resume them first."""
+    folder = inbox / PROCESSING
+    if not folder.is_dir():
+        return []
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and not is_ignored(p)),
+        key=lambda p: (p.stat().st_mtime_ns, p.name),
+    )
+
+
+def stable_files(
+    paths: list[Path],
+    settle_seconds: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[Path], list[Path]]:
+    """(stable, still changing): a file is stable when size and mtime hold for the settle period."""
+    if not paths or settle_seconds <= 0:
+        return list(paths), []
+    before = {path: _snapshot(path) for path in paths}
+    sleep(settle_seconds)
+    stable: list[Path] = []
+    changing: list[Path] = []
+    for path in paths:
+        now = _snapshot(path)
+        if now is None:
+            continue  # deleted meanwhile: nothing to take
+        (stable if now == before[path] and now.size > 0 else changing).append(path)
+    return stable, changing
+
+
+def claim(path: Path, inbox: Path) -> Path | None:
+    """Rename the file into the processing folder; None if another process took it first."""
+    folder = inbox / PROCESSING
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        return None  # a file of that name is already in progress; take it next time
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
+def _move(path: Path, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    try:
+        os.replace(path, target)
+    except OSError:
+        # Inbox and outbox on different file systems: copy, then remove (never lose the file).
+        shutil.copy2(path, target)
+        path.unlink()
+    return target
+
+
+def archive(path: Path, outbox: Path, run_id: str) -> Path:
+    return _move(path, outbox / "archive" / run_id)
+
+
+def quarantine(path: Path, outbox: Path, run_id: str, reason: str) -> Path:
+    """Move to failed/ and write ``<name>.reason.txt`` beside it, so the file explains itself."""
+    target = _move(path, outbox / "failed" / run_id)
+    with atomic_writer(target.with_name(target.name + ".reason.txt")) as stream:
+        stream.write(reason.rstrip() + "\n")
+    return target
+
+
+def release(path: Path, inbox: Path) -> Path:
+    """Put a claimed file back in the inbox for the next run (the API could not be reached)."""
+    target = inbox / path.name
+    if target.exists():
+        return path  # a newer file of the same name arrived; keep ours claimed for resumption
+    os.replace(path, target)
+    return target

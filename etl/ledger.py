@@ -1,0 +1,222 @@
+"""SQLite state that survives crashes: files, batches, the last accepted version of each order.
+
+Every state transition is one function and one transaction. A batch is written ``pending``
+before its request is sent and ``accepted``/``rejected``/``failed`` after, so a run killed at any
+moment leaves the ledger saying exactly what Connect has acknowledged; nothing else is trusted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from etl.errors import UsageError
+
+# Each entry migrates the ledger from version i to i + 1; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE files (
+        sha256 TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,            -- claimed | done | failed
+        run_id TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE TABLE batches (
+        batch_id TEXT PRIMARY KEY,
+        file_sha256 TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        status TEXT NOT NULL,            -- pending | accepted | rejected | failed
+        items INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        http_status INTEGER,
+        message TEXT
+    );
+    CREATE TABLE orders (
+        channel_id TEXT NOT NULL,
+        channel_store_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        channel_updated_at TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        accepted_at TEXT NOT NULL,
+        PRIMARY KEY (channel_id, channel_store_id, item_id)
+    );
+    """,
+    """
+    CREATE INDEX batches_by_file ON batches (file_sha256);
+    CREATE TABLE pacing (operation TEXT PRIMARY KEY, last_sent_at TEXT NOT NULL);
+    """,
+)
+BUSY_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderVersion:
+    """What Connect last acknowledged for one order."""
+
+    content_hash: str
+    channel_updated_at: str
+    batch_id: str
+    file_sha256: str
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Ledger:
+    """The ledger file; open with ``Ledger.open(path)`` and close when done."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            ledger = cls(connection, path)
+            ledger.migrate()
+        except sqlite3.OperationalError as error:
+            raise UsageError(
+                f"cannot use the ledger {path}: {error} (is another run holding it?)"
+            ) from None
+        except sqlite3.DatabaseError as error:
+            raise UsageError(f"the ledger {path} is not a readable SQLite file: {error}") from None
+        return ledger
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    @property
+    def version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Bring the ledger to the newest schema, one migration per transaction."""
+        current = self.version
+        if current > len(MIGRATIONS):
+            raise UsageError(
+                f"the ledger {self.path} was written by a newer version of the tool "
+                f"(schema {current}); upgrade the tool"
+            )
+        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            with self.transaction() as db:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def file_status(self, sha256: str) -> str | None:
+        row = self.db.execute("SELECT status FROM files WHERE sha256 = ?", (sha256,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def file_claimed(self, sha256: str, name: str, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO files (sha256, name, status, run_id, started_at) "
+                "VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (sha256) DO UPDATE SET "
+                "name = excluded.name, status = 'claimed', run_id = excluded.run_id, "
+                "started_at = excluded.started_at, finished_at = NULL",
+                (sha256, name, run_id, now_text()),
+            )
+
+    def file_finished(self, sha256: str, status: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE files SET status = ?, finished_at = ? WHERE sha256 = ?",
+                (status, now_text(), sha256),
+            )
+
+    def file_released(self, sha256: str) -> None:
+        """The file goes back to the inbox (API down): the next run processes it again."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM files WHERE sha256 = ?", (sha256,))
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def versions(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], OrderVersion]:
+        """The last accepted version of each order asked about (unknown ones are left out)."""
+        found: dict[tuple[str, str, str], OrderVersion] = {}
+        query = (
+            "SELECT content_hash, channel_updated_at, batch_id, file_sha256 FROM orders "
+            "WHERE channel_id = ? AND channel_store_id = ? AND item_id = ?"
+        )
+        for key in keys:
+            row = self.db.execute(query, key).fetchone()
+            if row is not None:
+                found[key] = OrderVersion(*row)
+        return found
+
+    # --- batches --------------------------------------------------------------------------------
+
+    def batch_pending(self, batch_id: str, file_sha256: str, run_id: str, items: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO batches (batch_id, file_sha256, run_id, status, items, created_at) "
+                "VALUES (?, ?, ?, 'pending', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
+                "status = 'pending', run_id = excluded.run_id, items = excluded.items",
+                (batch_id, file_sha256, run_id, items, now_text()),
+            )
+
+    def batch_finished(
+        self,
+        batch_id: str,
+        file_sha256: str,
+        status: str,
+        accepted: Iterable[tuple[tuple[str, str, str], str, str]],
+        http_status: int | None = None,
+        message: str = "",
+    ) -> None:
+        """Close a batch and record the orders Connect accepted: ((key), hash, updated_at)."""
+        stamp = now_text()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batches SET status = ?, finished_at = ?, http_status = ?, message = ? "
+                "WHERE batch_id = ?",
+                (status, stamp, http_status, message, batch_id),
+            )
+            db.executemany(
+                "INSERT INTO orders (channel_id, channel_store_id, item_id, content_hash, "
+                "channel_updated_at, batch_id, file_sha256, accepted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel_id, channel_store_id, item_id) DO UPDATE SET "
+                "content_hash = excluded.content_hash, "
+                "channel_updated_at = excluded.channel_updated_at, batch_id = excluded.batch_id, "
+                "file_sha256 = excluded.file_sha256, accepted_at = excluded.accepted_at",
+                [
+                    (*key, content_hash, updated_at, batch_id, file_sha256, stamp)
+                    for key, content_hash, updated_at in accepted
+                ],
+            )
+
+    def pending_batches(self) -> list[str]:
+        rows = self.db.execute("SELECT batch_id FROM batches WHERE status = 'pending'")
+        return [str(row[0]) for row in rows]

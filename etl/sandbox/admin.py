@@ -1,0 +1,105 @@
+"""Admin routes under ``/_sandbox/`` (loopback only): inspect what arrived, script faults, reset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .wire import NOT_JSON, Request, Response, error_response, json_response
+
+if TYPE_CHECKING:
+    from .app import SandboxApp
+
+PREFIX = "/_sandbox/"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+AdminRoute = Callable[["SandboxApp", Request], Response]
+
+
+def is_admin(path: str) -> bool:
+    """True for the reserved prefix (no auth, no faults, not logged)."""
+    return path.startswith(PREFIX) or path == PREFIX.rstrip("/")
+
+
+def _object_body(request: Request, *, required: bool) -> dict[str, Any]:
+    if not request.body.strip() and not required:
+        return {}
+    document = request.document
+    if document is NOT_JSON or not isinstance(document, dict):
+        raise ValueError("the body must be a JSON object")
+    return document
+
+
+def _ok(payload: dict[str, Any] | None = None) -> Response:
+    return json_response(200, {"ok": True} if payload is None else payload)
+
+
+def _requests(app: SandboxApp, request: Request) -> Response:
+    path = request.query.get("path", [None])[-1]
+    since_text = request.query.get("since", ["0"])[-1]
+    if not since_text.isdigit():
+        raise ValueError("since must be a request seq (a non-negative integer)")
+    return _ok({"requests": app.requests_log(path=path, since=int(since_text))})
+
+
+def _orders(app: SandboxApp, request: Request) -> Response:
+    return _ok({"orders": app.stored_orders()})
+
+
+def _reset(app: SandboxApp, request: Request) -> Response:
+    app.reset()
+    return _ok()
+
+
+def _get_faults(app: SandboxApp, request: Request) -> Response:
+    return _ok({"plan": app.faults.describe()})
+
+
+def _set_faults(app: SandboxApp, request: Request) -> Response:
+    return _ok({"plan": app.set_faults(_object_body(request, required=True))})
+
+
+def _clear_faults(app: SandboxApp, request: Request) -> Response:
+    app.clear_faults()
+    return _ok()
+
+
+def _revoke(app: SandboxApp, request: Request) -> Response:
+    app.revoke_tokens()
+    return _ok()
+
+
+def _get_config(app: SandboxApp, request: Request) -> Response:
+    return _ok(app.config.public())
+
+
+def _set_config(app: SandboxApp, request: Request) -> Response:
+    return _ok(app.configure(_object_body(request, required=True)))
+
+
+ROUTES: dict[str, dict[str, AdminRoute]] = {
+    PREFIX + "requests": {"GET": _requests},
+    PREFIX + "orders": {"GET": _orders},
+    PREFIX + "reset": {"POST": _reset},
+    PREFIX + "faults": {"GET": _get_faults, "POST": _set_faults, "DELETE": _clear_faults},
+    PREFIX + "tokens/revoke": {"POST": _revoke},
+    PREFIX + "config": {"GET": _get_config, "POST": _set_config},
+}
+
+
+def handle(app: SandboxApp, request: Request) -> Response:
+    """Answer an admin request; 403 unless it comes from this machine."""
+    if request.client_host not in LOOPBACK:
+        return error_response(403, "FORBIDDEN", "Admin routes answer loopback clients only")
+    methods = ROUTES.get(request.path.rstrip("/"))
+    if methods is None:
+        known = ", ".join(sorted(ROUTES))
+        return error_response(404, "DATA_NOT_FOUND", f"No admin route here; known: {known}")
+    route = methods.get(request.method)
+    if route is None:
+        allow = (("Allow", ", ".join(sorted(methods))),)
+        return error_response(405, "METHOD_NOT_ALLOWED", "Method not allowed", headers=allow)
+    try:
+        return route(app, request)
+    except ValueError as error:
+        return error_response(400, "INVALID_INPUT", str(error))

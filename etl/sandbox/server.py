@@ -1,0 +1,339 @@
+"""Running the sandbox: in a background thread (``SandboxServer``, for tests) or from the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from .app import TOKEN_PATH, SandboxApp
+from .config import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_TOKEN_TTL,
+    SandboxConfig,
+    normalise_stores,
+)
+from .handler import SandboxHTTPServer
+from .orders import UPSERT_ORDERS_PATH
+from .store import Store
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+CLI_DB = Path("outbox/.sandbox/sandbox.sqlite3")
+
+
+class SandboxServer:
+    """The sandbox serving in a background thread; a context manager.
+
+    ``with SandboxServer(db_path=tmp_path / "s.sqlite3") as sandbox:`` then point the client at
+    ``sandbox.api_url`` and ``sandbox.token_url``; leaving the block stops every thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        db_path: str | Path | None = None,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        static_token: str | None = None,
+        token_ttl: float = DEFAULT_TOKEN_TTL,
+        known_stores: Iterable[tuple[str, str]] | None = None,
+        omit_field: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._host, self._port = host, port
+        self._db_path = None if db_path is None else Path(db_path)
+        self._config = SandboxConfig(
+            client_id=client_id,
+            client_secret=client_secret,
+            static_token=static_token,
+            token_ttl=token_ttl,
+            known_stores=normalise_stores(known_stores),
+            omit_field=omit_field,
+        )
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._temp_dir: str | None = None
+        self._httpd: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._store: Store | None = None
+        self._app: SandboxApp | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        """Open the store, bind the socket and serve in a background thread."""
+        if self._httpd is not None:
+            raise RuntimeError("the sandbox is already running")
+        db_path = self._db_path
+        if db_path is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="etl-sandbox-")
+            db_path = Path(self._temp_dir) / "sandbox.sqlite3"
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._stopping.clear()
+        self._store = Store(db_path)
+        self._app = SandboxApp(
+            self._store, self._config, clock=self._clock, wait=self._stopping.wait
+        )
+        try:
+            self._httpd = SandboxHTTPServer((self._host, self._port), self._app)
+        except OSError:
+            self._release_store()
+            raise
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="sandbox-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving, end every connection, close the socket and the store."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()  # ends scripted delays early
+        httpd.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        httpd.close_connections(timeout=5.0)
+        httpd.server_close()
+        self._release_store()
+
+    def _release_store(self) -> None:
+        if self._app is not None:
+            self._config = self._app.config  # keep run-time changes across a restart
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._app = None
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- addresses -----------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: the server root."""
+        httpd = self._running()
+        host, port = httpd.server_address[:2]
+        shown = f"[{host!s}]" if ":" in str(host) else str(host)
+        return f"http://{shown}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """Base URL of the API (what ``CONNECT_API_URL`` points at)."""
+        return self.url + "/api"
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth2 token endpoint (what ``CONNECT_TOKEN_URL`` points at)."""
+        return self.url + TOKEN_PATH
+
+    @property
+    def orders_url(self) -> str:
+        """upsertOrders."""
+        return self.url + UPSERT_ORDERS_PATH
+
+    @property
+    def admin_url(self) -> str:
+        """Root of the admin routes."""
+        return self.url + "/_sandbox"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file holding what the sandbox received."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("the sandbox is not running")
+        return store.path
+
+    @property
+    def app(self) -> SandboxApp:
+        """The running app: the same operations as the admin routes, without HTTP."""
+        if self._app is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._app
+
+    def _running(self) -> SandboxHTTPServer:
+        if self._httpd is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._httpd
+
+    # -- shortcuts to the admin operations ----------------------------------------------
+
+    def requests_log(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        """Every API request received, oldest first (``GET /_sandbox/requests``)."""
+        return self.app.requests_log(path=path, since=since)
+
+    def stored_orders(self) -> list[dict[str, Any]]:
+        """Every stored order (``GET /_sandbox/orders``)."""
+        return self.app.stored_orders()
+
+    def reset(self) -> None:
+        """Forget orders, requests, tokens and faults (``POST /_sandbox/reset``)."""
+        self.app.reset()
+
+    def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Script faults (``POST /_sandbox/faults``); ValueError if the spec is malformed."""
+        return self.app.set_faults(spec)
+
+    def clear_faults(self) -> None:
+        """``DELETE /_sandbox/faults``."""
+        self.app.clear_faults()
+
+    def revoke_tokens(self) -> None:
+        """``POST /_sandbox/tokens/revoke``."""
+        self.app.revoke_tokens()
+
+    def configure(self, **changes: Any) -> dict[str, Any]:
+        """``POST /_sandbox/config``: omit_field, known_stores, token_ttl."""
+        return self.app.configure(changes)
+
+
+# -- CLI ---------------------------------------------------------------------------------
+
+
+def _store_arg(text: str) -> tuple[str, str]:
+    channel, sep, store = text.partition(":")
+    if not (sep and channel and store):
+        raise argparse.ArgumentTypeError(f"expected CHANNEL:STORE, got {text!r}")
+    return channel, store
+
+
+def _ttl_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError("expected a positive number of seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``etl sandbox`` / ``python -m etl.sandbox`` arguments (help never shows a secret)."""
+    parser = argparse.ArgumentParser(
+        prog="etl sandbox",
+        description="Serve a local double of the Mirakl Connect API (upsertOrders + OAuth2).",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (%(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port, 0 for any free one (%(default)s)"
+    )
+    parser.add_argument("--db", type=Path, default=CLI_DB, help="SQLite file (%(default)s)")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="OAuth2 client id")
+    parser.add_argument(
+        "--client-secret",
+        default=DEFAULT_CLIENT_SECRET,
+        help="OAuth2 client secret (default: the built-in sandbox one)",
+    )
+    parser.add_argument(
+        "--static-token", default=None, help="a bearer token that is always accepted"
+    )
+    parser.add_argument(
+        "--token-ttl", type=_ttl_arg, default=DEFAULT_TOKEN_TTL, help="token lifetime, seconds"
+    )
+    parser.add_argument(
+        "--known-store",
+        type=_store_arg,
+        action="append",
+        metavar="CHANNEL:STORE",
+        help="accept only these stores (repeatable); others get 404",
+    )
+    parser.add_argument(
+        "--omit-field", action="store_true", help="leave `field` out of 400 error items"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="one log line per request")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until Ctrl-C or SIGTERM. Exit 0 on a clean stop, 2 if the port cannot be bound."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(message)s",
+    )
+    sandbox = SandboxServer(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        static_token=args.static_token,
+        token_ttl=args.token_ttl,
+        known_stores=args.known_store,
+        omit_field=args.omit_field,
+    )
+    try:
+        sandbox.start()
+    except OSError as error:
+        print(f"etl sandbox: cannot listen on {args.host}:{args.port}: {error.strerror}")
+        return 2
+    stop = threading.Event()
+    previous = _on_signals(lambda: stop.set())
+    try:
+        print(f"Mirakl Connect sandbox on {sandbox.url}")
+        print(f"  CONNECT_API_URL={sandbox.api_url}")
+        print(f"  CONNECT_TOKEN_URL={sandbox.token_url}")
+        print(f"  client id: {args.client_id} (secret not shown)")
+        if args.static_token is not None:
+            print("  static token: configured (not shown)")
+        print(f"  admin: {sandbox.admin_url}/requests, /orders, /faults, /reset, /config")
+        print(f"  database: {sandbox.db_path}")
+        print("Ctrl-C to stop.", flush=True)
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _restore_signals(previous)
+        sandbox.close()
+    print("sandbox stopped")
+    return 0
+
+
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def _on_signals(action: Callable[[], None]) -> dict[int, SignalHandler]:
+    """Route SIGINT and SIGTERM to ``action`` (main thread only); returns the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, SignalHandler] = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous[number] = signal.signal(number, lambda _n, _f: action())
+    return previous
+
+
+def _restore_signals(previous: dict[int, SignalHandler]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler)

@@ -1,0 +1,227 @@
+"""SQLite record of the orders the sandbox accepted and the requests it received."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .wire import OrdersWrite
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    channel_id TEXT NOT NULL,
+    channel_order_id TEXT NOT NULL,
+    channel_store_id TEXT NOT NULL,
+    channel_updated_at TEXT NOT NULL,          -- as sent
+    channel_updated_key TEXT NOT NULL,         -- same instant, sortable as text (see instant_key)
+    body TEXT NOT NULL,                        -- the order object as JSON
+    times_replaced INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,                  -- when the sandbox last stored it (UTC)
+    PRIMARY KEY (channel_id, channel_order_id)
+);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER,                            -- NULL when the connection was dropped
+    fault TEXT,                                -- the injected fault as JSON
+    orders INTEGER,                            -- orders in the body, when it has a list of them
+    orders_ignored INTEGER,                    -- of those, skipped as older than the stored one
+    body TEXT,                                 -- request body (JSON when it parsed)
+    response TEXT                              -- response body
+);
+"""
+
+# Replace mode: the whole order is overwritten, unless the stored one is newer on the channel.
+UPSERT = """
+INSERT INTO orders (channel_id, channel_order_id, channel_store_id, channel_updated_at,
+                    channel_updated_key, body, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (channel_id, channel_order_id) DO UPDATE SET
+    channel_store_id = excluded.channel_store_id,
+    channel_updated_at = excluded.channel_updated_at,
+    channel_updated_key = excluded.channel_updated_key,
+    body = excluded.body,
+    times_replaced = orders.times_replaced + 1,
+    updated_at = excluded.updated_at
+WHERE excluded.channel_updated_key >= orders.channel_updated_key
+"""
+
+INSERT_REQUEST = """
+INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+DATE_TIME = re.compile(r"^(.+?[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
+YEAR_ONE = datetime(1, 1, 1, tzinfo=UTC)
+ONE_DAY_NS = 86_400 * 10**9  # offsets can put an instant up to a day before year 1, 00:00 UTC
+
+
+def instant_key(text: str) -> str:
+    """A fixed-width text that sorts like the instant an RFC 3339 date-time stands for.
+
+    Nanoseconds since 0001-01-01T00:00Z: offsets and up to 9 fraction digits are honoured, so
+    ``10:00:00+01:00`` equals ``09:00:00Z``. Subtracting aware datetimes never overflows,
+    unlike converting 9999-12-31T23:59-01:00 to UTC.
+    """
+    match = DATE_TIME.match(text.upper())
+    if match is None:
+        raise ValueError(f"not a date-time: {text!r}")
+    whole = datetime.fromisoformat(match.group(1) + match.group(3))
+    if whole.tzinfo is None:
+        whole = whole.replace(tzinfo=UTC)
+    seconds = (whole - YEAR_ONE) // timedelta(seconds=1)
+    fraction = int((match.group(2) or "").ljust(9, "0")[:9])
+    return f"{seconds * 10**9 + fraction + ONE_DAY_NS:022d}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parsed(text: str | None) -> Any:
+    """Stored JSON back as a value; a body that was not JSON comes back as its text."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One received request, as the log keeps it."""
+
+    method: str
+    path: str
+    status: int | None
+    fault: dict[str, Any] | None
+    orders: int | None
+    body: str | None
+    response: str | None
+
+
+class Store:
+    """One SQLite connection shared by the request threads, serialised by a lock.
+
+    SQLite takes one writer at a time anyway; one connection keeps every request a single
+    transaction (its orders and its log line) without busy-retry loops.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits,
+        # which is fine for a test double and keeps 100-order batches cheap.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def commit(self, record: RequestRecord, write: OrdersWrite | None = None) -> int:
+        """Store the orders (if any) and log the request in one transaction; returns its seq."""
+        now = _now()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ignored = None if write is None else self._upsert(write, now)
+                cursor = self._db.execute(
+                    INSERT_REQUEST,
+                    (
+                        now,
+                        record.method,
+                        record.path,
+                        record.status,
+                        None if record.fault is None else orjson.dumps(record.fault).decode(),
+                        record.orders,
+                        ignored,
+                        record.body,
+                        record.response,
+                    ),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _upsert(self, write: OrdersWrite, now: str) -> int:
+        """Apply the upsert; returns how many orders the channel_updated_at guard ignored."""
+        rows = [
+            (
+                write.channel_id,
+                order["channel_order_id"],
+                write.channel_store_id,
+                order["channel_updated_at"],
+                instant_key(order["channel_updated_at"]),
+                orjson.dumps(order).decode(),
+                now,
+            )
+            for order in write.orders
+        ]
+        # rowcount counts inserted and updated rows; a guarded-out conflict changes none.
+        changed = self._db.executemany(UPSERT, rows).rowcount
+        return len(rows) - changed
+
+    def requests(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+        """Logged requests after ``since`` (a seq), oldest first, bodies parsed."""
+        query = "SELECT * FROM requests WHERE seq > ?"
+        params: list[Any] = [since]
+        if path is not None:
+            query += " AND path = ?"
+            params.append(path)
+        with self._lock:
+            cursor = self._db.execute(query + " ORDER BY seq", params)
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        out = []
+        for row in rows:
+            item = dict(zip(names, row, strict=True))
+            for key in ("fault", "body", "response"):
+                item[key] = _parsed(item[key])
+            out.append(item)
+        return out
+
+    def orders(self) -> list[dict[str, Any]]:
+        """Stored orders in the order they were first received, bodies parsed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT channel_id, channel_store_id, channel_order_id, channel_updated_at,"
+                " times_replaced, updated_at, body FROM orders ORDER BY rowid"
+            ).fetchall()
+        keys = (
+            "channel_id",
+            "channel_store_id",
+            "channel_order_id",
+            "channel_updated_at",
+            "times_replaced",
+            "updated_at",
+        )
+        return [
+            {**dict(zip(keys, row[:-1], strict=True)), "body": orjson.loads(row[-1])}
+            for row in rows
+        ]
+
+    def reset(self) -> None:
+        """Forget every order and request; the request seq starts again at 1."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM orders")
+            self._db.execute("DELETE FROM requests")
+            self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'requests'")
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (SQLite folds the WAL back into the file)."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,146 @@
+"""Batch -> outcome per item: send, and on a 400 isolate the offending items and resend the rest.
+
+Connect rejects a whole upsertOrders request when one order is invalid. The items to blame come
+from ``errors[].field`` JSONPaths (``$.orders[3].order_lines[0].status``) when the API gives them;
+otherwise the batch is split in halves until each bad item stands alone. Either way every good
+item is delivered, and the extra requests this costs are counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from etl.errors import ApiError, NotFound, RejectedRequest
+from etl.models import MappedItem, Origin, Outcome
+
+ITEM_INDEX = re.compile(r"^\$\.(?P<array>[A-Za-z_]+)\[(?P<index>\d+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """The API's final word on one item."""
+
+    item: MappedItem
+    outcome: Outcome
+    batch_id: str
+    http_status: int | None
+    code: str = ""
+    message: str = ""
+
+
+@dataclass
+class Delivery:
+    """Everything one batch turned into, and what it cost."""
+
+    results: list[Delivered] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def extra_requests(self) -> int:
+        return max(0, self.requests - 1)
+
+
+Send = Callable[[dict[str, Any]], None]
+
+
+def blamed_items(error: ApiError, items_property: str, count: int) -> dict[int, list[str]]:
+    """Item index -> the API's messages about it, from ``errors[].field``; {} if none given."""
+    blamed: dict[int, list[str]] = {}
+    for entry in error.body.get("errors") or []:
+        if not isinstance(entry, dict):
+            continue
+        match = ITEM_INDEX.match(str(entry.get("field", "")))
+        if match and match.group("array") == items_property and int(match.group("index")) < count:
+            index = int(match.group("index"))
+            field_path = str(entry["field"])
+            local = "$" + field_path[match.end() :]
+            blamed.setdefault(index, []).append(f"{local}: {entry.get('message', '')}".strip())
+    return blamed
+
+
+def deliver(
+    send: Send,
+    batch_id: str,
+    origin: Origin,
+    items: list[MappedItem],
+    items_property: str,
+) -> Delivery:
+    """Send the items as one request; isolate and report whatever the API refuses."""
+    delivery = Delivery()
+    _deliver(send, batch_id, origin, items, items_property, delivery)
+    return delivery
+
+
+def _deliver(
+    send: Send,
+    batch_id: str,
+    origin: Origin,
+    items: list[MappedItem],
+    items_property: str,
+    delivery: Delivery,
+) -> None:
+    if not items:
+        return
+    body = {"origin": origin.as_json(), items_property: [item.body for item in items]}
+    delivery.requests += 1
+    try:
+        send(body)
+    except NotFound as error:
+        # The channel or store is unknown: no item of this origin can succeed.
+        delivery.results.extend(
+            Delivered(i, Outcome.REJECTED, batch_id, error.status, error.code, str(error))
+            for i in items
+        )
+        return
+    except RejectedRequest as error:
+        _isolate(send, batch_id, origin, items, items_property, delivery, error)
+        return
+    delivery.results.extend(Delivered(i, Outcome.ACCEPTED, batch_id, 204) for i in items)
+
+
+def _isolate(
+    send: Send,
+    batch_id: str,
+    origin: Origin,
+    items: list[MappedItem],
+    items_property: str,
+    delivery: Delivery,
+    error: RejectedRequest,
+) -> None:
+    if len(items) == 1:
+        (item,) = items
+        blamed = blamed_items(error, items_property, 1)
+        message = "; ".join(blamed.get(0, [])) or str(error)
+        delivery.results.append(
+            Delivered(item, Outcome.REJECTED, batch_id, error.status, error.code, message)
+        )
+        return
+    blamed = blamed_items(error, items_property, len(items))
+    has_fields = any(entry.get("field") for entry in error.body.get("errors") or [])
+    if blamed:
+        for index, messages in sorted(blamed.items()):
+            delivery.results.append(
+                Delivered(
+                    items[index],
+                    Outcome.REJECTED,
+                    batch_id,
+                    error.status,
+                    error.code,
+                    "; ".join(messages),
+                )
+            )
+        rest = [item for index, item in enumerate(items) if index not in blamed]
+        _deliver(send, batch_id, origin, rest, items_property, delivery)
+    elif has_fields:
+        # The API blames the request itself (e.g. $.origin): every item shares the fault.
+        delivery.results.extend(
+            Delivered(i, Outcome.REJECTED, batch_id, error.status, error.code, str(error))
+            for i in items
+        )
+    else:
+        middle = len(items) // 2
+        _deliver(send, batch_id, origin, items[:middle], items_property, delivery)
+        _deliver(send, batch_id, origin, items[middle:], items_property, delivery)

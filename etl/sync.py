@@ -1,0 +1,374 @@
+"""The online half of the pipeline (`etl run`): inbox -> claim -> read/map/validate -> ledger
+check -> batch -> submit -> ledger -> report -> archive/failed.
+
+Offline and online share ``pipeline.prepare`` and ``pipeline.iter_validated``. Crash safety comes
+from the order of the steps: the ledger records a batch ``pending`` before it is sent and the
+accepted orders after; reports are written before the input file moves; the move is one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from etl.batch import Batch, Batcher
+from etl.client import ConnectClient
+from etl.config import Settings
+from etl.errors import ApiError, AuthFailed, RetriableApiError, UnreadableFile
+from etl.inbox import (
+    archive,
+    claim,
+    claimed_files,
+    quarantine,
+    release,
+    stable_files,
+    waiting_files,
+)
+from etl.ledger import Ledger
+from etl.models import ItemResult, MappedItem, Outcome, Violation
+from etl.pipeline import iter_validated, prepare
+from etl.read import fingerprint
+from etl.report import write_errors, write_items, write_json
+from etl.submit import deliver
+from etl.summary import FileSummary, RunSummary, new_run_id, now_text
+
+log = logging.getLogger("etl")
+
+EXIT_OK, EXIT_ITEMS, EXIT_API = 0, 1, 3
+
+
+def content_hash(item: MappedItem) -> str:
+    """Identity of an order's content: what Connect would store if we sent it."""
+    origin = item.origin.as_json() if item.origin else {}
+    canonical = orjson.dumps({"origin": origin, "body": item.body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def is_older(candidate: str, stored: str) -> bool:
+    """Connect ignores an update whose channel_updated_at is older than the stored one."""
+    try:
+        return _moment(candidate) < _moment(stored)
+    except ValueError:
+        return False
+
+
+class ApiDown(Exception):
+    """The API stayed unreachable (or refused our credentials): stop sending for this run."""
+
+    def __init__(self, cause: ApiError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+@dataclass
+class FileRun:
+    """One file being processed: its identity and what happened to its items so far."""
+
+    path: Path
+    sha256: str
+    summary: FileSummary
+    results: list[ItemResult] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    retries_before: int = 0
+
+
+class Sync:
+    """Process every file waiting in the inbox once, then stop (`etl run`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_factory: Callable[[], ConnectClient],
+        *,
+        force: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.client_factory = client_factory
+        self.force = force
+        self.sleep = sleep
+        self.run = RunSummary(run_id=new_run_id(), command="run", started_at=now_text())
+        self.run_dir = settings.outbox / "runs" / self.run.run_id
+        self._client: ConnectClient | None = None
+        self.api_down: ApiDown | None = None
+
+    @property
+    def client(self) -> ConnectClient:
+        if self._client is None:
+            self._client = self.client_factory()
+        return self._client
+
+    def __call__(self) -> RunSummary:
+        clock = time.perf_counter()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger.open(self.settings.ledger_path)
+        try:
+            for path in self._take_files():
+                if self.api_down is not None:
+                    release(path, self.settings.inbox)
+                    continue
+                self.run.files.append(self._process(path, ledger))
+        finally:
+            ledger.close()
+            if self._client is not None:
+                self._client.close()
+        self.run.exit_code = self._exit_code()
+        self.run.finished_at = now_text()
+        self.run.seconds = time.perf_counter() - clock
+        write_json(self.run_dir / "summary.json", self.run.as_json())
+        return self.run
+
+    def _take_files(self) -> list[Path]:
+        inbox = self.settings.inbox
+        resumed = claimed_files(inbox)
+        stable, changing = stable_files(
+            waiting_files(inbox), self.settings.settle_seconds, self.sleep
+        )
+        for path in changing:
+            log.info("%s is still being written; it will be taken by the next run", path.name)
+        claimed = [c for c in (claim(p, inbox) for p in stable) if c is not None]
+        return resumed + claimed
+
+    def _retries(self) -> int:
+        return 0 if self._client is None else self._client.stats.retries
+
+    def _exit_code(self) -> int:
+        if self.api_down is not None:
+            return EXIT_API
+        bad = {Outcome.INVALID.value, Outcome.REJECTED.value, Outcome.FAILED.value}
+        for file in self.run.files:
+            if file.status == "unreadable" or any(file.outcomes.get(o) for o in bad):
+                return EXIT_ITEMS
+        return EXIT_OK
+
+    # --- one file -------------------------------------------------------------------------------
+
+    def _process(self, path: Path, ledger: Ledger) -> FileSummary:
+        started = time.perf_counter()
+        summary = FileSummary(name=path.name)
+        try:
+            sha256 = fingerprint(path)
+        except OSError as error:
+            summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
+            return summary
+        summary.sha256 = sha256
+        if not self.force and ledger.file_status(sha256) in ("done", "failed"):
+            archive(path, self.settings.outbox, self.run.run_id)
+            summary.status = "duplicate"
+            summary.reason = "identical to a file already processed (use --force to send again)"
+            log.info("%s: duplicate of a processed file; archived, nothing sent", path.name)
+            return summary
+        ledger.file_claimed(sha256, path.name, self.run.run_id)
+        file_run = FileRun(path, sha256, summary, retries_before=self._retries())
+        try:
+            prepared = prepare(path, self.settings)
+        except UnreadableFile as error:
+            summary.status, summary.reason = "unreadable", error.reason
+            quarantine(path, self.settings.outbox, self.run.run_id, error.reason)
+            ledger.file_finished(sha256, "failed")
+            summary.seconds = time.perf_counter() - started
+            return summary
+        summary.kind = prepared.kind.name
+        summary.rows = prepared.mapper.table.num_rows
+        batcher = Batcher(f"{sha256[:8]}-{self.run.run_id}", prepared.kind.max_items)
+        items_property = prepared.kind.items_property
+        for chunk in iter_validated(prepared):
+            to_send = self._screen(chunk, file_run, ledger)
+            for batch in batcher.add(to_send):
+                self._send(batch, file_run, ledger, items_property)
+        for batch in batcher.flush():
+            self._send(batch, file_run, ledger, items_property)
+        self._finish(file_run, ledger)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _screen(
+        self, chunk: list[MappedItem], file_run: FileRun, ledger: Ledger
+    ) -> list[MappedItem]:
+        """Invalid items are reported; unchanged and stale ones are not sent (ledger)."""
+        candidates: list[MappedItem] = []
+        for item in chunk:
+            if item.violations:
+                file_run.violations.extend(item.violations)
+                first = item.violations[0]
+                more = len(item.violations) - 1
+                file_run.results.append(
+                    ItemResult(
+                        item.item_id,
+                        item.origin,
+                        item.rows,
+                        Outcome.INVALID,
+                        code=first.code,
+                        message=first.message + (f" (and {more} more problem(s))" if more else ""),
+                    )
+                )
+            else:
+                candidates.append(item)
+        if self.force:
+            return candidates
+        versions = ledger.versions(item.key for item in candidates)
+        to_send: list[MappedItem] = []
+        for item in candidates:
+            known = versions.get(item.key)
+            if known is None:
+                to_send.append(item)
+            elif known.content_hash == content_hash(item):
+                # Accepted already: by this very file in a run that was killed, or by another.
+                resumed = known.file_sha256 == file_run.sha256
+                file_run.results.append(
+                    ItemResult(
+                        item.item_id,
+                        item.origin,
+                        item.rows,
+                        Outcome.ACCEPTED if resumed else Outcome.UNCHANGED,
+                        known.batch_id,
+                        message="" if resumed else "same content as the version already accepted",
+                    )
+                )
+            elif is_older(str(item.body.get("channel_updated_at", "")), known.channel_updated_at):
+                file_run.results.append(
+                    ItemResult(
+                        item.item_id,
+                        item.origin,
+                        item.rows,
+                        Outcome.STALE,
+                        known.batch_id,
+                        code="STALE",
+                        message=(
+                            f"channel_updated_at {item.body.get('channel_updated_at')} is older "
+                            f"than the version already accepted ({known.channel_updated_at}); "
+                            "Connect would ignore it"
+                        ),
+                    )
+                )
+            else:
+                to_send.append(item)
+        return to_send
+
+    def _send(self, batch: Batch, file_run: FileRun, ledger: Ledger, items_property: str) -> None:
+        if self.api_down is not None:
+            self._mark_failed(batch.items, batch.batch_id, file_run, str(self.api_down))
+            return
+        ledger.batch_pending(batch.batch_id, file_run.sha256, self.run.run_id, len(batch.items))
+        try:
+            delivery = deliver(
+                self.client.upsert_orders,
+                batch.batch_id,
+                batch.origin,
+                list(batch.items),
+                items_property,
+            )
+        except (RetriableApiError, AuthFailed) as error:
+            ledger.batch_finished(
+                batch.batch_id, file_run.sha256, "failed", [], error.status, str(error)
+            )
+            self.api_down = ApiDown(error)
+            log.error("batch %s: giving up: %s", batch.batch_id, error)
+            self._mark_failed(batch.items, batch.batch_id, file_run, str(error))
+            return
+        accepted = [
+            (d.item.key, content_hash(d.item), str(d.item.body.get("channel_updated_at", "")))
+            for d in delivery.results
+            if d.outcome is Outcome.ACCEPTED
+        ]
+        status = "accepted" if len(accepted) == len(batch.items) else "rejected"
+        ledger.batch_finished(
+            batch.batch_id, file_run.sha256, status, accepted, 204 if accepted else None
+        )
+        file_run.summary.requests += delivery.requests
+        file_run.summary.extra_requests += delivery.extra_requests
+        for result in delivery.results:
+            item = result.item
+            file_run.results.append(
+                ItemResult(
+                    item.item_id,
+                    item.origin,
+                    item.rows,
+                    result.outcome,
+                    batch.batch_id,
+                    result.http_status,
+                    result.code,
+                    result.message,
+                )
+            )
+            if result.outcome is Outcome.REJECTED:
+                file_run.violations.append(
+                    Violation(
+                        file=item.source,
+                        rows=item.rows,
+                        item_id=item.item_id,
+                        path="$",
+                        code=result.code or "REJECTED",
+                        message=f"rejected by Connect: {result.message}",
+                    )
+                )
+        log.info(
+            "batch %s: %d orders, %d accepted, %d request(s)",
+            batch.batch_id,
+            len(batch.items),
+            len(accepted),
+            delivery.requests,
+        )
+
+    def _mark_failed(
+        self, items: Iterable[MappedItem], batch_id: str, file_run: FileRun, reason: str
+    ) -> None:
+        file_run.results.extend(
+            ItemResult(
+                i.item_id,
+                i.origin,
+                i.rows,
+                Outcome.FAILED,
+                batch_id,
+                code="NOT_SENT",
+                message=f"not delivered, will be retried by the next run: {reason}",
+            )
+            for i in items
+        )
+
+    def _finish(self, file_run: FileRun, ledger: Ledger) -> None:
+        """Reports first, then the ledger, then the one rename that moves the input file."""
+        summary = file_run.summary
+        results = sorted(file_run.results, key=lambda r: r.rows[0] if r.rows else 0)
+        summary.items = len(results)
+        summary.outcomes = dict(Counter(r.outcome.value for r in results))
+        summary.violations = len(file_run.violations)
+        summary.retries = self._retries() - file_run.retries_before
+        name = file_run.path.name
+        write_items(self.run_dir / f"{name}.items.csv", name, results)
+        write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
+        outbox, run_id = self.settings.outbox, self.run.run_id
+        if self.api_down is not None:
+            ledger.file_released(file_run.sha256)
+            release(file_run.path, self.settings.inbox)
+            summary.reason = f"left in the inbox for the next run: {self.api_down}"
+            return
+        bad = summary.outcomes.get(Outcome.INVALID.value, 0) + summary.outcomes.get(
+            Outcome.REJECTED.value, 0
+        )
+        if bad:
+            ledger.file_finished(file_run.sha256, "failed")
+            quarantine(
+                file_run.path,
+                outbox,
+                run_id,
+                f"{bad} of {summary.items} orders were not accepted (invalid or rejected); the "
+                f"others were delivered. Every problem is listed in "
+                f"runs/{run_id}/{name}.errors.csv; fix them and drop the file again: orders "
+                "already delivered will be skipped as unchanged.",
+            )
+        else:
+            ledger.file_finished(file_run.sha256, "done")
+            archive(file_run.path, outbox, run_id)
