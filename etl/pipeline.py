@@ -17,6 +17,7 @@ from typing import Any
 from etl.batch import Batcher
 from etl.config import Settings, SourceFormat
 from etl.errors import UnreadableFile
+from etl.events import Observer
 from etl.kinds import detect_kind, understood_names
 from etl.mapping import Mapper
 from etl.models import ItemResult, MappedItem, Outcome, Violation
@@ -66,7 +67,11 @@ def iter_validated(prepared: Prepared) -> Iterator[list[MappedItem]]:
 
 
 def check_file(
-    path: Path, settings: Settings, run_dir: Path, source: SourceFormat | None = None
+    path: Path,
+    settings: Settings,
+    run_dir: Path,
+    source: SourceFormat | None = None,
+    observer: Observer | None = None,
 ) -> FileSummary:
     """Map and validate one file offline; write its would-be requests and its reports."""
     started = time.perf_counter()
@@ -83,9 +88,11 @@ def check_file(
         summary.status = "unreadable"
         summary.reason = f"cannot open the file: {error.strerror or error}"
         return summary
+    observer = observer or Observer()
     kind = prepared.kind
     summary.kind = kind.name
     summary.rows = prepared.mapper.table.num_rows
+    observer.file_started(path.name, summary.rows)
     results: list[ItemResult] = []
     violations: list[Violation] = []
     bodies: list[dict[str, Any]] = []
@@ -100,6 +107,7 @@ def check_file(
             )
 
     for chunk in iter_validated(prepared):
+        observer.items_validated(path.name, len(chunk), sum(len(i.rows) for i in chunk))
         valid = []
         for item in chunk:
             if item.violations:
@@ -128,6 +136,7 @@ def check_file(
     summary.violations = len(violations)
     summary.requests = len(bodies)
     summary.seconds = time.perf_counter() - started
+    observer.file_finished(summary)
     return summary
 
 
@@ -138,7 +147,10 @@ def _invalid_message(item: MappedItem) -> str:
 
 
 def check_files(
-    paths: list[Path], settings: Settings, source: SourceFormat | None = None
+    paths: list[Path],
+    settings: Settings,
+    source: SourceFormat | None = None,
+    observer: Observer | None = None,
 ) -> tuple[RunSummary, Path]:
     """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/."""
     clock = time.perf_counter()
@@ -146,7 +158,7 @@ def check_files(
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        run.files.append(check_file(path, settings, run_dir, source))
+        run.files.append(check_file(path, settings, run_dir, source, observer))
     run.exit_code = check_exit_code(run.files)
     run.finished_at = now_text()
     run.seconds = time.perf_counter() - clock

@@ -23,6 +23,7 @@ from etl.batch import Batch, Batcher
 from etl.client import ConnectClient
 from etl.config import Settings
 from etl.errors import ApiError, AuthFailed, RetriableApiError, UnreadableFile
+from etl.events import Observer
 from etl.inbox import (
     archive,
     claim,
@@ -82,6 +83,7 @@ class FileRun:
     results: list[ItemResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     retries_before: int = 0
+    stopped: bool = False  # a graceful stop left some batches unsent
 
 
 class Sync:
@@ -94,11 +96,20 @@ class Sync:
         *,
         force: bool = False,
         sleep: Callable[[float], None] = time.sleep,
+        observer: Observer | None = None,
+        stop_requested: Callable[[], bool] = lambda: False,
+        paths: list[Path] | None = None,
     ) -> None:
+        """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
+        in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
+        inbox files (the watcher hands over files it saw settle), default every waiting file."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
         self.sleep = sleep
+        self.observer = observer or Observer()
+        self.stop_requested = stop_requested
+        self.paths = paths
         self.run = RunSummary(run_id=new_run_id(), command="run", started_at=now_text())
         self.run_dir = settings.outbox / "runs" / self.run.run_id
         self._client: ConnectClient | None = None
@@ -116,7 +127,7 @@ class Sync:
         ledger = Ledger.open(self.settings.ledger_path)
         try:
             for path in self._take_files():
-                if self.api_down is not None:
+                if self.api_down is not None or self.stop_requested():
                     release(path, self.settings.inbox)
                     continue
                 self.run.files.append(self._process(path, ledger))
@@ -133,9 +144,12 @@ class Sync:
     def _take_files(self) -> list[Path]:
         inbox = self.settings.inbox
         resumed = claimed_files(inbox)
-        stable, changing = stable_files(
-            waiting_files(inbox), self.settings.settle_seconds, self.sleep
-        )
+        if self.paths is not None:
+            stable, changing = [p for p in self.paths if p.exists()], list[Path]()
+        else:
+            stable, changing = stable_files(
+                waiting_files(inbox), self.settings.settle_seconds, self.sleep
+            )
         for path in changing:
             log.info("%s is still being written; it will be taken by the next run", path.name)
         claimed = [c for c in (claim(p, inbox) for p in stable) if c is not None]
@@ -147,7 +161,8 @@ class Sync:
     def _exit_code(self) -> int:
         if self.api_down is not None:
             return EXIT_API
-        bad = {Outcome.INVALID.value, Outcome.REJECTED.value, Outcome.FAILED.value}
+        # FAILED alone (a graceful stop) is not a problem with the data: the next run sends it.
+        bad = {Outcome.INVALID.value, Outcome.REJECTED.value}
         for file in self.run.files:
             if file.status == "unreadable" or any(file.outcomes.get(o) for o in bad):
                 return EXIT_ITEMS
@@ -182,9 +197,11 @@ class Sync:
             return summary
         summary.kind = prepared.kind.name
         summary.rows = prepared.mapper.table.num_rows
+        self.observer.file_started(path.name, summary.rows)
         batcher = Batcher(f"{sha256[:8]}-{self.run.run_id}", prepared.kind.max_items)
         items_property = prepared.kind.items_property
         for chunk in iter_validated(prepared):
+            self.observer.items_validated(path.name, len(chunk), sum(len(i.rows) for i in chunk))
             to_send = self._screen(chunk, file_run, ledger)
             for batch in batcher.add(to_send):
                 self._send(batch, file_run, ledger, items_property)
@@ -192,6 +209,7 @@ class Sync:
             self._send(batch, file_run, ledger, items_property)
         self._finish(file_run, ledger)
         summary.seconds = time.perf_counter() - started
+        self.observer.file_finished(summary)
         return summary
 
     def _screen(
@@ -261,6 +279,10 @@ class Sync:
         if self.api_down is not None:
             self._mark_failed(batch.items, batch.batch_id, file_run, str(self.api_down))
             return
+        if self.stop_requested():
+            file_run.stopped = True
+            self._mark_failed(batch.items, batch.batch_id, file_run, "the tool was stopped")
+            return
         ledger.batch_pending(batch.batch_id, file_run.sha256, self.run.run_id, len(batch.items))
         try:
             delivery = deliver(
@@ -321,6 +343,9 @@ class Sync:
             len(accepted),
             delivery.requests,
         )
+        self.observer.batch_finished(
+            file_run.path.name, batch.batch_id, len(batch.items), len(accepted), delivery.requests
+        )
 
     def _mark_failed(
         self, items: Iterable[MappedItem], batch_id: str, file_run: FileRun, reason: str
@@ -350,10 +375,11 @@ class Sync:
         write_items(self.run_dir / f"{name}.items.csv", name, results)
         write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
         outbox, run_id = self.settings.outbox, self.run.run_id
-        if self.api_down is not None:
+        if self.api_down is not None or file_run.stopped:
             ledger.file_released(file_run.sha256)
             release(file_run.path, self.settings.inbox)
-            summary.reason = f"left in the inbox for the next run: {self.api_down}"
+            why = self.api_down or "the tool was stopped before every batch was sent"
+            summary.reason = f"left in the inbox for the next run: {why}"
             return
         bad = summary.outcomes.get(Outcome.INVALID.value, 0) + summary.outcomes.get(
             Outcome.REJECTED.value, 0
