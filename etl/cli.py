@@ -81,6 +81,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
     run.set_defaults(handler=cmd_run)
 
+    watch = commands.add_parser(
+        "watch",
+        help="watch the inbox and process each file once it has settled; stop with Ctrl-C",
+        description=(
+            "Runs until SIGINT/SIGTERM, which finish the batch in flight and exit 0. One watcher "
+            "per inbox. Writes <outbox>/watch.heartbeat.json (last scan, files queued, last error)."
+        ),
+    )
+    _common(watch)
+    watch.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
+    watch.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
+    watch.add_argument("--api-url", help="Connect API base URL (CONNECT_API_URL)")
+    watch.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
+    watch.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
+    watch.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+    watch.add_argument(
+        "--polling",
+        action="store_true",
+        default=None,
+        help="poll the folder instead of kernel events (for SMB/NFS shares; [watch] polling)",
+    )
+    watch.add_argument(
+        "--rescan", type=float, help="seconds between full rescans of the inbox (30)"
+    )
+    watch.add_argument("-v", "--verbose", action="store_true", help="one log line per run")
+    watch.set_defaults(handler=cmd_watch)
+
     sandbox = commands.add_parser(
         "sandbox",
         help="serve the local double of the Connect API on 127.0.0.1",
@@ -180,23 +207,71 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _run(settings: Settings, force: bool) -> int:
-    from etl.client import ConnectClient
-    from etl.sync import Sync
-
+def _require_credentials(settings: Settings) -> None:
     if not settings.token and not (settings.client_id and settings.client_secret):
         raise UsageError(
             "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
             "(or CONNECT_TOKEN), or [connect] in the config file; --sandbox runs a local demo"
         )
-    sync = Sync(settings, lambda: ConnectClient(settings), force=force)
-    run = sync()
+
+
+def _run(settings: Settings, force: bool) -> int:
+    from etl.client import ConnectClient
+    from etl.inbox import InboxLock
+    from etl.sync import Sync
+
+    _require_credentials(settings)
+    lock = InboxLock(settings.inbox, purpose="etl run")
+    holder = lock.acquire()
+    if holder is not None:
+        raise UsageError(holder)
+    try:
+        sync = Sync(settings, lambda: ConnectClient(settings), force=force)
+        run = sync()
+    finally:
+        lock.release()
     if not run.files:
         print(f"inbox {settings.inbox}: nothing to do")
     print_run(run, sync.run_dir)
     if sync.api_down is not None:
         print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
     return run.exit_code
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import signal
+
+    from etl.client import ConnectClient
+    from etl.watch import Watcher, WatcherRefused
+
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    settings = settings_from(args)
+    _require_credentials(settings)
+    watcher = Watcher(
+        settings,
+        lambda: ConnectClient(settings),
+        polling=settings.polling if args.polling is None else args.polling,
+        rescan_seconds=args.rescan or settings.rescan_seconds,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        print(f"etl watch: {signal.Signals(signum).name}: finishing the batch in flight")
+        watcher.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"etl watch: watching {settings.inbox} (heartbeat in {settings.outbox})", flush=True)
+    try:
+        watcher.run()
+    except WatcherRefused as refused:
+        raise UsageError(str(refused)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("etl watch: stopped")
+    return 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

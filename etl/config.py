@@ -90,6 +90,8 @@ class Settings:
     max_attempts: int = 6
     requests_per_second: float = 20.0
     settle_seconds: float = 2.0
+    polling: bool = False
+    rescan_seconds: float = 30.0
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
 
@@ -214,6 +216,7 @@ def load_settings(
             ("max_attempts", int),
             ("requests_per_second", float),
             ("settle_seconds", float),
+            ("rescan_seconds", float),
         ):
             if key in connect or key in data.get("watch", {}):
                 raw = connect.get(key, data.get("watch", {}).get(key))
@@ -221,6 +224,10 @@ def load_settings(
                     values[key] = kind(raw)
                 except (TypeError, ValueError):
                     raise UsageError(f"config file {path}: {key} must be a number") from None
+        polling = data.get("watch", {}).get("polling", False)
+        if not isinstance(polling, bool):
+            raise UsageError(f"config file {path}: [watch] polling must be true or false")
+        values["polling"] = polling
         read_table = data.get("read", {})
         default_source = SourceFormat(
             read=_read_options(read_table, ReadOptions(), f"config file {path}"),

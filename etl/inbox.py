@@ -8,6 +8,7 @@ the next one. Finished files move to ``<outbox>/archive/<run_id>/`` or
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
@@ -19,6 +20,43 @@ from etl.kinds import is_ignored
 from etl.report import atomic_writer
 
 PROCESSING = ".processing"
+LOCK_NAME = ".etl.lock"
+
+
+class InboxLock:
+    """One process at a time works on an inbox: a watcher, or a run, never both.
+
+    ``flock`` is released by the kernel when the process dies, so a kill -9 leaves no stale lock.
+    """
+
+    def __init__(self, inbox: Path, purpose: str = "etl watch") -> None:
+        self.path = inbox / LOCK_NAME
+        self.purpose = purpose
+        self._fd: int | None = None
+
+    def acquire(self) -> str | None:
+        """None when acquired; otherwise a sentence saying who holds the inbox."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            return (
+                f"the inbox {self.path.parent} is already taken by {holder}; "
+                "one watcher or run per inbox (stop it first, or use another inbox)"
+            )
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{self.purpose} (pid {os.getpid()})".encode())
+        self._fd = fd
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +65,8 @@ class Snapshot:
     mtime_ns: int
 
 
-def _snapshot(path: Path) -> Snapshot | None:
+def snapshot(path: Path) -> Snapshot | None:
+    """Size and mtime of a file, or None when it is gone."""
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -66,12 +105,12 @@ def stable_files(
     """(stable, still changing): a file is stable when size and mtime hold for the settle period."""
     if not paths or settle_seconds <= 0:
         return list(paths), []
-    before = {path: _snapshot(path) for path in paths}
+    before = {path: snapshot(path) for path in paths}
     sleep(settle_seconds)
     stable: list[Path] = []
     changing: list[Path] = []
     for path in paths:
-        now = _snapshot(path)
+        now = snapshot(path)
         if now is None:
             continue  # deleted meanwhile: nothing to take
         (stable if now == before[path] and now.size > 0 else changing).append(path)

@@ -1,0 +1,268 @@
+"""`etl watch`: a folder watcher people can leave running for months.
+
+watchdog events say *that* something happened; a start-up scan and a periodic rescan make sure
+nothing is missed when events are lost (buffer overflows, network shares). A file is handed to
+the pipeline only once its size and mtime have held still for the settle period. One watcher per
+inbox (a lock file); SIGINT/SIGTERM finish the batch in flight and exit 0. A kill -9 is covered
+by the ledger: the next start resumes the file left in ``.processing/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer as NativeObserver
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserver
+
+from etl.client import ConnectClient
+from etl.config import Settings
+from etl.events import Observer
+from etl.inbox import InboxLock, Snapshot, snapshot, waiting_files
+from etl.kinds import is_ignored
+from etl.report import write_json
+from etl.summary import now_text
+from etl.sync import EXIT_API, Sync
+
+log = logging.getLogger("etl.watch")
+
+TICK_SECONDS = 0.25
+HEARTBEAT_NAME = "watch.heartbeat.json"
+API_DOWN_PAUSE_SECONDS = 60.0
+API_DOWN_PAUSE_MAX_SECONDS = 900.0
+
+
+@dataclass
+class Candidate:
+    """A file seen in the inbox, waiting for its size and mtime to hold still."""
+
+    snapshot: Snapshot
+    still_since: float
+
+
+@dataclass
+class Periodic:
+    """Work other features run from the watcher's loop at their own pace (action log flush...)."""
+
+    name: str
+    every_seconds: float
+    action: Callable[[], None]
+    next_at: float = 0.0
+
+
+@dataclass
+class Heartbeat:
+    """What ``<outbox>/watch.heartbeat.json`` says, so a person or a monitor sees it is alive."""
+
+    pid: int = field(default_factory=os.getpid)
+    started_at: str = field(default_factory=now_text)
+    state: str = "starting"
+    last_scan_at: str = ""
+    last_beat_at: str = ""
+    files_queued: int = 0
+    files_processed: int = 0
+    runs: int = 0
+    last_run_id: str = ""
+    last_error: str = ""
+    observer: str = ""
+    observer_restarts: int = 0
+
+
+class _Events(FileSystemEventHandler):
+    """Turns watchdog events into candidate paths; the loop decides what to do with them."""
+
+    def __init__(self, inbox: Path, seen: Callable[[Path], None]) -> None:
+        self.inbox = inbox.resolve()
+        self.seen = seen
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        # A file renamed or moved into the inbox arrives as the destination of a move.
+        raw = getattr(event, "dest_path", "") or event.src_path
+        path = Path(os.fsdecode(raw))
+        if path.parent.resolve() == self.inbox:
+            self.seen(path)
+
+
+class Watcher:
+    """Watches one inbox and runs the pipeline on every file that has settled."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client_factory: Callable[[], ConnectClient],
+        *,
+        polling: bool = False,
+        rescan_seconds: float = 30.0,
+        observer: Observer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.client_factory = client_factory
+        self.polling = polling
+        self.rescan_seconds = rescan_seconds
+        self.run_observer = observer
+        self.clock = clock
+        self.inbox = settings.inbox
+        self.stopping = threading.Event()
+        self.heartbeat = Heartbeat(observer="polling" if polling else "native")
+        self.periodic: list[Periodic] = []
+        self._candidates: dict[Path, Candidate] = {}
+        self._events: set[Path] = set()
+        self._events_lock = threading.Lock()
+        self._observer: BaseObserver | None = None
+        self._next_rescan = 0.0
+        self._paused_until = 0.0
+        self._pause = API_DOWN_PAUSE_SECONDS
+        self.exit_codes: list[int] = []
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the loop to stop: the batch in flight finishes, then run() returns."""
+        self.stopping.set()
+
+    def run(self) -> int:
+        """Watch until stop(); returns 0, or 2 when another watcher already holds the inbox."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        lock = InboxLock(self.inbox)
+        holder = lock.acquire()
+        if holder is not None:
+            log.error("%s", holder)
+            raise WatcherRefused(holder)
+        try:
+            self._start_observer()
+            self.heartbeat.state = "watching"
+            while not self.stopping.is_set():
+                self._tick()
+                self.stopping.wait(TICK_SECONDS)
+        finally:
+            self._stop_observer()
+            self.heartbeat.state = "stopped"
+            self._beat()
+            lock.release()
+        return 0
+
+    def _start_observer(self) -> None:
+        observer: BaseObserver = PollingObserver(timeout=1.0) if self.polling else NativeObserver()
+        observer.schedule(_Events(self.inbox, self._seen), str(self.inbox), recursive=False)
+        observer.daemon = True
+        observer.start()
+        self._observer = observer
+
+    def _stop_observer(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            if self._observer.is_alive():
+                self._observer.join(timeout=5)
+            self._observer = None
+
+    def _seen(self, path: Path) -> None:
+        with self._events_lock:
+            self._events.add(path)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        now = self.clock()
+        if self._observer is None or not self._observer.is_alive():
+            self.heartbeat.last_error = "the file-system observer stopped; restarted it"
+            self.heartbeat.observer_restarts += 1
+            log.error("the file-system observer thread died; restarting it (and rescanning)")
+            self._stop_observer()
+            self._start_observer()
+            self._next_rescan = 0.0
+        with self._events_lock:
+            fresh, self._events = self._events, set()
+        if now >= self._next_rescan:
+            fresh.update(waiting_files(self.inbox))
+            self.heartbeat.last_scan_at = now_text()
+            self._next_rescan = now + self.rescan_seconds
+        for path in fresh:
+            if not is_ignored(path) and path not in self._candidates:
+                found = snapshot(path)
+                if found is not None:
+                    self._candidates[path] = Candidate(found, now)
+        ready = self._settled(now)
+        self.heartbeat.files_queued = len(self._candidates)
+        if ready and now >= self._paused_until:
+            self._process(ready)
+        for job in self.periodic:
+            if now >= job.next_at and not self.stopping.is_set():
+                job.next_at = now + job.every_seconds
+                self._guarded(job.name, job.action)
+        self._beat()
+
+    def _settled(self, now: float) -> list[Path]:
+        """Files unchanged for the settle period, in arrival (mtime) order."""
+        ready: list[tuple[int, str, Path]] = []
+        for path, candidate in list(self._candidates.items()):
+            current = snapshot(path)
+            if current is None:
+                del self._candidates[path]  # taken, renamed away or deleted
+            elif current != candidate.snapshot or current.size == 0:
+                candidate.snapshot, candidate.still_since = current, now
+            elif now - candidate.still_since >= self.settings.settle_seconds:
+                ready.append((current.mtime_ns, path.name, path))
+        return [path for _, _, path in sorted(ready)]
+
+    def _process(self, ready: list[Path]) -> None:
+        sync = Sync(
+            self.settings,
+            self.client_factory,
+            observer=self.run_observer,
+            stop_requested=self.stopping.is_set,
+            paths=ready,
+        )
+        try:
+            run = sync()
+        except Exception as error:  # a watcher must outlive one bad run
+            self.heartbeat.last_error = f"run failed: {type(error).__name__}: {error}"
+            log.exception("run failed; the watcher goes on")
+            self._paused_until = self.clock() + self._pause
+            return
+        for path in ready:
+            self._candidates.pop(path, None)
+        self.exit_codes.append(run.exit_code)
+        self.heartbeat.runs += 1
+        self.heartbeat.last_run_id = run.run_id
+        self.heartbeat.files_processed += len(run.files)
+        if run.exit_code == EXIT_API:
+            # The files went back to the inbox; wait before trying the API again.
+            self.heartbeat.last_error = f"API unavailable: {sync.api_down}"
+            self._paused_until = self.clock() + self._pause
+            self._pause = min(self._pause * 2, API_DOWN_PAUSE_MAX_SECONDS)
+        else:
+            self._pause = API_DOWN_PAUSE_SECONDS
+        log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
+
+    def _guarded(self, name: str, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception as error:  # periodic work must not kill the watcher
+            self.heartbeat.last_error = f"{name} failed: {type(error).__name__}: {error}"
+            log.exception("periodic %s failed", name)
+
+    def _beat(self) -> None:
+        self.heartbeat.last_beat_at = now_text()
+        try:
+            write_json(self.settings.outbox / HEARTBEAT_NAME, _as_json(self.heartbeat))
+        except OSError as error:
+            log.error("cannot write the heartbeat: %s", error)
+
+
+class WatcherRefused(Exception):
+    """Another watcher holds the inbox."""
+
+
+def _as_json(heartbeat: Heartbeat) -> dict[str, Any]:
+    return dict(heartbeat.__dict__)
