@@ -113,7 +113,7 @@ def stable_files(
         now = snapshot(path)
         if now is None:
             continue  # deleted meanwhile: nothing to take
-        (stable if now == before[path] and now.size > 0 else changing).append(path)
+        (stable if now == before[path] else changing).append(path)
     return stable, changing
 
 
@@ -140,6 +140,8 @@ def _move(path: Path, folder: Path) -> Path:
         # Inbox and outbox on different file systems: copy, then remove (never lose the file).
         shutil.copy2(path, target)
         path.unlink()
+    # Exports hold names and addresses: kept files are for their owner's eyes only.
+    target.chmod(0o600)
     return target
 
 

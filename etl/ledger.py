@@ -54,8 +54,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX batches_by_file ON batches (file_sha256);
     CREATE TABLE pacing (operation TEXT PRIMARY KEY, last_sent_at TEXT NOT NULL);
     """,
+    # Reports written but the file not yet moved: a run killed there only has the move left.
+    """
+    ALTER TABLE files ADD COLUMN destination TEXT;
+    ALTER TABLE files ADD COLUMN reason TEXT;
+    """,
 )
 BUSY_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """Where one input file stands."""
+
+    status: str  # claimed | reported | done | failed
+    run_id: str
+    destination: str | None  # archive | failed, once reported
+    reason: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,13 +151,29 @@ class Ledger:
         row = self.db.execute("SELECT status FROM files WHERE sha256 = ?", (sha256,)).fetchone()
         return None if row is None else str(row[0])
 
+    def file_record(self, sha256: str) -> FileRecord | None:
+        row = self.db.execute(
+            "SELECT status, run_id, destination, reason FROM files WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return None if row is None else FileRecord(*row)
+
+    def file_reported(self, sha256: str, destination: str, reason: str) -> None:
+        """Reports are on disk; only the move to ``destination`` (archive | failed) is left."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE files SET status = 'reported', destination = ?, reason = ? "
+                "WHERE sha256 = ?",
+                (destination, reason, sha256),
+            )
+
     def file_claimed(self, sha256: str, name: str, run_id: str) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO files (sha256, name, status, run_id, started_at) "
                 "VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (sha256) DO UPDATE SET "
                 "name = excluded.name, status = 'claimed', run_id = excluded.run_id, "
-                "started_at = excluded.started_at, finished_at = NULL",
+                "started_at = excluded.started_at, finished_at = NULL, destination = NULL, "
+                "reason = NULL",
                 (sha256, name, run_id, now_text()),
             )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from etl import failpoints
 from etl.batch import Batch, Batcher
 from etl.client import ConnectClient
 from etl.config import Settings
@@ -125,6 +126,7 @@ class Sync:
         clock = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.open(self.settings.ledger_path)
+        self._recover_interrupted_runs()
         try:
             for path in self._take_files():
                 if self.api_down is not None or self.stop_requested():
@@ -179,7 +181,19 @@ class Sync:
             summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
             return summary
         summary.sha256 = sha256
-        if not self.force and ledger.file_status(sha256) in ("done", "failed"):
+        record = ledger.file_record(sha256)
+        if record is not None and record.status == "reported" and record.destination:
+            # Killed between the reports and the move: only the move was left to do.
+            self._finish_move(path, sha256, record.destination, record.reason or "", ledger)
+            summary.status = "resumed"
+            summary.reason = (
+                f"reported by run {record.run_id} before an interruption; "
+                f"now moved to {record.destination}/"
+            )
+            return summary
+        if record is not None and record.status == "claimed" and record.run_id != self.run.run_id:
+            self._drop_partial_reports(record.run_id, path.name)
+        if not self.force and record is not None and record.status in ("done", "failed"):
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
             summary.reason = "identical to a file already processed (use --force to send again)"
@@ -191,10 +205,15 @@ class Sync:
             prepared = prepare(path, self.settings)
         except UnreadableFile as error:
             summary.status, summary.reason = "unreadable", error.reason
-            quarantine(path, self.settings.outbox, self.run.run_id, error.reason)
-            ledger.file_finished(sha256, "failed")
+            file_run.violations.append(
+                Violation(path.name, (), None, "$", "UNREADABLE_FILE", error.reason)
+            )
+            write_errors(self.run_dir / f"{path.name}.errors.csv", path.name, file_run.violations)
+            ledger.file_reported(sha256, "failed", error.reason)
+            self._finish_move(path, sha256, "failed", error.reason, ledger)
             summary.seconds = time.perf_counter() - started
             return summary
+        failpoints.reach("read")
         summary.kind = prepared.kind.name
         summary.rows = prepared.mapper.table.num_rows
         self.observer.file_started(path.name, summary.rows)
@@ -284,6 +303,7 @@ class Sync:
             self._mark_failed(batch.items, batch.batch_id, file_run, "the tool was stopped")
             return
         ledger.batch_pending(batch.batch_id, file_run.sha256, self.run.run_id, len(batch.items))
+        failpoints.reach("batch.pending")
         try:
             delivery = deliver(
                 self.client.upsert_orders,
@@ -300,6 +320,7 @@ class Sync:
             log.error("batch %s: giving up: %s", batch.batch_id, error)
             self._mark_failed(batch.items, batch.batch_id, file_run, str(error))
             return
+        failpoints.reach("batch.sent")
         accepted = [
             (d.item.key, content_hash(d.item), str(d.item.body.get("channel_updated_at", "")))
             for d in delivery.results
@@ -363,6 +384,51 @@ class Sync:
             for i in items
         )
 
+    def _finish_move(
+        self,
+        path: Path,
+        sha256: str,
+        destination: str,
+        reason: str,
+        ledger: Ledger,
+    ) -> None:
+        """The last step of a file: one rename to archive/ or failed/, then the ledger says so."""
+        outbox, run_id = self.settings.outbox, self.run.run_id
+        if destination == "failed":
+            quarantine(path, outbox, run_id, reason)
+        else:
+            archive(path, outbox, run_id)
+        ledger.file_finished(sha256, "failed" if destination == "failed" else "done")
+
+    def _drop_partial_reports(self, run_id: str, name: str) -> None:
+        """A run killed while reporting a file left half its reports: this run writes them anew."""
+        folder = self.settings.outbox / "runs" / run_id
+        for suffix in (".items.csv", ".errors.csv"):
+            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+
+    def _recover_interrupted_runs(self) -> None:
+        """Runs killed before their summary: say so in a summary.json, drop their temp files."""
+        runs = self.settings.outbox / "runs"
+        if not runs.is_dir():
+            return
+        for folder in runs.iterdir():
+            if not folder.is_dir() or folder == self.run_dir or (folder / "summary.json").exists():
+                continue
+            for temp in folder.glob(".*.tmp"):
+                temp.unlink(missing_ok=True)
+            write_json(
+                folder / "summary.json",
+                {
+                    "run_id": folder.name,
+                    "interrupted": True,
+                    "note": (
+                        "this run was stopped before it finished (killed or crashed); the files "
+                        f"it had claimed were resumed by run {self.run.run_id} or later"
+                    ),
+                    "reports": sorted(p.name for p in folder.iterdir() if p.name != "summary.json"),
+                },
+            )
+
     def _finish(self, file_run: FileRun, ledger: Ledger) -> None:
         """Reports first, then the ledger, then the one rename that moves the input file."""
         summary = file_run.summary
@@ -373,8 +439,9 @@ class Sync:
         summary.retries = self._retries() - file_run.retries_before
         name = file_run.path.name
         write_items(self.run_dir / f"{name}.items.csv", name, results)
+        failpoints.reach("report")
         write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
-        outbox, run_id = self.settings.outbox, self.run.run_id
+        run_id = self.run.run_id
         if self.api_down is not None or file_run.stopped:
             ledger.file_released(file_run.sha256)
             release(file_run.path, self.settings.inbox)
@@ -384,17 +451,15 @@ class Sync:
         bad = summary.outcomes.get(Outcome.INVALID.value, 0) + summary.outcomes.get(
             Outcome.REJECTED.value, 0
         )
+        destination, reason = "archive", ""
         if bad:
-            ledger.file_finished(file_run.sha256, "failed")
-            quarantine(
-                file_run.path,
-                outbox,
-                run_id,
+            destination = "failed"
+            reason = (
                 f"{bad} of {summary.items} orders were not accepted (invalid or rejected); the "
                 f"others were delivered. Every problem is listed in "
                 f"runs/{run_id}/{name}.errors.csv; fix them and drop the file again: orders "
-                "already delivered will be skipped as unchanged.",
+                "already delivered will be skipped as unchanged."
             )
-        else:
-            ledger.file_finished(file_run.sha256, "done")
-            archive(file_run.path, outbox, run_id)
+        ledger.file_reported(file_run.sha256, destination, reason)
+        failpoints.reach("move")
+        self._finish_move(file_run.path, file_run.sha256, destination, reason, ledger)

@@ -209,7 +209,7 @@ class Watcher:
             current = snapshot(path)
             if current is None:
                 del self._candidates[path]  # taken, renamed away or deleted
-            elif current != candidate.snapshot or current.size == 0:
+            elif current != candidate.snapshot:
                 candidate.snapshot, candidate.still_since = current, now
             elif now - candidate.still_since >= self.settings.settle_seconds:
                 ready.append((current.mtime_ns, path.name, path))
