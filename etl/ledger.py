@@ -248,6 +248,16 @@ class Ledger:
                 ],
             )
 
+    def abandon_pending(self, current_run_id: str) -> int:
+        """Batches left pending by a killed run: their orders are resent by whoever comes next."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE batches SET status = 'abandoned', finished_at = ? "
+                "WHERE status = 'pending' AND run_id != ?",
+                (now_text(), current_run_id),
+            )
+        return int(cursor.rowcount)
+
     def pending_batches(self) -> list[str]:
         rows = self.db.execute("SELECT batch_id FROM batches WHERE status = 'pending'")
         return [str(row[0]) for row in rows]

@@ -127,6 +127,7 @@ class Sync:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.open(self.settings.ledger_path)
         self._recover_interrupted_runs()
+        ledger.abandon_pending(self.run.run_id)
         try:
             for path in self._take_files():
                 if self.api_down is not None or self.stop_requested():
