@@ -91,6 +91,7 @@ class Settings:
     requests_per_second: float = 20.0
     settle_seconds: float = 2.0
     polling: bool = False
+    ledger_timeout: float = 10.0  # seconds to wait for a ledger another process is writing
     rescan_seconds: float = 30.0
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
@@ -217,6 +218,7 @@ def load_settings(
             ("requests_per_second", float),
             ("settle_seconds", float),
             ("rescan_seconds", float),
+            ("ledger_timeout", float),
         ):
             if key in connect or key in data.get("watch", {}):
                 raw = connect.get(key, data.get("watch", {}).get(key))

@@ -95,16 +95,19 @@ class Ledger:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
+    def open(cls, path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> Ledger:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             connection = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None, check_same_thread=False
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             ledger = cls(connection, path)
             ledger.migrate()
+            # Prove now that we can write: a held lock should fail here, not mid-file.
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute("ROLLBACK")
         except sqlite3.OperationalError as error:
             raise UsageError(
                 f"cannot use the ledger {path}: {error} (is another run holding it?)"

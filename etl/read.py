@@ -101,6 +101,12 @@ def sniff_delimiter(sample: str) -> str:
 
 
 def _decode_sample(path: Path, raw: bytes, encoding: str) -> str:
+    if b"\x00" in raw and not encoding.lower().startswith("utf-16"):
+        raise UnreadableFile(
+            str(path),
+            "the file looks binary (it contains NUL bytes), not a CSV text export; if it is a "
+            "UTF-16 export, set encoding = 'utf-16' in the configuration",
+        )
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
@@ -129,6 +135,13 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     names = [name.strip() for name in header]
     if not any(names):
         raise UnreadableFile(str(path), "the header row is empty")
+    if len(names) == 1 and re.search(r"[^\w.\[\] -]", names[0]):
+        raise UnreadableFile(
+            str(path),
+            f"the header reads as one single column ('{names[0][:60]}'): the file is not "
+            "separated by , ; tab or |; export it with one of them, or set delimiter in the "
+            "configuration",
+        )
     seen: set[str] = set()
     duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
     if duplicates:
@@ -177,6 +190,8 @@ def _read_csv(path: Path, options: ReadOptions) -> Table:
                     str(path), _encoding_problem(raw, decode_error, options.encoding)
                 ) from None
         raise UnreadableFile(str(path), f"the CSV cannot be parsed: {error}") from None
+    if raw.count(b'"') % 2 == 1:
+        _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:
         first = invalid[0]
         starts = first.text.split(delimiter, 1)[0][:40]
@@ -187,8 +202,6 @@ def _read_csv(path: Path, options: ReadOptions) -> Table:
             f"the file was read as {DELIMITER_NAMES[delimiter]}-separated: check the delimiter "
             "and the quoting",
         )
-    if raw.count(b'"') % 2 == 1:
-        _check_quotes(path, raw, options.encoding, delimiter)
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the file has a header but no data rows")
     cells = {name: table.column(name).to_pylist() for name in names}

@@ -32,6 +32,14 @@ ITEM_COLUMNS = [
     "message",
 ]
 ERROR_COLUMNS = ["file", "row", "id", "field", "code", "message", "value"]
+# A 150,000-character cell helps nobody in a report (and breaks spreadsheet tools): clip it.
+MAX_SHOWN = 300
+
+
+def clip(text: str) -> str:
+    if len(text) <= MAX_SHOWN:
+        return text
+    return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
 
 
 @contextmanager
@@ -82,7 +90,7 @@ def write_items(path: Path, file_name: str, results: Iterable[ItemResult]) -> No
                     result.batch_id,
                     "" if result.http_status is None else result.http_status,
                     result.code,
-                    result.message,
+                    clip(result.message),
                 ]
             )
 
@@ -99,8 +107,8 @@ def write_errors(path: Path, file_name: str, violations: Iterable[Violation]) ->
                     violation.item_id or "",
                     violation.path,
                     violation.code,
-                    violation.message,
-                    "" if violation.value is None else violation.value,
+                    clip(violation.message),
+                    "" if violation.value is None else clip(violation.value),
                 ]
             )
 

@@ -125,7 +125,7 @@ class Sync:
     def __call__(self) -> RunSummary:
         clock = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger.open(self.settings.ledger_path)
+        ledger = Ledger.open(self.settings.ledger_path, self.settings.ledger_timeout)
         self._recover_interrupted_runs()
         ledger.abandon_pending(self.run.run_id)
         try:
