@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,85 @@ OPENAPI_ONLY_KEYWORDS = {
     "writeOnly",
 }
 
-# (schema file, root component, title) for every request body the tool builds.
-ROOTS: tuple[tuple[str, str, str], ...] = (
-    ("upsert-orders-request.schema.json", "UpsertOrdersRequest", "upsertOrders request body"),
-    ("order.schema.json", "OrderRequest", "One order of an upsertOrders request"),
-)
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OPENAPI = REPO_ROOT / "api" / "openapi" / "mirakl-connect-channel-openapi.json"
+CONNECT_OPENAPI = REPO_ROOT / "api" / "openapi" / "mirakl-connect-openapi.yaml"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+CHANNEL, CONNECT = "channel", "connect"  # the Channel Platform file, the seller-side v2 file
+
+# (schema file, source, root component, title) for every request body the tool builds.
+ROOTS: tuple[tuple[str, str, str, str], ...] = (
+    ("upsert-orders-request.schema.json", CHANNEL, "UpsertOrdersRequest", "upsertOrders body"),
+    ("order.schema.json", CHANNEL, "OrderRequest", "One order of an upsertOrders request"),
+    (
+        "update-action-status-request.schema.json",
+        CHANNEL,
+        "UpdateActionRequest",
+        "updateActionStatus body",
+    ),
+    (
+        "anonymize-after-request.schema.json",
+        CHANNEL,
+        "UpdateAnonymizeAfterRequest",
+        "updateAnonymizeAfterDate body",
+    ),
+    (
+        "anonymize-after-item.schema.json",
+        CHANNEL,
+        "UpdateAnonymizeAfterRequestItem",
+        "One order of an updateAnonymizeAfterDate request",
+    ),
+    (
+        "document-metadata.schema.json",
+        CHANNEL,
+        "UploadOrderDocumentMetadata",
+        "The metadata part of uploadOrderDocument",
+    ),
+    (
+        "document-origin.schema.json",
+        CHANNEL,
+        "DocumentOriginRequest",
+        "The origin part of uploadOrderDocument, and the deleteOrderDocument body's origin",
+    ),
+    (
+        "report-order-actions-request.schema.json",
+        CONNECT,
+        "ActionRequest",
+        "v2-reportOrderActions body",
+    ),
+    ("order-action.schema.json", CONNECT, "ActionItemRequest", "One reported order action"),
+)
+
+
+# Rules the OpenAPI files state only in words, lifted into the schema so both the tool and the
+# sandbox enforce them. Each names the component and quotes the sentence it comes from.
+RULES_IN_WORDS: dict[str, tuple[str, dict[str, Any]]] = {
+    "UpdateActionRequest": (
+        "errors: Required when status is FAILED.",
+        {
+            "if": {"properties": {"status": {"const": "FAILED"}}, "required": ["status"]},
+            "then": {"required": ["errors"], "properties": {"errors": {"minItems": 1}}},
+        },
+    ),
+    "ActionItemRequest": (
+        "errors: Should not be null if the status is FAILED.",
+        {
+            "if": {"properties": {"status": {"const": "FAILED"}}, "required": ["status"]},
+            "then": {"required": ["errors"], "properties": {"errors": {"minItems": 1}}},
+        },
+    ),
+}
+
+
+def load_openapi(source: str) -> dict[str, Any]:
+    """One of the vendored OpenAPI files (the YAML one needs PyYAML, a dev dependency)."""
+    if source == CHANNEL:
+        data: dict[str, Any] = json.loads(DEFAULT_OPENAPI.read_text(encoding="utf-8"))
+        return data
+    import yaml  # only to regenerate or drift-check the schemas, never at run time
+
+    loaded: dict[str, Any] = yaml.safe_load(CONNECT_OPENAPI.read_text(encoding="utf-8"))
+    return loaded
 
 
 def lift_enum(description: str) -> list[str] | None:
@@ -111,6 +180,9 @@ def derive(openapi: dict[str, Any], root: str) -> dict[str, Any]:
             defs[name] = _discriminated(name, schema, components, needed)
         else:
             defs[name] = _convert(schema, components, needed)
+        if name in RULES_IN_WORDS:
+            sentence, rule = RULES_IN_WORDS[name]
+            defs[name]["allOf"] = [*defs[name].get("allOf", []), {"$comment": sentence, **rule}]
     # Variants folded into their base by _discriminated are not referenced any more.
     referenced = _referenced_defs(defs, root)
     return {
@@ -132,11 +204,12 @@ def _referenced_defs(defs: dict[str, Any], root: str) -> set[str]:
     return seen
 
 
-def derive_all(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def derive_all(sources: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Every schema file the package ships, keyed by file name."""
+    sources = sources or {CHANNEL: load_openapi(CHANNEL), CONNECT: load_openapi(CONNECT)}
     out: dict[str, dict[str, Any]] = {}
-    for filename, root, title in ROOTS:
-        schema = derive(openapi, root)
+    for filename, source, root, title in ROOTS:
+        schema = derive(sources[source], root)
         out[filename] = {"$id": SCHEMA_ID_BASE + filename, "title": title, **schema}
     return out
 
@@ -147,10 +220,8 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    source = Path(args[0]) if args else DEFAULT_OPENAPI
-    openapi = json.loads(source.read_text(encoding="utf-8"))
-    for filename, schema in derive_all(openapi).items():
+    del argv  # the sources are the vendored files in api/openapi/
+    for filename, schema in derive_all().items():
         (SCHEMA_DIR / filename).write_text(render(schema), encoding="utf-8")
         print(f"wrote {SCHEMA_DIR / filename}")
     return 0
