@@ -14,11 +14,20 @@ class Batch:
     """One would-be request: its id, its origin and its items in file order."""
 
     batch_id: str
-    origin: Origin
+    origin: Origin | None  # None for operations whose request carries no origin
     items: tuple[MappedItem, ...]
 
     def body(self, items_property: str) -> dict[str, Any]:
-        return {"origin": self.origin.as_json(), items_property: [i.body for i in self.items]}
+        return request_body(self.origin, items_property, self.items)
+
+
+def request_body(
+    origin: Origin | None, items_property: str, items: Iterable[MappedItem]
+) -> dict[str, Any]:
+    """``{"origin": ..., "<items>": [...]}``, without origin for operations that have none."""
+    body: dict[str, Any] = {} if origin is None else {"origin": origin.as_json()}
+    body[items_property] = [item.body for item in items]
+    return body
 
 
 class Batcher:
@@ -30,17 +39,16 @@ class Batcher:
     def __init__(self, prefix: str, max_items: int) -> None:
         self.prefix = prefix
         self.max_items = max_items
-        self._open: dict[Origin, list[MappedItem]] = {}
+        self._open: dict[Origin | None, list[MappedItem]] = {}
         self._sequence = 0
 
-    def _emit(self, origin: Origin) -> Batch:
+    def _emit(self, origin: Origin | None) -> Batch:
         self._sequence += 1
         items = tuple(self._open.pop(origin))
         return Batch(f"{self.prefix}-{self._sequence:05d}", origin, items)
 
     def add(self, items: Iterable[MappedItem]) -> Iterator[Batch]:
         for item in items:
-            assert item.origin is not None, "items without an origin are invalid, never batched"
             pending = self._open.setdefault(item.origin, [])
             pending.append(item)
             if len(pending) >= self.max_items:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import quote
 
+import orjson
 import requests
 
 from etl import __version__
@@ -217,11 +219,24 @@ class ConnectClient:
         return self.rng.uniform(BACKOFF_BASE_SECONDS, max(BACKOFF_BASE_SECONDS, ceiling))
 
     def send(
-        self, method: str, path: str, *, json_body: Any = None, rate: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        files: dict[str, tuple[str | None, bytes, str]] | None = None,
+        rate: float | None = None,
+        operation: str | None = None,
     ) -> requests.Response:
-        """Send one API request, retrying what is worth retrying; raise ApiError otherwise."""
+        """Send one API request, retrying what is worth retrying; raise ApiError otherwise.
+
+        ``operation`` names the pacing bucket (one per API operation, whatever ids the path
+        holds); ``files`` sends multipart/form-data parts (name -> (filename, bytes, type)).
+        """
         url = self.settings.api_url.rstrip("/") + path
-        pacer = self.pacer(f"{method} {path}", rate or self.settings.requests_per_second)
+        pacer = self.pacer(
+            operation or f"{method} {path}", rate or self.settings.requests_per_second
+        )
         refreshed = False
         attempt = 0
         while True:
@@ -233,6 +248,7 @@ class ConnectClient:
                     method,
                     url,
                     json=json_body,
+                    files=files,
                     headers={"Authorization": f"Bearer {self._bearer()}"},
                     timeout=self.settings.timeout,
                 )
@@ -303,6 +319,70 @@ class ConnectClient:
     def upsert_orders(self, body: dict[str, Any]) -> None:
         """POST /channel-platform/v1/orders (upsertOrders): 204 when every order is accepted."""
         self.send("POST", UPSERT_ORDERS, json_body=body)
+
+    def update_action_status(self, action_id: str, body: dict[str, Any]) -> None:
+        """PUT /channel-platform/v1/orders/actions/{action_id} (updateActionStatus)."""
+        self.send(
+            "PUT",
+            f"/channel-platform/v1/orders/actions/{quote(action_id, safe='')}",
+            json_body=body,
+            operation="updateActionStatus",
+        )
+
+    def update_anonymize_after(self, body: dict[str, Any]) -> None:
+        """PUT /channel-platform/v1/orders/anonymize-after (updateAnonymizeAfterDate)."""
+        self.send("PUT", "/channel-platform/v1/orders/anonymize-after", json_body=body)
+
+    def upload_document(
+        self,
+        channel_order_id: str,
+        content: bytes,
+        filename: str,
+        content_type: str,
+        origin: dict[str, Any],
+        metadata: dict[str, Any],
+    ) -> None:
+        """POST /channel-platform/v1/orders/{channel_order_id}/documents (multipart)."""
+        self.send(
+            "POST",
+            f"/channel-platform/v1/orders/{quote(channel_order_id, safe='')}/documents",
+            files={
+                "file": (filename, content, content_type),
+                "origin": (None, orjson.dumps(origin), "application/json"),
+                "metadata": (None, orjson.dumps(metadata), "application/json"),
+            },
+            operation="uploadOrderDocument",
+        )
+
+    def delete_document(self, channel_document_id: str, origin: dict[str, Any]) -> None:
+        """DELETE /channel-platform/v1/orders/documents/{channel_document_id}, origin in body."""
+        self.send(
+            "DELETE",
+            f"/channel-platform/v1/orders/documents/{quote(channel_document_id, safe='')}",
+            json_body={"origin": origin},
+            operation="deleteOrderDocument",
+        )
+
+    def report_order_actions(self, body: dict[str, Any]) -> list[str]:
+        """POST /v2/orders/actions (v2-reportOrderActions): the ids Connect gave the actions.
+
+        Documented maximum: once per minute; the caller schedules flushes (``actions.py``),
+        the pacer here is the last guard within one process.
+        """
+        response = self.send(
+            "POST", "/v2/orders/actions", json_body=body, rate=1 / 60, operation="reportActions"
+        )
+        payload = _json_or_empty(response)
+        return [str(entry.get("action_id", "")) for entry in payload.get("actions") or []]
+
+    def get_action_status(self, action_id: str) -> dict[str, Any]:
+        """GET /v2/orders/actions/{action_id} (v2-getActionStatus)."""
+        response = self.send(
+            "GET",
+            f"/v2/orders/actions/{quote(action_id, safe='')}",
+            operation="getActionStatus",
+        )
+        return _json_or_empty(response)
 
 
 def _describe_network_error(error: Exception) -> str:

@@ -59,6 +59,35 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE files ADD COLUMN destination TEXT;
     ALTER TABLE files ADD COLUMN reason TEXT;
     """,
+    # The order action log waits here between flushes (at most one a minute), so a crash
+    # between two flushes loses nothing; tracked actions are polled until final.
+    """
+    CREATE TABLE action_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        file_sha256 TEXT NOT NULL,
+        row INTEGER NOT NULL,
+        entity_id TEXT NOT NULL,
+        body TEXT NOT NULL,
+        queued_at REAL NOT NULL,
+        sent_at REAL,
+        action_id TEXT,
+        UNIQUE (file_sha256, row)
+    );
+    CREATE TABLE tracked_actions (
+        action_id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        entity_id TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        errors TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL DEFAULT '',
+        tracked_at REAL NOT NULL,
+        next_poll_at REAL NOT NULL,
+        polls INTEGER NOT NULL DEFAULT 0,
+        finished_at REAL
+    );
+    CREATE INDEX tracked_due ON tracked_actions (status, next_poll_at);
+    """,
 )
 BUSY_TIMEOUT_SECONDS = 10.0
 
@@ -260,6 +289,134 @@ class Ledger:
                 (now_text(), current_run_id),
             )
         return int(cursor.rowcount)
+
+    # --- order action log and tracked actions ---------------------------------------------------
+
+    def queue_actions(self, rows: Iterable[tuple[str, int, str, str]], at: float) -> int:
+        """Queue reported actions (file sha, row, entity id, JSON body); a row queued once stays."""
+        with self.transaction() as db:
+            cursor = db.executemany(
+                "INSERT OR IGNORE INTO action_log (file_sha256, row, entity_id, body, queued_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(*row, at) for row in rows],
+            )
+        return int(cursor.rowcount)
+
+    def unsent_actions(self, limit: int) -> list[tuple[int, str, str, int]]:
+        """(seq, JSON body, file sha, row) of the oldest queued actions not yet sent."""
+        rows = self.db.execute(
+            "SELECT seq, body, file_sha256, row FROM action_log WHERE sent_at IS NULL "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(s), str(b), str(f), int(r)) for s, b, f, r in rows]
+
+    def queued_action(self, file_sha256: str, row: int) -> tuple[float | None, str | None]:
+        """(sent_at, action_id) of one queued row."""
+        found = self.db.execute(
+            "SELECT sent_at, action_id FROM action_log WHERE file_sha256 = ? AND row = ?",
+            (file_sha256, row),
+        ).fetchone()
+        return (None, None) if found is None else (found[0], found[1])
+
+    def actions_sent(
+        self, sent: list[tuple[int, str, str]], source: str, at: float, next_poll_at: float
+    ) -> None:
+        """Record the ids Connect gave (seq, action_id, entity id) and start tracking them."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE action_log SET sent_at = ?, action_id = ? WHERE seq = ?",
+                [(at, action_id, seq) for seq, action_id, _ in sent],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO tracked_actions (action_id, source, entity_id, "
+                "tracked_at, next_poll_at) VALUES (?, ?, ?, ?, ?)",
+                [(action_id, source, entity, at, next_poll_at) for _, action_id, entity in sent],
+            )
+
+    def actions_dropped(self, seqs: list[int], at: float) -> None:
+        """Queued actions Connect refused: sent (so never retried), with no id."""
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE action_log SET sent_at = ? WHERE seq = ?", [(at, s) for s in seqs]
+            )
+
+    def track(self, action_ids: Iterable[str], source: str, at: float) -> int:
+        """Follow these action ids until final (ids already tracked are left as they are)."""
+        with self.transaction() as db:
+            cursor = db.executemany(
+                "INSERT OR IGNORE INTO tracked_actions (action_id, source, tracked_at, "
+                "next_poll_at) VALUES (?, ?, ?, ?)",
+                [(action_id, source, at, at) for action_id in action_ids],
+            )
+        return int(cursor.rowcount)
+
+    def due_actions(self, now: float) -> list[str]:
+        rows = self.db.execute(
+            "SELECT action_id FROM tracked_actions WHERE status = 'PENDING' "
+            "AND next_poll_at <= ? ORDER BY next_poll_at",
+            (now,),
+        )
+        return [str(row[0]) for row in rows]
+
+    def action_polled(
+        self,
+        action_id: str,
+        status: str,
+        errors: str,
+        created_at: str,
+        updated_at: str,
+        next_poll_at: float,
+        finished_at: float | None,
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE tracked_actions SET status = ?, errors = ?, created_at = ?, "
+                "updated_at = ?, next_poll_at = ?, finished_at = ?, polls = polls + 1 "
+                "WHERE action_id = ?",
+                (status, errors, created_at, updated_at, next_poll_at, finished_at, action_id),
+            )
+
+    def tracked(self, action_ids: Iterable[str] | None = None) -> list[dict[str, object]]:
+        """Tracked actions (all, or those asked for), newest first, as plain dicts."""
+        query = (
+            "SELECT action_id, source, entity_id, status, errors, created_at, updated_at, "
+            "tracked_at, next_poll_at, polls, finished_at FROM tracked_actions"
+        )
+        names = [
+            "action_id",
+            "source",
+            "entity_id",
+            "status",
+            "errors",
+            "created_at",
+            "updated_at",
+            "tracked_at",
+            "next_poll_at",
+            "polls",
+            "finished_at",
+        ]
+        rows = self.db.execute(query + " ORDER BY tracked_at DESC, action_id").fetchall()
+        wanted = None if action_ids is None else set(action_ids)
+        return [
+            dict(zip(names, row, strict=True)) for row in rows if wanted is None or row[0] in wanted
+        ]
+
+    def last_sent(self, operation: str) -> float | None:
+        """When an operation with a documented maximum frequency was last called (survives
+        restarts, so a restart cannot send twice within the minute)."""
+        row = self.db.execute(
+            "SELECT last_sent_at FROM pacing WHERE operation = ?", (operation,)
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def sent_now(self, operation: str, at: float) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO pacing (operation, last_sent_at) VALUES (?, ?) "
+                "ON CONFLICT (operation) DO UPDATE SET last_sent_at = excluded.last_sent_at",
+                (operation, str(at)),
+            )
 
     def pending_batches(self) -> list[str]:
         rows = self.db.execute("SELECT batch_id FROM batches WHERE status = 'pending'")

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     UNCHANGED = "UNCHANGED"
     STALE = "STALE"
     FAILED = "FAILED"
+    QUEUED = "QUEUED"  # in the ledger's durable queue: sent at the next allowed flush
 
 
 @dataclass(frozen=True, slots=True)

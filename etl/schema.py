@@ -63,15 +63,26 @@ class Leaf:
 
 @dataclass(frozen=True, slots=True)
 class FileKind:
-    """A request schema seen as rows: which array holds the items and which one is one per row."""
+    """A request schema seen as rows: which array holds the items and which one is one per row.
+
+    Kinds whose request is one item per call (an action status, a document) have no envelope:
+    ``request_schema`` is None and each row is one item.
+    """
 
     name: str
-    request_schema: str
+    request_schema: str | None
     item_schema: str
-    items_property: str  # "orders"
+    items_property: str  # "orders"; "" when each item is a request of its own
     row_property: str | None  # "order_lines": one row per element
-    item_id: str  # "channel_order_id"
+    item_id: str  # "channel_order_id": a dotted path into the item
     max_items: int
+    group_rows: bool = True  # rows sharing an id make one item (orders); else one row, one item
+    has_origin: bool = True  # the request carries origin.channel_id / origin.channel_store_id
+    singular: str = ""  # "order", for messages
+
+    @property
+    def id_keys(self) -> tuple[str, ...]:
+        return tuple(self.item_id.split("."))
 
 
 ORDERS = FileKind(
@@ -82,6 +93,67 @@ ORDERS = FileKind(
     row_property="order_lines",
     item_id="channel_order_id",
     max_items=100,
+    singular="order",
+)
+ACTION_STATUSES = FileKind(
+    name="action-status",
+    request_schema=None,
+    item_schema="action-status-row.schema.json",
+    items_property="",
+    row_property=None,
+    item_id="action_id",
+    max_items=1,
+    group_rows=False,
+    has_origin=False,
+    singular="action status",
+)
+ORDER_ACTIONS = FileKind(
+    name="order-actions",
+    request_schema="report-order-actions-request.schema.json",
+    item_schema="order-action.schema.json",
+    items_property="actions",
+    row_property=None,
+    item_id="entity_id",
+    max_items=100,
+    group_rows=False,
+    has_origin=False,
+    singular="order action",
+)
+TRACK_ACTIONS = FileKind(
+    name="track-actions",
+    request_schema=None,
+    item_schema="track-action-row.schema.json",
+    items_property="",
+    row_property=None,
+    item_id="action_id",
+    max_items=1,
+    group_rows=False,
+    has_origin=False,
+    singular="tracked action",
+)
+DOCUMENTS = FileKind(
+    name="documents",
+    request_schema=None,
+    item_schema="document-row.schema.json",
+    items_property="",
+    row_property=None,
+    item_id="metadata.channel_document_id",
+    max_items=1,
+    group_rows=False,
+    has_origin=False,
+    singular="document",
+)
+ANONYMIZATION = FileKind(
+    name="anonymize",
+    request_schema="anonymize-after-request.schema.json",
+    item_schema="anonymize-after-item.schema.json",
+    items_property="orders",
+    row_property=None,
+    item_id="channel_order_id",
+    max_items=100,
+    group_rows=False,
+    has_origin=False,
+    singular="order",
 )
 
 
@@ -148,15 +220,24 @@ class FlatModel:
 
     def __init__(self, kind: FileKind) -> None:
         self.kind = kind
-        self.request = SchemaWalker(load_schema(kind.request_schema))
         self.item = SchemaWalker(load_schema(kind.item_schema))
+        self.request = (
+            SchemaWalker(load_schema(kind.request_schema)) if kind.request_schema else self.item
+        )
+
+    def _request_props(self) -> dict[str, Any]:
+        """Request-level fields outside the items (``origin``); none for kinds without envelope."""
+        if self.kind.request_schema is None:
+            return {}
+        props = self.request.properties(self.request.document)
+        return {name: node for name, node in props.items() if name != self.kind.items_property}
 
     def leaf(self, column: str) -> Leaf:
         """The Leaf a column name stands for, or UnknownColumn saying what is wrong."""
         segments = parse_column(column)
         first = segments[0][0]
-        request_props = self.request.properties(self.request.document)
-        if first in request_props and first != self.kind.items_property:
+        request_props = self._request_props()
+        if first in request_props:
             return self._walk(column, segments, request_props, Level.REQUEST, allow_row=False)
         return self._walk(column, segments, self.item.properties(self.item.document), Level.ITEM)
 
@@ -235,16 +316,17 @@ class FlatModel:
 
     def template(self) -> list[str]:
         """Every column of the kind, arrays below row level shown with index [0]."""
-        request_props = self.request.properties(self.request.document)
         columns: list[str] = []
-        for name, node in request_props.items():
-            if name != self.kind.items_property:
-                columns.extend(self._columns(self.request, name, node))
+        for name, node in self._request_props().items():
+            columns.extend(self._columns(self.request, name, node))
         item_props = self.item.properties(self.item.document)
         # The id first and the per-row fields last: the order a person reads an export in.
         ordered = sorted(
             item_props,
-            key=lambda n: (n != self.kind.item_id, n == self.kind.row_property),
+            key=lambda n: (
+                self.kind.group_rows and n != self.kind.id_keys[0],
+                n == self.kind.row_property,
+            ),
         )
         for name in ordered:
             columns.extend(self._columns(self.item, name, item_props[name], top=True))

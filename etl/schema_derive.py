@@ -204,12 +204,104 @@ def _referenced_defs(defs: dict[str, Any], root: str) -> set[str]:
     return seen
 
 
+NON_EMPTY_ID = {"type": "string", "minLength": 1}
+
+
+def _action_status_row(openapi: dict[str, Any]) -> dict[str, Any]:
+    """One row of an action-status file: the path's ``action_id`` plus the PUT body."""
+    schema = derive(openapi, "UpdateActionRequest")
+    body = schema["$defs"]["UpdateActionRequest"]
+    row = {
+        **body,
+        "properties": {"action_id": NON_EMPTY_ID, **body["properties"]},
+        "required": ["action_id", *body["required"]],
+    }
+    return {
+        **schema,
+        "$ref": "#/$defs/ActionStatusRow",
+        "$defs": {**schema["$defs"], "ActionStatusRow": row},
+    }
+
+
+def _document_row(openapi: dict[str, Any]) -> dict[str, Any]:
+    """One row of a documents manifest: UPLOAD a file for an order, or DELETE a document.
+
+    An upload needs the whole metadata part; a delete only names the document.
+    """
+    schema = derive(openapi, "UploadOrderDocumentMetadata")
+    origin = derive(openapi, "DocumentOriginRequest")
+    metadata = schema["$defs"]["UploadOrderDocumentMetadata"]
+    fields = {key: value for key, value in metadata.items() if key != "required"}
+    row = {
+        "type": "object",
+        "properties": {
+            "operation": {"type": "string", "enum": ["UPLOAD", "DELETE"]},
+            "channel_order_id": NON_EMPTY_ID,
+            "file": {
+                "type": "string",
+                "minLength": 1,
+                "description": "path relative to the manifest",
+            },
+            "origin": {"$ref": "#/$defs/DocumentOriginRequest"},
+            "metadata": {"$ref": "#/$defs/DocumentMetadataFields"},
+        },
+        "required": ["operation", "origin", "metadata"],
+        "allOf": [
+            {
+                "if": {"properties": {"operation": {"const": "UPLOAD"}}, "required": ["operation"]},
+                "then": {
+                    "required": ["channel_order_id", "file"],
+                    "properties": {"metadata": {"$ref": "#/$defs/UploadOrderDocumentMetadata"}},
+                },
+            },
+            {
+                "if": {"properties": {"operation": {"const": "DELETE"}}, "required": ["operation"]},
+                "then": {"properties": {"metadata": {"required": ["channel_document_id"]}}},
+            },
+        ],
+    }
+    defs = {
+        **schema["$defs"],
+        **origin["$defs"],
+        "DocumentMetadataFields": fields,
+        "DocumentRow": row,
+    }
+    return {**schema, "$ref": "#/$defs/DocumentRow", "$defs": dict(sorted(defs.items()))}
+
+
+def _track_action_row() -> dict[str, Any]:
+    """One row of a track-actions file: an action id whose status to follow."""
+    return {
+        "$schema": DRAFT,
+        "type": "object",
+        "properties": {"action_id": NON_EMPTY_ID},
+        "required": ["action_id"],
+    }
+
+
 def derive_all(sources: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Every schema file the package ships, keyed by file name."""
     sources = sources or {CHANNEL: load_openapi(CHANNEL), CONNECT: load_openapi(CONNECT)}
     out: dict[str, dict[str, Any]] = {}
     for filename, source, root, title in ROOTS:
         schema = derive(sources[source], root)
+        out[filename] = {"$id": SCHEMA_ID_BASE + filename, "title": title, **schema}
+    # The rows of the files people drop: a request body plus what the URL carries.
+    rows = {
+        "action-status-row.schema.json": (
+            "One row of an action-status file (updateActionStatus)",
+            _action_status_row(sources[CHANNEL]),
+        ),
+        "document-row.schema.json": (
+            "One row of a documents manifest (uploadOrderDocument / deleteOrderDocument)",
+            _document_row(sources[CHANNEL]),
+        ),
+        "track-action-row.schema.json": (
+            "One row of a track-actions file (v2-getActionStatus)",
+            _track_action_row(),
+        ),
+    }
+    for filename, (title, schema) in rows.items():
         out[filename] = {"$id": SCHEMA_ID_BASE + filename, "title": title, **schema}
     return out
 

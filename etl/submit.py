@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from etl.batch import request_body
 from etl.errors import ApiError, NotFound, RejectedRequest
 from etl.models import MappedItem, Origin, Outcome
 
@@ -64,7 +65,7 @@ def blamed_items(error: ApiError, items_property: str, count: int) -> dict[int, 
 def deliver(
     send: Send,
     batch_id: str,
-    origin: Origin,
+    origin: Origin | None,
     items: list[MappedItem],
     items_property: str,
 ) -> Delivery:
@@ -77,14 +78,14 @@ def deliver(
 def _deliver(
     send: Send,
     batch_id: str,
-    origin: Origin,
+    origin: Origin | None,
     items: list[MappedItem],
     items_property: str,
     delivery: Delivery,
 ) -> None:
     if not items:
         return
-    body = {"origin": origin.as_json(), items_property: [item.body for item in items]}
+    body = request_body(origin, items_property, items)
     delivery.requests += 1
     try:
         send(body)
@@ -104,7 +105,7 @@ def _deliver(
 def _isolate(
     send: Send,
     batch_id: str,
-    origin: Origin,
+    origin: Origin | None,
     items: list[MappedItem],
     items_property: str,
     delivery: Delivery,

@@ -1,0 +1,257 @@
+"""Order actions: statuses of command actions, the order action log, and action tracking.
+
+- ``action-status*`` rows -> one updateActionStatus call each. An action already final in
+  Connect is reported ``UNCHANGED`` (done before), not as a failure to retry.
+- ``order-actions*`` rows -> the ledger's durable queue, flushed to v2-reportOrderActions in
+  batches of at most 100, never more than once a minute (the documented maximum; the time of the
+  last flush is in the ledger, so a restart cannot break it). The returned action ids are tracked.
+- ``track-actions*`` rows, and every id the action log returns -> polled with v2-getActionStatus
+  until final, never more than once a minute per id (every 5 minutes by default); each final
+  status is written with its errors to ``<outbox>/actions/``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from etl.client import ConnectClient
+from etl.errors import NotFound, RejectedRequest
+from etl.ledger import Ledger
+from etl.models import ItemResult, MappedItem, Outcome
+from etl.report import atomic_writer
+from etl.submit import blamed_items
+
+REPORT_OPERATION = "v2-reportOrderActions"
+MIN_FLUSH_SECONDS = 60.0  # documented maximum: once per minute
+MIN_POLL_SECONDS = 60.0  # documented maximum: once per minute per action id
+DEFAULT_POLL_SECONDS = 300.0  # documented recommendation: every 5 minutes
+FINAL = ("SUCCESS", "FAILED", "NOT_FOUND")
+
+
+@dataclass
+class ActionContext:
+    """What the action handlers need from the run that calls them."""
+
+    client: Callable[[], ConnectClient]  # created on first use: a file of invalid rows needs none
+    ledger: Ledger
+    outbox: Path
+    file_sha256: str
+    now: Callable[[], float]  # wall-clock seconds (persisted pacing must survive restarts)
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+
+
+def _result(
+    item: MappedItem, outcome: Outcome, code: str = "", message: str = "", status: int | None = None
+) -> ItemResult:
+    return ItemResult(item.item_id, item.origin, item.rows, outcome, "", status, code, message)
+
+
+# --- action statuses ---------------------------------------------------------------------------
+
+
+def send_action_statuses(items: list[MappedItem], context: ActionContext) -> list[ItemResult]:
+    """One updateActionStatus per row; unknown ids rejected, final ones already done."""
+    results = []
+    for item in items:
+        body = {key: value for key, value in item.body.items() if key != "action_id"}
+        try:
+            context.client().update_action_status(item.item_id, body)
+        except RejectedRequest as error:
+            if error.code == "ACTION_ALREADY_FINAL":
+                results.append(
+                    _result(
+                        item,
+                        Outcome.UNCHANGED,
+                        error.code,
+                        "the action is already final in Connect: nothing left to do",
+                        error.status,
+                    )
+                )
+            else:
+                results.append(
+                    _result(item, Outcome.REJECTED, error.code, str(error), error.status)
+                )
+            continue
+        except NotFound as error:
+            results.append(
+                _result(
+                    item,
+                    Outcome.REJECTED,
+                    error.code or "DATA_NOT_FOUND",
+                    "Connect knows no pending action with this id (wrong id, expired, or "
+                    "already completed)",
+                    error.status,
+                )
+            )
+            continue
+        results.append(_result(item, Outcome.ACCEPTED, status=204))
+    return results
+
+
+# --- the order action log ----------------------------------------------------------------------
+
+
+def queue_order_actions(items: list[MappedItem], context: ActionContext) -> list[ItemResult]:
+    """Queue the rows durably, flush if the minute allows, and say where each row stands."""
+    rows = [
+        (context.file_sha256, item.rows[0], item.item_id, orjson.dumps(item.body).decode())
+        for item in items
+    ]
+    context.ledger.queue_actions(rows, context.now())
+    flush_action_log(context)
+    results = []
+    for item in items:
+        sent_at, action_id = context.ledger.queued_action(context.file_sha256, item.rows[0])
+        if sent_at is None:
+            results.append(
+                _result(
+                    item,
+                    Outcome.QUEUED,
+                    "QUEUED",
+                    "queued in the ledger; sent with the next flush (at most one a minute)",
+                )
+            )
+        elif action_id:
+            results.append(_result(item, Outcome.ACCEPTED, message=f"action_id {action_id}"))
+        else:
+            results.append(_result(item, Outcome.REJECTED, "REJECTED", "refused by Connect"))
+    return results
+
+
+@dataclass(frozen=True)
+class Flush:
+    sent: int
+    rejected: int
+    waiting: int
+    next_allowed_at: float
+
+
+def flush_action_log(context: ActionContext, max_items: int = 100) -> Flush:
+    """Send the oldest queued actions (at most 100) if a minute has passed since the last flush."""
+    ledger, now = context.ledger, context.now()
+    last = ledger.last_sent(REPORT_OPERATION)
+    queued = ledger.unsent_actions(max_items)
+    if not queued or (last is not None and now - last < MIN_FLUSH_SECONDS):
+        waiting = len(ledger.unsent_actions(10_000))
+        allowed = now if last is None else last + MIN_FLUSH_SECONDS
+        return Flush(0, 0, waiting, allowed)
+    bodies = [orjson.loads(body) for _, body, _, _ in queued]
+    ledger.sent_now(REPORT_OPERATION, now)  # before sending: a crash must not allow a resend now
+    rejected: list[int] = []
+    try:
+        ids = context.client().report_order_actions({"actions": bodies})
+    except RejectedRequest as error:
+        # Mark the actions Connect blames as refused; the others go with the next flush.
+        blamed = blamed_items(error, "actions", len(queued)) or dict.fromkeys(range(len(queued)))
+        rejected = [queued[index][0] for index in blamed]
+        ledger.actions_dropped(rejected, now)
+        return Flush(0, len(rejected), len(queued) - len(rejected), now + MIN_FLUSH_SECONDS)
+    sent = [
+        (seq, action_id, str(body.get("entity_id", "")))
+        for (seq, _, _, _), body, action_id in zip(queued, bodies, ids, strict=False)
+        if action_id
+    ]
+    ledger.actions_sent(sent, "order-actions", now, now + context.poll_seconds)
+    waiting = len(ledger.unsent_actions(10_000))
+    return Flush(len(sent), 0, waiting, now + MIN_FLUSH_SECONDS)
+
+
+# --- tracking ----------------------------------------------------------------------------------
+
+
+def track_actions(items: list[MappedItem], context: ActionContext, source: str) -> list[ItemResult]:
+    """Follow the ids of a track-actions file; poll the ones that are due now."""
+    context.ledger.track((item.item_id for item in items), source, context.now())
+    finished = {row["action_id"]: row for row in poll_actions(context)}
+    results = []
+    for item in items:
+        final = finished.get(item.item_id)
+        if final is not None:
+            results.append(
+                _result(
+                    item,
+                    Outcome.ACCEPTED,
+                    str(final["status"]),
+                    f"final status {final['status']}; see {final['written_to']}",
+                )
+            )
+        else:
+            results.append(
+                _result(
+                    item,
+                    Outcome.QUEUED,
+                    "TRACKED",
+                    "tracked: polled until final (at most once a minute per id); the final "
+                    "status is written to outbox/actions/",
+                )
+            )
+    return results
+
+
+def poll_actions(context: ActionContext) -> list[dict[str, object]]:
+    """Poll every tracked action that is due; write the ones that became final to the outbox."""
+    ledger, now = context.ledger, context.now()
+    interval = max(MIN_POLL_SECONDS, context.poll_seconds)
+    finished: list[dict[str, object]] = []
+    for action_id in ledger.due_actions(now):
+        try:
+            answer = context.client().get_action_status(action_id)
+        except NotFound:
+            answer = {
+                "status": "NOT_FOUND",
+                "errors": [
+                    {"code": "DATA_NOT_FOUND", "message": "Connect knows no action with this id"}
+                ],
+            }
+        status = str(answer.get("status", "PENDING"))
+        final = status in FINAL
+        ledger.action_polled(
+            action_id,
+            status,
+            orjson.dumps(answer.get("errors") or []).decode(),
+            str(answer.get("created_at", "")),
+            str(answer.get("updated_at", "")),
+            now + interval,
+            now if final else None,
+        )
+        if final:
+            finished.append({"action_id": action_id})
+    if not finished:
+        return []
+    rows = ledger.tracked(str(row["action_id"]) for row in finished)
+    path = write_final_statuses(context.outbox, rows, now)
+    return [{**row, "written_to": str(path)} for row in rows]
+
+
+def write_final_statuses(outbox: Path, rows: list[dict[str, object]], now: float) -> Path:
+    stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    path = outbox / "actions" / f"final-{stamp}.csv"
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(
+        ["action_id", "status", "source", "entity_id", "created_at", "updated_at", "errors"]
+    )
+    for row in rows:
+        errors = orjson.loads(str(row["errors"]))
+        text = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}" for e in errors)
+        writer.writerow(
+            [
+                row["action_id"],
+                row["status"],
+                row["source"],
+                row["entity_id"],
+                row["created_at"],
+                row["updated_at"],
+                text,
+            ]
+        )
+    with atomic_writer(path) as stream:
+        stream.write(buffer.getvalue())
+    return path
