@@ -92,6 +92,8 @@ class Settings:
     settle_seconds: float = 2.0
     polling: bool = False
     ledger_timeout: float = 10.0  # seconds to wait for a ledger another process is writing
+    action_flush_seconds: float = 300.0  # watch: order action log flush (at least 60)
+    action_poll_seconds: float = 300.0  # tracked action polling per id (at least 60)
     rescan_seconds: float = 30.0
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
@@ -226,6 +228,17 @@ def load_settings(
                     values[key] = kind(raw)
                 except (TypeError, ValueError):
                     raise UsageError(f"config file {path}: {key} must be a number") from None
+        for key, name in (
+            ("flush_seconds", "action_flush_seconds"),
+            ("poll_seconds", "action_poll_seconds"),
+        ):
+            if key in data.get("actions", {}):
+                try:
+                    values[name] = max(60.0, float(data["actions"][key]))
+                except (TypeError, ValueError):
+                    raise UsageError(
+                        f"config file {path}: [actions] {key} must be a number"
+                    ) from None
         polling = data.get("watch", {}).get("polling", False)
         if not isinstance(polling, bool):
             raise UsageError(f"config file {path}: [watch] polling must be true or false")

@@ -23,11 +23,13 @@ from watchdog.observers import Observer as NativeObserver
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from etl.actions import ActionContext, flush_action_log, poll_actions
 from etl.client import ConnectClient
 from etl.config import Settings
 from etl.events import Observer
 from etl.inbox import InboxLock, Snapshot, snapshot, waiting_files
 from etl.kinds import is_ignored
+from etl.ledger import Ledger
 from etl.report import write_json
 from etl.summary import now_text
 from etl.sync import EXIT_API, Sync
@@ -124,6 +126,44 @@ class Watcher:
         self._paused_until = 0.0
         self._pause = API_DOWN_PAUSE_SECONDS
         self.exit_codes: list[int] = []
+        self.periodic.extend(
+            [
+                Periodic("order action log flush", settings.action_flush_seconds, self._flush),
+                Periodic("action tracking", 60.0, self._poll),
+            ]
+        )
+
+    def _action_work(self, work: Callable[[ActionContext], object]) -> None:
+        """Periodic action work: a ledger of its own, and a client only if there is work."""
+        ledger = Ledger.open(self.settings.ledger_path, self.settings.ledger_timeout)
+        client: list[ConnectClient] = []
+
+        def lazy_client() -> ConnectClient:
+            if not client:
+                client.append(self.client_factory())
+            return client[0]
+
+        try:
+            work(
+                ActionContext(
+                    lazy_client,
+                    ledger,
+                    self.settings.outbox,
+                    "",
+                    time.time,
+                    self.settings.action_poll_seconds,
+                )
+            )
+        finally:
+            ledger.close()
+            if client:
+                client[0].close()
+
+    def _flush(self) -> None:
+        self._action_work(flush_action_log)
+
+    def _poll(self) -> None:
+        self._action_work(poll_actions)
 
     # --- life cycle -----------------------------------------------------------------------------
 
