@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import logging
+import os
+import sqlite3
 import sys
-from collections.abc import Callable
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,8 +20,11 @@ from typing import Any
 from etl import __version__
 from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
 from etl.errors import UsageError
+from etl.events import Observer, Observers
 from etl.kinds import KINDS
+from etl.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.pipeline import check_files
+from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary
 
@@ -36,6 +46,25 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
 
 
+def _output_flags(parser: argparse.ArgumentParser, verbose: bool = True) -> None:
+    if verbose:
+        parser.add_argument(
+            "-v", "--verbose", action="store_true", help="a log line per file and per batch"
+        )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no log lines but warnings; print only the closing line",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default="auto",
+        help="log lines as text or JSON lines (auto: text on a terminal, JSON otherwise)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="etl",
@@ -52,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
     _common(check)
     _source_flags(check)
+    _output_flags(check)
     check.set_defaults(handler=cmd_check)
 
     run = commands.add_parser(
@@ -79,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         "this machine); what it stored is in <outbox>/.sandbox/sandbox.sqlite3",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
+    _output_flags(run, verbose=False)
     run.set_defaults(handler=cmd_run)
 
     watch = commands.add_parser(
@@ -107,6 +138,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("-v", "--verbose", action="store_true", help="one log line per run")
     watch.set_defaults(handler=cmd_watch)
+
+    status = commands.add_parser(
+        "status",
+        help="recent runs, files waiting in the inbox, files in failed/, the watcher's heartbeat",
+        description="Reads the folders only: safe beside a running watcher. Exit 0.",
+    )
+    _common(status)
+    status.add_argument("--json", action="store_true", help="JSON for monitoring")
+    status.add_argument("--runs", type=int, default=10, help="how many recent runs (10)")
+    status.set_defaults(handler=cmd_status)
+
+    report = commands.add_parser(
+        "report",
+        help="print a past run's summary; write its report.html if missing",
+        description="RUN_ID is a run id, a unique prefix of one, or 'latest' (the default).",
+    )
+    report.add_argument("run_id", nargs="?", default="latest", metavar="RUN_ID")
+    _common(report)
+    report.add_argument("--open", action="store_true", help="open report.html in a web browser")
+    report.add_argument("--html", action="store_true", help="write report.html again")
+    report.add_argument("--json", action="store_true", help="print summary.json as it is")
+    report.set_defaults(handler=cmd_report)
 
     sandbox = commands.add_parser(
         "sandbox",
@@ -158,8 +211,8 @@ def print_file_line(summary: FileSummary) -> None:
     )
 
 
-def print_run(run: RunSummary, run_dir: Path) -> None:
-    for file in run.files:
+def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
+    for file in [] if quiet else run.files:
         print_file_line(file)
     print(f"run {run.run_id}: exit {run.exit_code}; reports in {run_dir}")
 
@@ -172,19 +225,47 @@ def cmd_check(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.files if not p.is_file()]
     if missing:
         raise UsageError(f"no such file: {', '.join(missing)}")
-    run, run_dir = check_files(list(args.files), settings, source)
-    print_run(run, run_dir)
+    with _observed(args) as (observer, logs):
+        run, run_dir = check_files(list(args.files), settings, source, observer=observer)
+        _finish(run, run_dir, args, logs)
     return run.exit_code
 
 
+@contextmanager
+def _observed(args: argparse.Namespace) -> Iterator[tuple[Observer, LogObserver]]:
+    """Log set-up, progress bars (on a terminal) and the canonical log lines for one command."""
+    restore = configure_logging(log_level(args.quiet, args.verbose), args.log_format)
+    progress = progress_observer(args.quiet)
+    logs = LogObserver()
+    try:
+        yield Observers(progress, logs), logs
+    finally:
+        if isinstance(progress, ProgressObserver):
+            progress.close()
+        restore()
+
+
+def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogObserver) -> None:
+    """The HTML report (never the cause of a failed run), the run's log line, the summary."""
+    from etl.report_html import write_html_report
+
+    report: Path | None = None
+    if run.files:
+        try:
+            report = write_html_report(run_dir)
+        except Exception as error:  # the run's work is done and recorded; say so, keep its code
+            logging.getLogger("etl.run").exception("cannot write the HTML report")
+            print(f"etl: cannot write {run_dir}/report.html: {error}", file=sys.stderr)
+    logs.run_finished(run, run_dir)
+    print_run(run, run_dir, quiet=args.quiet)
+    if report is not None and not args.quiet:
+        print(f"report: {report}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(message)s",
-    )
     settings = settings_from(args)
     if not args.sandbox:
-        return _run(settings, args.force)
+        return _run(settings, args.force, args)
     from etl.sandbox import SandboxServer
     from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -199,7 +280,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             client_secret=Secret(DEFAULT_CLIENT_SECRET),
             token=Secret(""),
         )
-        code = _run(settings, args.force)
+        code = _run(settings, args.force, args)
         print(
             f"sandbox: received {len(sandbox.requests_log())} request(s); "
             f"holds {len(sandbox.stored_orders())} order(s) in {db_path}"
@@ -215,7 +296,7 @@ def _require_credentials(settings: Settings) -> None:
         )
 
 
-def _run(settings: Settings, force: bool) -> int:
+def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     from etl.client import ConnectClient
     from etl.inbox import InboxLock
     from etl.sync import Sync
@@ -225,14 +306,15 @@ def _run(settings: Settings, force: bool) -> int:
     holder = lock.acquire()
     if holder is not None:
         raise UsageError(holder)
-    try:
-        sync = Sync(settings, lambda: ConnectClient(settings), force=force)
-        run = sync()
-    finally:
-        lock.release()
-    if not run.files:
-        print(f"inbox {settings.inbox}: nothing to do")
-    print_run(run, sync.run_dir)
+    with _observed(args) as (observer, logs):
+        try:
+            sync = Sync(settings, lambda: ConnectClient(settings), force=force, observer=observer)
+            run = sync()
+        finally:
+            lock.release()
+        if not run.files and not args.quiet:
+            print(f"inbox {settings.inbox}: nothing to do")
+        _finish(run, sync.run_dir, args, logs)
     if sync.api_down is not None:
         print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
     return run.exit_code
@@ -274,6 +356,37 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from etl.status import collect_status, format_status
+
+    settings = settings_from(args)
+    status = collect_status(settings.inbox, settings.outbox, runs=args.runs)
+    print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from etl.report_html import REPORT_NAME, find_run, read_run_summary, write_html_report
+
+    settings = settings_from(args)
+    run_dir = find_run(settings.outbox, args.run_id)
+    run = read_run_summary(run_dir)
+    if args.json:
+        print((run_dir / "summary.json").read_text(encoding="utf-8"), end="")
+        return 0
+    report = run_dir / REPORT_NAME
+    if args.html or not report.is_file():
+        report = write_html_report(run_dir)
+    print(f"run {run.run_id}: etl {run.command}, started {run.started_at}, {run.seconds:.1f} s")
+    print_run(run, run_dir)
+    print(f"report: {report}")
+    if args.open:
+        webbrowser.open(report.resolve().as_uri())
+    return 0
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from etl.sandbox import main as sandbox_main
 
@@ -297,6 +410,46 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("etl: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.Error) as error:
+        # The machine, not the data: a full disk, a read-only folder, a ledger another process
+        # holds. Inputs stay where they are (claimed files are resumed by the next run).
+        print(f"etl: {describe_environment_error(error)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:
+        # A bug: say so plainly, keep the traceback for the report, never retry silently.
+        where = save_traceback()
+        print(
+            f"etl: internal error ({type(error).__name__}: {error}); the traceback is in {where}; "
+            "inputs are left in place for the next run",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+
+def describe_environment_error(error: OSError | sqlite3.Error) -> str:
+    if isinstance(error, sqlite3.Error):
+        return (
+            f"the ledger cannot be written ({error}); is the disk full or another run holding it?"
+        )
+    reasons = {
+        errno.ENOSPC: "the disk is full",
+        errno.EFBIG: "the disk is full (or a file size limit was reached)",
+        errno.EDQUOT: "the disk quota is exhausted",
+        errno.EROFS: "the file system is read-only",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+    }
+    reason = reasons.get(error.errno or 0, error.strerror or str(error))
+    target = f" ({error.filename})" if error.filename else ""
+    return f"cannot read or write a file{target}: {reason}"
+
+
+def save_traceback() -> str:
+    """Write the current exception's traceback to a private temp file; return its path."""
+    handle, name = tempfile.mkstemp(prefix="etl-crash-", suffix=".txt")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(traceback.format_exc())
+    return name
 
 
 if __name__ == "__main__":

@@ -25,3 +25,28 @@ class Observer:
 
     def file_finished(self, summary: FileSummary) -> None:
         """The file's reports are written and the file has moved to its final place."""
+
+
+class Observers(Observer):
+    """Several observers as one (progress bars and log lines, say), called in order."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def file_started(self, name: str, rows: int) -> None:
+        for observer in self.observers:
+            observer.file_started(name, rows)
+
+    def items_validated(self, name: str, items: int, rows: int) -> None:
+        for observer in self.observers:
+            observer.items_validated(name, items, rows)
+
+    def batch_finished(
+        self, name: str, batch_id: str, items: int, accepted: int, requests: int
+    ) -> None:
+        for observer in self.observers:
+            observer.batch_finished(name, batch_id, items, accepted, requests)
+
+    def file_finished(self, summary: FileSummary) -> None:
+        for observer in self.observers:
+            observer.file_finished(summary)

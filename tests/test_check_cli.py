@@ -37,6 +37,7 @@ def test_valid_sample_exits_0_and_writes_every_report(tmp_path: Path, run_cli: R
         "orders-2026-11-22.csv.errors.csv",
         "orders-2026-11-22.csv.items.csv",
         "orders-2026-11-22.csv.requests.jsonl",
+        "report.html",
         "summary.json",
     ]
     summary = json.loads((run_dir / "summary.json").read_text())

@@ -1,0 +1,91 @@
+"""Plain-language next steps for problem codes: what a person should change in the file.
+
+Specific when the problem says enough ("status 'SHIPPING' is not a Connect status; use SHIPPED"),
+otherwise one sentence per code. Messages and values given here are already masked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+CODE_HINTS = {
+    "REQUIRED_FIELD_MISSING": "Connect requires this field: fill the column, or map your "
+    "export's column to it in a mapping file.",
+    "NOT_ALLOWED_VALUE": "Use one of the values Connect accepts; the message lists them.",
+    "NEGATIVE_AMOUNT": "Amounts must be zero or positive.",
+    "NOT_AN_INTEGER": "Write a whole number: 2, not 2.5 or 2.0.",
+    "NOT_A_NUMBER": "Write a number with a dot for decimals (19.99); for exports that write "
+    "19,99 set decimal_comma = true.",
+    "NOT_A_BOOLEAN": "Write true or false (1/0 and yes/no work too).",
+    "NOT_A_LIST": 'Write the list as JSON text: ["a","b"].',
+    "TOO_MANY_DIGITS": "At most 15 significant digits can be sent exactly: look for a typo or "
+    "a spreadsheet formula result.",
+    "NOT_A_DATE_TIME": "Write a date and time with its offset: 2026-11-01T10:00:00+01:00.",
+    "NAIVE_DATE_TIME": "Add the timezone offset (+01:00, or Z for UTC), or set assume_timezone "
+    "to the zone your export writes times in.",
+    "INVALID_DATE_TIME": "Not a real date or time (a 31st of November, an hour 25): check it.",
+    "INVALID_EMAIL": "Not an email address: look for a missing @ or domain, or leave it empty.",
+    "INVALID_URI": "Not a web address: it must start with https:// (or http://).",
+    "ROWS_DISAGREE": "Order-level columns repeat on every line of an order and must be "
+    "identical: make the rows named in the message agree.",
+    "DUPLICATE_LINE_ID": "Every order line needs its own channel_order_line_id across the whole "
+    "channel: two rows share one.",
+    "MISSING_ID": "The row has no channel_order_id.",
+    "MISSING_ORIGIN": "Fill origin.channel_id and origin.channel_store_id, or give a default "
+    "with --channel-id/--store-id or in the configuration.",
+    "TOO_LONG": "The text or list is longer than Connect allows: shorten it.",
+    "TOO_SHORT": "The text or list is shorter than Connect allows.",
+    "TOO_MANY_ITEMS": "The list has more entries than Connect allows.",
+    "TOO_FEW_ITEMS": "The list needs more entries: an order needs at least one line.",
+    "BELOW_MINIMUM": "The number is below the smallest value Connect allows.",
+    "ABOVE_MAXIMUM": "The number is above the largest value Connect allows.",
+    "STALE": "A newer version of this order was already accepted and Connect ignores older "
+    "ones: nothing to do unless channel_updated_at is wrong.",
+    "NOT_SENT": "Connect could not be reached: the next run sends these orders by itself.",
+}
+ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
+DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+TYPED_VALUE_CODES = {"NOT_A_NUMBER", "NOT_A_BOOLEAN", "NOT_A_LIST", "NOT_A_DATE_TIME"}
+GENERIC_LEAVES = {"type", "value", "code", "id", "amount", "currency"}
+
+
+def hint_for(code: str, field_path: str, value: str, message: str) -> str:
+    """A plain-language next step for one problem: specific when we can tell, else by code."""
+    leaf = _field_noun(field_path)
+    if code == "NOT_ALLOWED_VALUE" and value:
+        match = ALLOWED.search(message)
+        if match:
+            allowed = match.group("allowed").split(", ")
+            if value.upper() in allowed:
+                return f"write {value.upper()} in capitals: Connect's values are case-sensitive"
+            close = difflib.get_close_matches(value.upper(), allowed, n=1, cutoff=0.5)
+            if close:
+                return f"{leaf} '{value}' is not a Connect {leaf}; use {close[0]}"
+    if "custom_attributes" in field_path and code in TYPED_VALUE_CODES:
+        return (
+            f"'{value}' does not match its attribute's type: a custom attribute's value is read "
+            "by the type column beside it (STRING, NUMERIC, BOOLEAN, DATE, LIST); fix one or "
+            "the other"
+        )
+    if code == "NOT_A_NUMBER" and DECIMAL_COMMA.match(value):
+        return (
+            f"'{value}' uses a decimal comma: write {value.replace(',', '.')}, or set "
+            "decimal_comma = true in [read] (or in the file's mapping)"
+        )
+    if code == "NAIVE_DATE_TIME" and value:
+        return (
+            f"'{value}' has no offset: write it as {value.replace(' ', 'T')}+01:00 (with your "
+            "own offset), or set assume_timezone to the zone your export writes times in"
+        )
+    return CODE_HINTS.get(code, "")
+
+
+def _field_noun(field_path: str) -> str:
+    """'$.order_lines[0].status' -> 'status'; '$.fulfillment.type' -> 'fulfillment type'."""
+    parts = [re.sub(r"\[\d+\]", "", p) for p in field_path.removeprefix("$").split(".") if p]
+    if not parts:
+        return "value"
+    if parts[-1] in GENERIC_LEAVES and len(parts) > 1:
+        return f"{parts[-2]} {parts[-1]}".replace("_", " ")
+    return parts[-1].replace("_", " ")
