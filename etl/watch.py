@@ -31,6 +31,7 @@ from etl.inbox import InboxLock, Snapshot, snapshot, waiting_files
 from etl.kinds import is_ignored
 from etl.ledger import Ledger
 from etl.report import write_json
+from etl.report_html import write_html_report
 from etl.summary import now_text
 from etl.sync import EXIT_API, Sync
 
@@ -272,6 +273,8 @@ class Watcher:
             return
         for path in ready:
             self._candidates.pop(path, None)
+        if run.files:
+            self._guarded("report", lambda: write_html_report(sync.run_dir))
         self.exit_codes.append(run.exit_code)
         self.heartbeat.runs += 1
         self.heartbeat.last_run_id = run.run_id
@@ -285,7 +288,7 @@ class Watcher:
             self._pause = API_DOWN_PAUSE_SECONDS
         log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
 
-    def _guarded(self, name: str, action: Callable[[], None]) -> None:
+    def _guarded(self, name: str, action: Callable[[], object]) -> None:
         try:
             action()
         except Exception as error:  # periodic work must not kill the watcher
