@@ -360,7 +360,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl.status import collect_status, format_status
 
     settings = settings_from(args)
-    status = collect_status(settings.inbox, settings.outbox, runs=args.runs)
+    status = collect_status(
+        settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
+    )
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0
 

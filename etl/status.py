@@ -1,14 +1,15 @@
 """`etl status`: recent runs, the inbox, failed/ and the watcher, read from the folders alone.
 
-Nothing here writes or locks anything, so it is safe beside a running watcher or run. Pending
-order actions are not tracked yet (the actions feature is not built): ``pending_actions`` is
-``null`` in the JSON, meaning "unknown", not "none".
+Nothing here writes or locks anything (the ledger is opened read-only), so it is safe beside a
+running watcher or run. ``pending_actions`` is ``null`` in the JSON when there is no ledger yet,
+meaning "unknown", not "none".
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -148,8 +149,48 @@ def watcher_status(outbox: Path, now: datetime | None = None) -> dict[str, Any] 
     return beat
 
 
+def action_status(ledger: Path | None, limit: int = 20) -> dict[str, Any] | None:
+    """Tracked order actions from the ledger: pending ones, the recently finished, the queue."""
+    if ledger is None or not ledger.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
+    except sqlite3.Error:
+        return None
+    try:
+        columns = "action_id, source, entity_id, status, updated_at, errors, polls"
+        pending = db.execute(
+            f"SELECT {columns} FROM tracked_actions WHERE status = 'PENDING' "
+            "ORDER BY tracked_at LIMIT ?",
+            (LISTED_FILES,),
+        ).fetchall()
+        finished = db.execute(
+            f"SELECT {columns} FROM tracked_actions WHERE status != 'PENDING' "
+            "ORDER BY finished_at DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        queued = db.execute("SELECT count(*) FROM action_log WHERE sent_at IS NULL").fetchone()
+    except sqlite3.Error:
+        return None  # a ledger from before the actions feature
+    finally:
+        db.close()
+    names = ["action_id", "source", "entity_id", "status", "updated_at", "errors", "polls"]
+
+    def rows(found: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        out = [dict(zip(names, row, strict=True)) for row in found]
+        for entry in out:
+            entry["errors"] = json.loads(entry["errors"] or "[]")
+        return out
+
+    return {"pending": rows(pending), "finished": rows(finished), "queued_to_report": queued[0]}
+
+
 def collect_status(
-    inbox: Path, outbox: Path, runs: int = RECENT_RUNS, now: datetime | None = None
+    inbox: Path,
+    outbox: Path,
+    runs: int = RECENT_RUNS,
+    now: datetime | None = None,
+    ledger: Path | None = None,
 ) -> dict[str, Any]:
     """Everything `etl status` shows, as plain JSON-ready values."""
     waiting = _files(waiting_files(inbox))
@@ -170,7 +211,7 @@ def collect_status(
         "inbox_processing": claimed[:LISTED_FILES],
         "failed_count": len(failed),
         "failed": failed[:LISTED_FILES],
-        "pending_actions": None,
+        "pending_actions": action_status(ledger),
         "watcher": watcher_status(outbox, now),
     }
 
@@ -234,5 +275,22 @@ def format_status(status: dict[str, Any]) -> str:
             f"{watcher.get('files_queued', 0)} file(s) queued"
             + (f", last error: {watcher['last_error']}" if watcher.get("last_error") else "")
         )
-    lines.append("pending actions: not tracked yet (order actions are not built)")
+    actions = status["pending_actions"]
+    if actions is None:
+        lines.append("actions: no ledger yet")
+    else:
+        lines.append(
+            f"actions: {len(actions['pending'])} pending, {actions['queued_to_report']} "
+            "waiting in the action log for the next flush"
+        )
+        for entry in actions["pending"]:
+            lines.append(
+                f"  {entry['action_id']}  PENDING  ({entry['source']}, {entry['polls']} polls)"
+            )
+        for entry in actions["finished"]:
+            errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in entry["errors"])
+            lines.append(
+                f"  {entry['action_id']}  {entry['status']}  {entry['updated_at']}"
+                + (f"  {errors}" if errors else "")
+            )
     return "\n".join(lines)

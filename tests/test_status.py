@@ -29,11 +29,11 @@ def test_status_of_a_fresh_install_says_nothing_happened(tmp_path: Path, run_cli
     assert status["runs"] == [] and status["latest_report"] is None
     assert (status["inbox_waiting_count"], status["failed_count"]) == (0, 0)
     assert status["watcher"] is None
-    assert status["pending_actions"] is None  # not tracked yet: unknown, not "none"
+    assert status["pending_actions"] is None  # no ledger yet: unknown, not "none"
     code, out, _ = run_cli("status", "--inbox", tmp_path / "inbox", "--outbox", tmp_path / "o")
     assert code == 0
     assert "recent runs: none yet" in out
-    assert "pending actions: not tracked yet" in out
+    assert "actions: no ledger yet" in out
 
 
 def finished_pid() -> int:
