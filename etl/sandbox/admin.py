@@ -46,6 +46,27 @@ def _orders(app: SandboxApp, request: Request) -> Response:
     return _ok({"orders": app.stored_orders()})
 
 
+def _actions(app: SandboxApp, request: Request) -> Response:
+    return _ok({"actions": app.actions()})
+
+
+def _create_actions(app: SandboxApp, request: Request) -> Response:
+    body = _object_body(request, required=False)
+    unknown = set(body) - {"count", "action_ids"}
+    if unknown:
+        raise ValueError(f"unknown keys: {sorted(unknown)} (expected count or action_ids)")
+    created = app.create_actions(count=body.get("count"), action_ids=body.get("action_ids"))
+    return _ok({"actions": created})
+
+
+def _documents(app: SandboxApp, request: Request) -> Response:
+    return _ok({"documents": app.documents()})
+
+
+def _anonymizations(app: SandboxApp, request: Request) -> Response:
+    return _ok({"anonymizations": app.anonymizations()})
+
+
 def _reset(app: SandboxApp, request: Request) -> Response:
     app.reset()
     return _ok()
@@ -80,6 +101,9 @@ def _set_config(app: SandboxApp, request: Request) -> Response:
 ROUTES: dict[str, dict[str, AdminRoute]] = {
     PREFIX + "requests": {"GET": _requests},
     PREFIX + "orders": {"GET": _orders},
+    PREFIX + "actions": {"GET": _actions, "POST": _create_actions},
+    PREFIX + "documents": {"GET": _documents},
+    PREFIX + "anonymizations": {"GET": _anonymizations},
     PREFIX + "reset": {"POST": _reset},
     PREFIX + "faults": {"GET": _get_faults, "POST": _set_faults, "DELETE": _clear_faults},
     PREFIX + "tokens/revoke": {"POST": _revoke},

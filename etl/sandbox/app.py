@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
 from . import admin
+from .actions import (
+    ACTION_STATUS_PATH,
+    REPORT_ACTIONS_PATH,
+    UPDATE_ACTION_STATUS_PATH,
+    Actions,
+)
+from .actions import TABLE as ACTIONS_TABLE
+from .anonymize import ANONYMIZE_AFTER_PATH, Anonymizations
+from .anonymize import TABLE as ANONYMIZATIONS_TABLE
 from .auth import TokenIssuer, check_bearer, token_endpoint
 from .config import SandboxConfig
+from .documents import DELETE_DOCUMENT_PATH, JSON_PARTS, UPLOAD_DOCUMENT_PATH, Documents
+from .documents import TABLE as DOCUMENTS_TABLE
 from .faults import Fault, FaultInjector, parse_plan
+from .multipart import describe_body, is_form_data
 from .orders import UPSERT_ORDERS_PATH, upsert_orders
+from .routing import RouteTable
 from .store import RequestRecord, Store
 from .validation import OrdersValidator
-from .wire import Handled, Request, Response, error_response, status_code_name
+from .wire import Handled, Outcome, Request, Response, error_response, status_code_name
 
 TOKEN_PATH = "/oauth/token"
 API_PREFIX = "/api/"
+# The tables the operations keep beside the request log and the orders (Store creates them).
+TABLES = (ACTIONS_TABLE, DOCUMENTS_TABLE, ANONYMIZATIONS_TABLE)
 
 log = logging.getLogger(__name__)
 
-Route = Callable[[Request], Handled]
+Route = Callable[[Request, dict[str, str]], Outcome]
 
 
 def fault_response(fault: Fault) -> Response:
@@ -52,10 +68,23 @@ class SandboxApp:
         self.faults = FaultInjector()
         self._validator = OrdersValidator()
         self._wait = wait  # returns early when the server stops, so delays never block shutdown
-        self._routes: dict[str, dict[str, Route]] = {
-            TOKEN_PATH: {"POST": lambda r: token_endpoint(r, self.config, self.tokens)},
-            UPSERT_ORDERS_PATH: {"POST": lambda r: upsert_orders(r, self.config, self._validator)},
-        }
+        self._actions = Actions(lambda: self.config, clock)
+        self._documents = Documents(lambda: self.config)
+        self._anonymizations = Anonymizations(lambda: self.config)
+        self._routes = RouteTable[Route](
+            {
+                TOKEN_PATH: {"POST": lambda r, _: token_endpoint(r, self.config, self.tokens)},
+                UPSERT_ORDERS_PATH: {
+                    "POST": lambda r, _: upsert_orders(r, self.config, self._validator)
+                },
+                UPDATE_ACTION_STATUS_PATH: {"PUT": self._actions.update_status},
+                REPORT_ACTIONS_PATH: {"POST": self._actions.report},
+                ACTION_STATUS_PATH: {"GET": self._actions.status},
+                ANONYMIZE_AFTER_PATH: {"PUT": self._anonymizations.update},
+                UPLOAD_DOCUMENT_PATH: {"POST": self._documents.upload},
+                DELETE_DOCUMENT_PATH: {"DELETE": self._documents.delete},
+            }
+        )
 
     # -- serving -------------------------------------------------------------------------
 
@@ -74,30 +103,39 @@ class SandboxApp:
                 return self._record(request, Handled(fault_response(fault)), fault)
         return self._record(request, self._route(request), fault)
 
-    def _route(self, request: Request) -> Handled:
+    def _route(self, request: Request) -> Outcome:
         if request.path.startswith(API_PREFIX):
             denied = check_bearer(request, self.config, self.tokens)
             if denied is not None:
                 return Handled(denied)
-        methods = self._routes.get(request.path)
-        if methods is None:
+        match = self._routes.resolve(request.method, request.path)
+        if match is None:
             message = f"No operation at {request.method} {request.path}"
             return Handled(error_response(404, "DATA_NOT_FOUND", message))
-        route = methods.get(request.method)
-        if route is None:
-            allow = (("Allow", ", ".join(sorted(methods))),)
+        if match.route is None:
+            allow = (("Allow", ", ".join(match.allowed)),)
             message = f"{request.method} is not allowed on {request.path}"
             return Handled(error_response(405, "METHOD_NOT_ALLOWED", message, headers=allow))
-        return route(request)
+        return match.route(request, match.params)
 
     def _record(
-        self, request: Request, handled: Handled | None, fault: Fault | None
+        self, request: Request, outcome: Outcome | None, fault: Fault | None
     ) -> Response | None:
-        """Log the request and store its orders in one transaction; the answer if that worked."""
-        record = _record_of(request, handled, fault)
-        write = None if handled is None else handled.write
+        """Log the request and make its changes in one transaction; the answer if that worked.
+
+        A deferred outcome decides inside that transaction, so what it checked still holds
+        when it writes.
+        """
+        handled: Handled | None
         try:
-            self.store.commit(record, write)
+            if outcome is None or isinstance(outcome, Handled):
+                handled = outcome
+                record = _record_of(request, handled, fault)  # outside the lock: may parse
+                self.store.commit(record, None if handled is None else handled.write)
+            else:
+                with self.store.transaction() as db:
+                    handled = outcome(db)
+                    self.store.log(db, _record_of(request, handled, fault), handled.write)
         except sqlite3.Error:
             log.exception("sandbox store failed on %s %s", request.method, request.path)
             failed = error_response(500, "INTERNAL_SERVER_ERROR", "The sandbox could not store it")
@@ -115,10 +153,34 @@ class SandboxApp:
         """Every stored order with its channel, store and body."""
         return self.store.orders()
 
+    def create_actions(
+        self, count: int | None = None, action_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """New PENDING command actions (``count`` uuid4 ids, or ``action_ids``; default one)."""
+        with self.store.transaction() as db:
+            return self._actions.create(db, count=count, action_ids=action_ids)
+
+    def actions(self) -> list[dict[str, Any]]:
+        """Every action, command and reported, with status, errors, created/updated times."""
+        with self.store.transaction() as db:
+            return self._actions.listing(db)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every stored document (metadata, size and sha256; never the bytes)."""
+        with self.store.transaction() as db:
+            return self._documents.listing(db)
+
+    def anonymizations(self) -> list[dict[str, Any]]:
+        """Every stored anonymize_after date, per channel and order."""
+        with self.store.transaction() as db:
+            return self._anonymizations.listing(db)
+
     def reset(self) -> None:
-        """Forget orders, requests, tokens and faults (settings stay)."""
+        """Forget orders, requests, actions, documents, anonymizations, call-frequency
+        history, tokens and faults (settings stay)."""
         self.faults.clear()
         self.tokens.revoke_all()
+        self._actions.pacer.clear()
         self.store.reset()
 
     def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -136,28 +198,48 @@ class SandboxApp:
         self.tokens.revoke_all()
 
     def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change omit_field / known_stores / token_ttl; returns the settings (no secrets)."""
+        """Change run-time settings (``config.RUN_TIME_SETTINGS``); returns them (no secrets)."""
         self.config = self.config.updated(changes)
         return self.config.public()
 
 
 def _record_of(request: Request, handled: Handled | None, fault: Fault | None) -> RequestRecord:
-    document = request.document
-    orders = document.get("orders") if isinstance(document, dict) else None
     body: str | None
     response: str | None
+    orders = None
     if handled is not None and handled.log_view is not None:
         body = orjson.dumps(handled.log_view.body).decode()
         response = orjson.dumps(handled.log_view.response).decode()
     else:
-        body = request.body.decode("utf-8", "replace") or None
+        body = logged_body(request)
         response = None if handled is None else (handled.response.body.decode() or None)
+        multipart = is_form_data(request.headers.get("content-type", ""))
+        document = None if multipart else request.document
+        listed = document.get("orders") if isinstance(document, dict) else None
+        orders = len(listed) if isinstance(listed, list) else None
     return RequestRecord(
         method=request.method,
         path=request.path,
         status=None if handled is None else handled.response.status,
         fault=None if fault is None else fault.to_json(),
-        orders=len(orders) if isinstance(orders, list) else None,
+        orders=orders,
         body=body,
         response=response,
     )
+
+
+def logged_body(request: Request) -> str | None:
+    """The body as the request log keeps it: text as sent; multipart as its parts' names,
+    sizes and hashes (with the JSON parts parsed); other binary as its size and hash."""
+    content_type = request.headers.get("content-type", "")
+    if is_form_data(content_type):
+        return orjson.dumps(describe_body(content_type, request.body, JSON_PARTS)).decode()
+    try:
+        return request.body.decode("utf-8") or None
+    except UnicodeDecodeError:
+        summary = {
+            "content_type": content_type or None,
+            "size": len(request.body),
+            "sha256": hashlib.sha256(request.body).hexdigest(),
+        }
+        return orjson.dumps(summary).decode()

@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 from .config import SandboxConfig
-from .validation import OrdersValidator, Problem
+from .validation import OrdersValidator, invalid_input
 from .wire import NOT_JSON, Handled, OrdersWrite, Request, Response, error_response
 
 UPSERT_ORDERS_PATH = "/api/channel-platform/v1/orders"
-
-
-def invalid_input(problems: list[Problem], omit_field: bool) -> Response:
-    """400 INVALID_INPUT with one error item per problem (``field`` omitted on request)."""
-    items = [
-        {"message": p.message} if omit_field else {"field": p.field, "message": p.message}
-        for p in problems
-    ]
-    noun = "error" if len(items) == 1 else "errors"
-    message = f"The request is invalid ({len(items)} {noun}); no order was saved"
-    return error_response(400, "INVALID_INPUT", message, items)
 
 
 def upsert_orders(request: Request, config: SandboxConfig, validator: OrdersValidator) -> Handled:
@@ -27,7 +16,7 @@ def upsert_orders(request: Request, config: SandboxConfig, validator: OrdersVali
         return Handled(error_response(400, "INVALID_INPUT", "The request body is not valid JSON"))
     problems = validator.problems(document)
     if problems:
-        return Handled(invalid_input(problems, config.omit_field))
+        return Handled(invalid_input(problems, config.omit_field, "no order was saved"))
     # The schema guarantees the shapes read below.
     origin = document["origin"]
     channel_id, store_id = origin["channel_id"], origin["channel_store_id"]

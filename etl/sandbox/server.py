@@ -9,18 +9,25 @@ import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-from .app import TOKEN_PATH, SandboxApp
+from .app import TABLES, TOKEN_PATH, SandboxApp
 from .config import (
+    DEFAULT_ACTION_DELAY,
+    DEFAULT_ANONYMIZE_TOLERANCE,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_FAIL_ENTITY_PREFIX,
+    DEFAULT_REPORT_INTERVAL,
+    DEFAULT_STATUS_INTERVAL,
     DEFAULT_TOKEN_TTL,
     SandboxConfig,
     normalise_stores,
+    parse_prefix,
+    seconds,
 )
 from .handler import SandboxHTTPServer
 from .orders import UPSERT_ORDERS_PATH
@@ -50,6 +57,11 @@ class SandboxServer:
         token_ttl: float = DEFAULT_TOKEN_TTL,
         known_stores: Iterable[tuple[str, str]] | None = None,
         omit_field: bool = False,
+        action_delay: float = DEFAULT_ACTION_DELAY,
+        report_interval: float = DEFAULT_REPORT_INTERVAL,
+        status_interval: float = DEFAULT_STATUS_INTERVAL,
+        fail_entity_prefix: str | None = DEFAULT_FAIL_ENTITY_PREFIX,
+        anonymize_tolerance: float = DEFAULT_ANONYMIZE_TOLERANCE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._host, self._port = host, port
@@ -61,7 +73,14 @@ class SandboxServer:
             token_ttl=token_ttl,
             known_stores=normalise_stores(known_stores),
             omit_field=omit_field,
+            action_delay=seconds("action_delay")(action_delay),
+            report_interval=seconds("report_interval")(report_interval),
+            status_interval=seconds("status_interval")(status_interval),
+            fail_entity_prefix=parse_prefix(fail_entity_prefix),
+            anonymize_tolerance=seconds("anonymize_tolerance")(anonymize_tolerance),
         )
+        # Measures the action delays and the call-frequency limits (tokens expire by it too);
+        # a test injects a fake one so nothing waits. Date-times shown are wall-clock UTC.
         self._clock = clock
         self._stopping = threading.Event()
         self._temp_dir: str | None = None
@@ -82,7 +101,7 @@ class SandboxServer:
             db_path = Path(self._temp_dir) / "sandbox.sqlite3"
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        self._store = Store(db_path)
+        self._store = Store(db_path, TABLES)
         self._app = SandboxApp(
             self._store, self._config, clock=self._clock, wait=self._stopping.wait
         )
@@ -196,8 +215,26 @@ class SandboxServer:
         """Every stored order (``GET /_sandbox/orders``)."""
         return self.app.stored_orders()
 
+    def create_actions(
+        self, count: int | None = None, action_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """New PENDING command actions (``POST /_sandbox/actions``); ValueError if malformed."""
+        return self.app.create_actions(count=count, action_ids=action_ids)
+
+    def actions(self) -> list[dict[str, Any]]:
+        """Every action, command and reported (``GET /_sandbox/actions``)."""
+        return self.app.actions()
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every stored document (``GET /_sandbox/documents``)."""
+        return self.app.documents()
+
+    def anonymizations(self) -> list[dict[str, Any]]:
+        """Every stored anonymize_after date (``GET /_sandbox/anonymizations``)."""
+        return self.app.anonymizations()
+
     def reset(self) -> None:
-        """Forget orders, requests, tokens and faults (``POST /_sandbox/reset``)."""
+        """Forget everything received, tokens and faults (``POST /_sandbox/reset``)."""
         self.app.reset()
 
     def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +250,8 @@ class SandboxServer:
         self.app.revoke_tokens()
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """``POST /_sandbox/config``: omit_field, known_stores, token_ttl."""
+        """``POST /_sandbox/config``: omit_field, known_stores, token_ttl, action_delay,
+        report_interval, status_interval, fail_entity_prefix, anonymize_tolerance."""
         return self.app.configure(changes)
 
 
@@ -237,11 +275,21 @@ def _ttl_arg(text: str) -> float:
     return value
 
 
+def _seconds_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("expected zero or a positive number of seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``etl sandbox`` / ``python -m etl.sandbox`` arguments (help never shows a secret)."""
     parser = argparse.ArgumentParser(
         prog="etl sandbox",
-        description="Serve a local double of the Mirakl Connect API (upsertOrders + OAuth2).",
+        description="Serve a local double of the Mirakl Connect order API and its OAuth2.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (%(default)s)")
     parser.add_argument(
@@ -270,6 +318,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--omit-field", action="store_true", help="leave `field` out of 400 error items"
     )
+    parser.add_argument(
+        "--action-delay",
+        type=_seconds_arg,
+        default=DEFAULT_ACTION_DELAY,
+        metavar="SECONDS",
+        help="a reported action stays PENDING this long (%(default)s)",
+    )
+    parser.add_argument(
+        "--report-interval",
+        type=_seconds_arg,
+        default=DEFAULT_REPORT_INTERVAL,
+        metavar="SECONDS",
+        help="v2-reportOrderActions: least time between accepted calls, else 429 (%(default)s)",
+    )
+    parser.add_argument(
+        "--status-interval",
+        type=_seconds_arg,
+        default=DEFAULT_STATUS_INTERVAL,
+        metavar="SECONDS",
+        help="v2-getActionStatus: least time between calls per action id (%(default)s)",
+    )
+    parser.add_argument(
+        "--fail-entity-prefix",
+        default=DEFAULT_FAIL_ENTITY_PREFIX,
+        metavar="PREFIX",
+        help="reported actions whose entity_id starts with this end FAILED (%(default)s)",
+    )
+    parser.add_argument(
+        "--anonymize-tolerance",
+        type=_seconds_arg,
+        default=DEFAULT_ANONYMIZE_TOLERANCE,
+        metavar="SECONDS",
+        help="how far in the past anonymize_after may be (%(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one log line per request")
     return parser
 
@@ -291,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         known_stores=args.known_store,
         omit_field=args.omit_field,
+        action_delay=args.action_delay,
+        report_interval=args.report_interval,
+        status_interval=args.status_interval,
+        fail_entity_prefix=args.fail_entity_prefix or None,
+        anonymize_tolerance=args.anonymize_tolerance,
     )
     try:
         sandbox.start()
@@ -306,7 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  client id: {args.client_id} (secret not shown)")
         if args.static_token is not None:
             print("  static token: configured (not shown)")
-        print(f"  admin: {sandbox.admin_url}/requests, /orders, /faults, /reset, /config")
+        print(
+            f"  admin: {sandbox.admin_url}/requests, /orders, /actions, /documents,"
+            " /anonymizations, /faults, /reset, /config"
+        )
         print(f"  database: {sandbox.db_path}")
         print("Ctrl-C to stop.", flush=True)
         # A timed wait keeps the main thread responsive to signals on every platform.

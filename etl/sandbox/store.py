@@ -1,10 +1,12 @@
-"""SQLite record of the orders the sandbox accepted and the requests it received."""
+"""The SQLite file: one transaction per request, the request log, orders; more tables plug in."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from .wire import OrdersWrite
+from .wire import OrdersWrite, iso_z, utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -84,10 +86,10 @@ def instant_key(text: str) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return iso_z(utc_now())
 
 
-def _parsed(text: str | None) -> Any:
+def parsed_json(text: str | None) -> Any:
     """Stored JSON back as a value; a body that was not JSON comes back as its text."""
     if text is None:
         return None
@@ -95,6 +97,14 @@ def _parsed(text: str | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table another module keeps in the sandbox's file: created at start, emptied by reset."""
+
+    name: str
+    ddl: str  # CREATE TABLE IF NOT EXISTS ... (and its indexes)
 
 
 @dataclass(frozen=True)
@@ -117,8 +127,9 @@ class Store:
     transaction (its orders and its log line) without busy-retry loops.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, tables: Iterable[Table] = ()) -> None:
         self.path = path
+        self._tables = tuple(tables)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -126,52 +137,46 @@ class Store:
         # which is fine for a test double and keeps 100-order batches cheap.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        for table in self._tables:
+            self._db.executescript(table.ddl)
 
-    def commit(self, record: RequestRecord, write: OrdersWrite | None = None) -> int:
-        """Store the orders (if any) and log the request in one transaction; returns its seq."""
-        now = _now()
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction, alone (the other threads wait)."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                ignored = None if write is None else self._upsert(write, now)
-                cursor = self._db.execute(
-                    INSERT_REQUEST,
-                    (
-                        now,
-                        record.method,
-                        record.path,
-                        record.status,
-                        None if record.fault is None else orjson.dumps(record.fault).decode(),
-                        record.orders,
-                        ignored,
-                        record.body,
-                        record.response,
-                    ),
-                )
+                yield self._db
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def commit(self, record: RequestRecord, write: OrdersWrite | None = None) -> int:
+        """Store the orders (if any) and log the request in one transaction; returns its seq."""
+        with self.transaction() as db:
+            return self.log(db, record, write)
+
+    def log(self, db: sqlite3.Connection, record: RequestRecord, write: OrdersWrite | None) -> int:
+        """Inside a transaction: store the orders (if any) and log the request; its seq."""
+        now = _now()
+        ignored = None if write is None else _upsert(db, write, now)
+        cursor = db.execute(
+            INSERT_REQUEST,
+            (
+                now,
+                record.method,
+                record.path,
+                record.status,
+                None if record.fault is None else orjson.dumps(record.fault).decode(),
+                record.orders,
+                ignored,
+                record.body,
+                record.response,
+            ),
+        )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
-
-    def _upsert(self, write: OrdersWrite, now: str) -> int:
-        """Apply the upsert; returns how many orders the channel_updated_at guard ignored."""
-        rows = [
-            (
-                write.channel_id,
-                order["channel_order_id"],
-                write.channel_store_id,
-                order["channel_updated_at"],
-                instant_key(order["channel_updated_at"]),
-                orjson.dumps(order).decode(),
-                now,
-            )
-            for order in write.orders
-        ]
-        # rowcount counts inserted and updated rows; a guarded-out conflict changes none.
-        changed = self._db.executemany(UPSERT, rows).rowcount
-        return len(rows) - changed
 
     def requests(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
         """Logged requests after ``since`` (a seq), oldest first, bodies parsed."""
@@ -188,7 +193,7 @@ class Store:
         for row in rows:
             item = dict(zip(names, row, strict=True))
             for key in ("fault", "body", "response"):
-                item[key] = _parsed(item[key])
+                item[key] = parsed_json(item[key])
             out.append(item)
         return out
 
@@ -213,15 +218,36 @@ class Store:
         ]
 
     def reset(self) -> None:
-        """Forget every order and request; the request seq starts again at 1."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("DELETE FROM orders")
-            self._db.execute("DELETE FROM requests")
-            self._db.execute("DELETE FROM sqlite_sequence WHERE name = 'requests'")
-            self._db.execute("COMMIT")
+        """Forget every order, request and row of the other tables; seqs start again at 1."""
+        names = ["orders", "requests", *(t.name for t in self._tables)]
+        with self.transaction() as db:
+            for name in names:
+                db.execute(f'DELETE FROM "{name}"')  # names are ours, never a request's
+            db.execute(
+                f"DELETE FROM sqlite_sequence WHERE name IN ({', '.join('?' * len(names))})",
+                names,
+            )
 
     def close(self) -> None:
         """Close the connection (SQLite folds the WAL back into the file)."""
         with self._lock:
             self._db.close()
+
+
+def _upsert(db: sqlite3.Connection, write: OrdersWrite, now: str) -> int:
+    """Apply the upsert; returns how many orders the channel_updated_at guard ignored."""
+    rows = [
+        (
+            write.channel_id,
+            order["channel_order_id"],
+            write.channel_store_id,
+            order["channel_updated_at"],
+            instant_key(order["channel_updated_at"]),
+            orjson.dumps(order).decode(),
+            now,
+        )
+        for order in write.orders
+    ]
+    # rowcount counts inserted and updated rows; a guarded-out conflict changes none.
+    changed = db.executemany(UPSERT, rows).rowcount
+    return len(rows) - changed

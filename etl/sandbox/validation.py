@@ -1,4 +1,4 @@
-"""upsertOrders request rules (size, shipped JSON Schema, unique line ids) as JSONPath errors.
+"""Request rules (size, shipped JSON Schemas, unique line ids) as JSONPath errors, and their 400.
 
 jsonschema-rs answers "valid?" quickly for the common case; only an invalid request pays for
 jsonschema, whose errors carry the instance paths the ``errors[].field`` JSONPaths are made of.
@@ -7,7 +7,7 @@ jsonschema, whose errors carry the instance paths the ``errors[].field`` JSONPat
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,8 @@ import jsonschema_rs
 
 from etl.formats import FORMATS
 from etl.schema import load_schema
+
+from .wire import Response, error_response
 
 REQUEST_SCHEMA = "upsert-orders-request.schema.json"
 MAX_ORDERS = 100
@@ -62,11 +64,18 @@ def _strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
     return lambda value: not isinstance(value, str) or check(value)
 
 
-class OrdersValidator:
-    """Checks an upsertOrders body; built once, shared by every request thread."""
+class SchemaValidator:
+    """Checks documents against one shipped schema; built once, shared by every request thread.
 
-    def __init__(self) -> None:
-        schema = load_schema(REQUEST_SCHEMA)
+    ``items``/``max_items``: a request whose ``items`` list is too long gets that one problem
+    alone; validating hundreds of items only to reject them all would be wasted.
+    """
+
+    def __init__(
+        self, schema_file: str, *, items: str | None = None, max_items: int | None = None
+    ) -> None:
+        schema = load_schema(schema_file)
+        self._items, self._max_items = items, max_items
         self._fast = jsonschema_rs.validator_for(
             schema, validate_formats=True, formats=dict(FORMATS)
         )
@@ -75,28 +84,54 @@ class OrdersValidator:
             checker.checks(name)(_strings_only(check))
         self._explain = jsonschema.Draft202012Validator(schema, format_checker=checker)
 
-    def problems(self, document: Any) -> list[Problem]:
-        """Every problem in the request, sorted by path; empty when it may be accepted."""
-        orders = document.get("orders") if isinstance(document, dict) else None
-        if isinstance(orders, list) and len(orders) > MAX_ORDERS:
-            # Reported alone: validating hundreds of orders to reject them all would be wasted.
-            message = f"at most {MAX_ORDERS} orders per request, got {len(orders)}"
-            return [Problem.at(["orders"], message)]
+    def problems(self, document: Any, at: Sequence[Key] = ()) -> list[Problem]:
+        """Every problem, sorted by path (prefixed by ``at``); empty when it may be accepted."""
+        if self._items is not None and self._max_items is not None:
+            items = document.get(self._items) if isinstance(document, dict) else None
+            if isinstance(items, list) and len(items) > self._max_items:
+                message = f"at most {self._max_items} {self._items} per request, got {len(items)}"
+                return [Problem.at([*at, self._items], message)]
         found: set[Problem] = set()
         if not self._fast.is_valid(document):
             for error in self._explain.iter_errors(document):
-                found.update(_leaf_problems(error))
-        found.update(duplicate_line_ids(orders if isinstance(orders, list) else []))
+                found.update(_leaf_problems(error, at))
+        found.update(self.more_problems(document, at))
         return sorted(found)
 
+    def more_problems(self, document: Any, at: Sequence[Key]) -> Iterable[Problem]:
+        """Rules a schema cannot state; none by default."""
+        return ()
 
-def _leaf_problems(error: jsonschema.ValidationError) -> Iterator[Problem]:
+
+class OrdersValidator(SchemaValidator):
+    """An upsertOrders body: the schema, at most 100 orders, line ids unique in the request."""
+
+    def __init__(self) -> None:
+        super().__init__(REQUEST_SCHEMA, items="orders", max_items=MAX_ORDERS)
+
+    def more_problems(self, document: Any, at: Sequence[Key]) -> Iterable[Problem]:
+        orders = document.get("orders") if isinstance(document, dict) else None
+        return duplicate_line_ids(orders if isinstance(orders, list) else [])
+
+
+def invalid_input(problems: list[Problem], omit_field: bool, consequence: str) -> Response:
+    """400 INVALID_INPUT, one error item per problem (``field`` left out on request)."""
+    items = [
+        {"message": p.message} if omit_field else {"field": p.field, "message": p.message}
+        for p in problems
+    ]
+    noun = "error" if len(items) == 1 else "errors"
+    message = f"The request is invalid ({len(items)} {noun}); {consequence}"
+    return error_response(400, "INVALID_INPUT", message, items)
+
+
+def _leaf_problems(error: jsonschema.ValidationError, at: Sequence[Key]) -> Iterator[Problem]:
     """One Problem per leaf error; umbrella errors (anyOf, oneOf) hold theirs in ``context``."""
     if error.context:
         for sub in error.context:
-            yield from _leaf_problems(sub)
+            yield from _leaf_problems(sub, at)
         return
-    path = list(error.absolute_path)
+    path = [*at, *error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):
         # One error per missing name, all alike but for the message: point at each name itself.
         required: Any = error.validator_value

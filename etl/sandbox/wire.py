@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import Enum
 from functools import cached_property
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -75,6 +78,18 @@ class Handled:
     log_view: LogView | None = None
 
 
+# A route whose answer depends on stored state returns one of these: the app calls it inside the
+# request's transaction, so the check and the change (and the log line) cannot interleave.
+Deferred: TypeAlias = Callable[[sqlite3.Connection], Handled]
+Outcome: TypeAlias = Handled | Deferred
+
+
+def logged_as(response: Response, body: Any) -> Handled:
+    """The answer, with the request log showing ``body`` instead of the raw request body."""
+    shown = orjson.loads(response.body) if response.body else None
+    return Handled(response, log_view=LogView(body=body, response=shown))
+
+
 def json_response(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Response:
     """A JSON response with the right content type."""
     return Response(
@@ -104,3 +119,13 @@ def status_code_name(status: int) -> str:
         return HTTPStatus(status).name
     except ValueError:
         return f"HTTP_{status}"
+
+
+def iso_z(moment: datetime) -> str:
+    """``2024-05-01T10:00:00.000Z``: UTC, milliseconds, a ``Z``, as every sandbox date-time."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    """The wall clock, timezone-aware."""
+    return datetime.now(UTC)

@@ -80,6 +80,18 @@ class Api:
         kwargs.setdefault("timeout", TIMEOUT)
         return self.http.post(self.sandbox.orders_url, data=data, headers=headers, **kwargs)
 
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Any API operation: ``path`` below the API root, ``body`` sent as JSON."""
+        headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
+        headers.update(kwargs.pop("headers", {}))
+        if body is not None:
+            kwargs["data"] = body if isinstance(body, bytes) else orjson.dumps(body)
+            headers["Content-Type"] = "application/json"
+        kwargs.setdefault("timeout", TIMEOUT)
+        return self.http.request(method, self.sandbox.api_url + path, headers=headers, **kwargs)
+
     def admin(self, method: str, route: str, body: Any = None) -> Any:
         response = self.http.request(
             method, f"{self.sandbox.admin_url}/{route}", json=body, timeout=TIMEOUT
@@ -98,6 +110,19 @@ class Api:
 
     def faults(self, **plan: Any) -> None:
         self.admin("POST", "faults", plan)
+
+
+class FakeClock:
+    """The sandbox's injectable clock, moved by hand so delays and rate limits never wait."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def fetch_token(sandbox: SandboxServer, http: requests.Session) -> str:
@@ -132,6 +157,11 @@ def db_path(tmp_path: Path) -> Path:
 def sandbox(db_path: Path) -> Iterator[SandboxServer]:
     with SandboxServer(db_path=db_path) as server:
         yield server
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture

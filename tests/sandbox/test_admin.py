@@ -81,6 +81,11 @@ def test_config_route_never_shows_the_secret(api: Api) -> None:
         "token_ttl": 3600.0,
         "known_stores": None,
         "omit_field": False,
+        "action_delay": 2.0,
+        "report_interval": 60.0,
+        "status_interval": 60.0,
+        "fail_entity_prefix": "UNKNOWN",
+        "anonymize_tolerance": 300.0,
     }
     assert api.admin("POST", "config", {"token_ttl": 10})["token_ttl"] == 10.0
     token = api.http.post(

@@ -92,6 +92,25 @@ def test_main_rejects_a_malformed_known_store(capsys: pytest.CaptureFixture[str]
     assert "CHANNEL:STORE" in capsys.readouterr().err
 
 
+SETTINGS = (
+    "action_delay",
+    "report_interval",
+    "status_interval",
+    "fail_entity_prefix",
+    "anonymize_tolerance",
+)
+
+
+@pytest.mark.parametrize(
+    "flag", ["--action-delay", "--report-interval", "--status-interval", "--anonymize-tolerance"]
+)
+def test_main_rejects_negative_seconds(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([flag, "-1"])
+    assert exit_info.value.code == 2
+    assert "seconds" in capsys.readouterr().err
+
+
 def test_help_shows_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
@@ -127,6 +146,16 @@ def test_cli_serves_until_sigterm_and_never_prints_secrets(tmp_path: Path) -> No
         "cli-static-token",
         "--known-store",
         "CH-1:STORE-1",
+        "--action-delay",
+        "0.5",
+        "--report-interval",
+        "0",
+        "--status-interval",
+        "30",
+        "--fail-entity-prefix",
+        "NOPE-",
+        "--anonymize-tolerance",
+        "0",
         "--verbose",
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -144,6 +173,14 @@ def test_cli_serves_until_sigterm_and_never_prints_secrets(tmp_path: Path) -> No
             timeout=TIMEOUT,
         )
         assert response.status_code == 204
+        config = requests.get(url + "/_sandbox/config", timeout=TIMEOUT).json()
+        assert {k: config[k] for k in SETTINGS} == {
+            "action_delay": 0.5,
+            "report_interval": 0.0,
+            "status_interval": 30.0,
+            "fail_entity_prefix": "NOPE-",
+            "anonymize_tolerance": 0.0,
+        }
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 0
