@@ -98,14 +98,18 @@ def send_action_statuses(items: list[MappedItem], context: ActionContext) -> lis
 # --- the order action log ----------------------------------------------------------------------
 
 
-def queue_order_actions(items: list[MappedItem], context: ActionContext) -> list[ItemResult]:
-    """Queue the rows durably, flush if the minute allows, and say where each row stands."""
+def queue_order_actions(
+    items: list[MappedItem], context: ActionContext
+) -> tuple[list[ItemResult], int]:
+    """Queue the rows durably, flush if the minute allows, and say where each row stands.
+
+    Returns the results and the number of requests made (0 or 1)."""
     rows = [
         (context.file_sha256, item.rows[0], item.item_id, orjson.dumps(item.body).decode())
         for item in items
     ]
     context.ledger.queue_actions(rows, context.now())
-    flush_action_log(context)
+    flush = flush_action_log(context)
     results = []
     for item in items:
         sent_at, action_id = context.ledger.queued_action(context.file_sha256, item.rows[0])
@@ -122,7 +126,7 @@ def queue_order_actions(items: list[MappedItem], context: ActionContext) -> list
             results.append(_result(item, Outcome.ACCEPTED, message=f"action_id {action_id}"))
         else:
             results.append(_result(item, Outcome.REJECTED, "REJECTED", "refused by Connect"))
-    return results
+    return results, int(flush.sent > 0 or flush.rejected > 0)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import errno
 import json
 import logging
@@ -272,6 +273,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
     with SandboxServer(db_path=db_path) as sandbox:
         print(f"sandbox: serving {sandbox.api_url} (stops with this run)")
+        created = seed_pending_actions(sandbox, settings.inbox)
+        if created:
+            print(
+                f"sandbox: created {created} pending action(s) named by the action-status "
+                "files, as Connect's order action events would"
+            )
         settings = replace(
             settings,
             api_url=sandbox.api_url,
@@ -294,6 +301,23 @@ def _require_credentials(settings: Settings) -> None:
             "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
             "(or CONNECT_TOKEN), or [connect] in the config file; --sandbox runs a local demo"
         )
+
+
+def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
+    """The demo's stand-in for Connect's command events: the actions the inbox reports on."""
+    from etl.kinds import detect_kind
+    from etl.schema import ACTION_STATUSES
+
+    wanted: set[str] = set()
+    for path in inbox.glob("*") if inbox.is_dir() else []:
+        if detect_kind(path) is ACTION_STATUSES and path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                wanted.update(row.get("action_id", "") for row in csv.DictReader(handle))
+    known = {action["id"] for action in sandbox.actions()}
+    missing = sorted(a for a in wanted - known if a)
+    if missing:
+        sandbox.create_actions(action_ids=missing)
+    return len(missing)
 
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:

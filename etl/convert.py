@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -98,6 +98,47 @@ def to_date_time(text: str, conventions: Conventions) -> str:
             )
         moment = moment.replace(tzinfo=conventions.assume_timezone)
     return format_utc(moment)
+
+
+_VALID_DAYS: dict[str, bool] = {}
+
+
+def to_date_time_fast(text: str, conventions: Conventions) -> str:
+    """``to_date_time`` for the common ``YYYY-MM-DDTHH:MM:SSZ`` (and ``+00:00``), written back
+    as is when it names a real moment; every other text goes the long way."""
+    if (
+        len(text) in (20, 25)
+        and text[10] == "T"
+        and (text[19:] == "Z" or text[19:] == "+00:00")
+        and text[0] != "0"  # years before 1000 are written differently by format_utc
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
+        day = text[:10]
+        valid = _VALID_DAYS.get(day)
+        if valid is None:
+            try:
+                valid = day.isascii() and date.fromisoformat(day) is not None
+            except ValueError:
+                valid = False
+            if len(_VALID_DAYS) > 100_000:
+                _VALID_DAYS.clear()
+            _VALID_DAYS[day] = valid
+        clock = text[11:19]
+        if (
+            valid
+            and clock[:2].isdigit()
+            and clock[3:5].isdigit()
+            and clock[6:8].isdigit()
+            and clock.isascii()
+            and clock[:2] < "24"
+            and clock[3:5] < "60"
+            and clock[6:8] < "60"
+        ):
+            return text[:19] + "Z"
+    return to_date_time(text, conventions)
 
 
 def format_utc(moment: datetime) -> str:

@@ -5,12 +5,29 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
-from etl.schema import ORDERS, FileKind
+from etl.schema import (
+    ACTION_STATUSES,
+    ANONYMIZATION,
+    DOCUMENTS,
+    ORDER_ACTIONS,
+    ORDERS,
+    TRACK_ACTIONS,
+    FileKind,
+)
 
+# DESIGN.md section 2: the file name says what a file is.
 KIND_GLOBS: dict[str, tuple[str, ...]] = {
     ORDERS.name: ("orders*.csv", "orders*.parquet"),
+    ACTION_STATUSES.name: ("action-status*.csv", "action-status*.parquet"),
+    ORDER_ACTIONS.name: ("order-actions*.csv", "order-actions*.parquet"),
+    TRACK_ACTIONS.name: ("track-actions*.csv", "track-actions*.parquet"),
+    DOCUMENTS.name: ("documents*.csv",),
+    ANONYMIZATION.name: ("anonymize*.csv", "anonymize*.parquet"),
 }
-KINDS: dict[str, FileKind] = {ORDERS.name: ORDERS}
+KINDS: dict[str, FileKind] = {
+    kind.name: kind
+    for kind in (ORDERS, ACTION_STATUSES, ORDER_ACTIONS, TRACK_ACTIONS, DOCUMENTS, ANONYMIZATION)
+}
 IGNORED_GLOBS = (".*", "*.tmp", "*.part", "*.crdownload", "~$*")
 
 

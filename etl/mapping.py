@@ -48,6 +48,64 @@ class _Column:
     cells: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class PlanColumn:
+    """One column of the flat model filled from a source column (or a constant when set)."""
+
+    leaf: Leaf
+    source: str
+    constant: str | None = None
+
+
+def resolve_columns(
+    header: list[str], source: str, kind: FileKind, mapping: ColumnMapping
+) -> list[PlanColumn]:
+    """The schema leaf behind each source column and constant, in header order then constants;
+    raise UnreadableFile naming every unknown or misplaced column."""
+    model = flat_model(kind)
+    problems: list[str] = []
+    columns: list[PlanColumn] = []
+    seen: dict[str, str] = {}
+    for name in header:
+        if name in mapping.ignore:
+            continue
+        for target in mapping.renames.get(name, (name,)):
+            if target in seen:
+                problems.append(f"'{name}' and '{seen[target]}' both fill {target}")
+                continue
+            seen[target] = name
+            try:
+                leaf = model.leaf(target)
+            except UnknownColumn as error:
+                renamed = f" (renamed from '{name}')" if target != name else ""
+                problems.append(f"{error}{renamed}")
+                continue
+            columns.append(PlanColumn(leaf, name))
+    for target, value in mapping.constants.items():
+        if target in seen:
+            problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
+            continue
+        try:
+            leaf = model.leaf(target)
+        except UnknownColumn as error:
+            problems.append(f"constant {error}")
+            continue
+        columns.append(PlanColumn(leaf, target, value))
+    if problems:
+        raise UnreadableFile(
+            source,
+            "unknown or misplaced columns (fix the header, or rename/ignore them in a mapping "
+            "file): " + "; ".join(problems),
+        )
+    if kind.group_rows and not any(c.leaf.keys == kind.id_keys for c in columns):
+        raise UnreadableFile(
+            source,
+            f"there is no {kind.item_id} column, so rows cannot be grouped into "
+            f"{kind.name}; `etl template {kind.name}` prints the expected header",
+        )
+    return columns
+
+
 class Mapper:
     """Builds items from one table; construct once per file, then iterate ``chunks()``."""
 
@@ -73,47 +131,15 @@ class Mapper:
     # --- columns --------------------------------------------------------------------------------
 
     def _resolve_columns(self) -> list[_Column]:
-        problems: list[str] = []
-        columns: list[_Column] = []
-        seen: dict[str, str] = {}
-        for name in self.table.columns:
-            if name in self.mapping.ignore:
-                continue
-            for target in self.mapping.renames.get(name, (name,)):
-                if target in seen:
-                    problems.append(f"'{name}' and '{seen[target]}' both fill {target}")
-                    continue
-                seen[target] = name
-                try:
-                    leaf = self.model.leaf(target)
-                except UnknownColumn as error:
-                    renamed = f" (renamed from '{name}')" if target != name else ""
-                    problems.append(f"{error}{renamed}")
-                    continue
-                columns.append(_Column(leaf, self.table.cells[name]))
-        for target, value in self.mapping.constants.items():
-            if target in seen:
-                problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
-                continue
-            try:
-                leaf = self.model.leaf(target)
-            except UnknownColumn as error:
-                problems.append(f"constant {error}")
-                continue
-            columns.append(_Column(leaf, [value] * self.table.num_rows))
-        if problems:
-            raise UnreadableFile(
-                self.source,
-                "unknown or misplaced columns (fix the header, or rename/ignore them in a mapping "
-                "file): " + "; ".join(problems),
+        return [
+            _Column(
+                column.leaf,
+                self.table.cells[column.source]
+                if column.constant is None
+                else [column.constant] * self.table.num_rows,
             )
-        if not any(c.leaf.keys == (self.kind.item_id,) for c in columns):
-            raise UnreadableFile(
-                self.source,
-                f"there is no {self.kind.item_id} column, so rows cannot be grouped into "
-                f"{self.kind.name}; `etl template {self.kind.name}` prints the expected header",
-            )
-        return columns
+            for column in resolve_columns(self.table.columns, self.source, self.kind, self.mapping)
+        ]
 
     # --- grouping -------------------------------------------------------------------------------
 
@@ -129,20 +155,28 @@ class Mapper:
             return None
         return Origin(channel, store)
 
-    def _groups(self) -> dict[tuple[Origin | None, str], list[int]]:
-        id_column = next(c for c in self.columns if c.leaf.keys == (self.kind.item_id,))
+    def _groups(self) -> list[tuple[Origin | None, str, list[int]]]:
+        """(origin, id, rows) of each item: rows sharing origin and id for kinds that group
+        (orders), one row each for the others (an action status, a document, ...)."""
+        id_column = next((c for c in self.columns if c.leaf.keys == self.kind.id_keys), None)
+        if not self.kind.group_rows:
+            return [
+                (self._origin_of(row), id_column.cells[row] if id_column else "", [row])
+                for row in range(self.table.num_rows)
+            ]
+        assert id_column is not None  # resolve_columns refuses a file without it
         groups: dict[tuple[Origin | None, str], list[int]] = {}
         for row in range(self.table.num_rows):
             key = (self._origin_of(row), id_column.cells[row])
             groups.setdefault(key, []).append(row)
-        return groups
+        return [(origin, item_id, rows) for (origin, item_id), rows in groups.items()]
 
     # --- building -------------------------------------------------------------------------------
 
     def items(self) -> Iterator[MappedItem]:
         """Every item of the table, in the order its first row appears."""
         line_ids: dict[tuple[str, str], tuple[MappedItem, int, int]] = {}
-        for (origin, item_id), rows in self._groups().items():
+        for origin, item_id, rows in self._groups():
             item = self._build(origin, item_id, rows)
             self._check_unique_line_ids(item, rows, line_ids)
             yield item
@@ -176,7 +210,7 @@ class Mapper:
         item = MappedItem(
             item_id=item_id, origin=origin, body={}, rows=spreadsheet_rows, source=self.source
         )
-        if not item_id:
+        if not item_id and self.kind.group_rows:
             item.violations.append(
                 self._violation(
                     rows,
@@ -188,7 +222,7 @@ class Mapper:
                     None,
                 )
             )
-        if origin is None:
+        if origin is None and self.kind.has_origin:
             item.violations.append(
                 self._violation(
                     rows,

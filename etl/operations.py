@@ -87,7 +87,7 @@ def send(
     if kind is ACTION_STATUSES:
         return send_action_statuses(items, context.actions()), len(items)
     if kind is ORDER_ACTIONS:
-        return queue_order_actions(items, context.actions()), 0
+        return queue_order_actions(items, context.actions())
     if kind is TRACK_ACTIONS:
         return track_actions(items, context.actions(), context.source_name), 0
     if kind is DOCUMENTS:

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -155,6 +156,14 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
 
 
 def _read_csv(path: Path, options: ReadOptions) -> Table:
+    table, row_numbers = read_arrow(path, options)
+    names = table.column_names
+    cells = {name: table.column(name).to_pylist() for name in names}
+    return Table(columns=names, cells=cells, row_numbers=row_numbers)
+
+
+def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
+    """A whole CSV file as an Arrow table of text columns, and the spreadsheet row numbers."""
     raw = path.read_bytes()
     sample = _decode_sample(path, raw[:SNIFF_BYTES], options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
@@ -204,9 +213,8 @@ def _read_csv(path: Path, options: ReadOptions) -> Table:
         )
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the file has a header but no data rows")
-    cells = {name: table.column(name).to_pylist() for name in names}
     row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
-    return Table(columns=names, cells=cells, row_numbers=row_numbers)
+    return table, row_numbers
 
 
 def _check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None:
@@ -255,6 +263,29 @@ def _read_parquet(path: Path) -> Table:
         for index, name in enumerate(names)
     }
     return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
+
+
+def text_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as the text cells the CSV path gives: strings, no nulls (see ``_parquet_text``)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        if array.null_count:
+            array = pc.fill_null(array, "")
+        return array.cast(pa.string())
+    if (
+        pa.types.is_list(array.type)
+        or pa.types.is_large_list(array.type)
+        or array.null_count == len(array)
+    ):
+        return pa.array([_parquet_text(v) for v in array.to_pylist()], type=pa.string())
+    try:
+        encoded = array.dictionary_encode()
+    except pa.ArrowNotImplementedError:
+        return pa.array([_parquet_text(v) for v in array.to_pylist()], type=pa.string())
+    texts = pa.array([_parquet_text(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    taken = texts.take(encoded.indices)
+    return pc.fill_null(taken, "") if taken.null_count else taken
 
 
 def _parquet_text(value: Any) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import queue
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -73,50 +75,155 @@ def rows_text(rows: Iterable[int]) -> str:
     return ",".join(str(r) for r in rows)
 
 
+def item_row(file_name: str, result: ItemResult) -> list[Any]:
+    """One row of ``<input>.items.csv``."""
+    origin = result.origin
+    return [
+        file_name,
+        rows_text(result.rows),
+        origin.channel_id if origin else "",
+        origin.channel_store_id if origin else "",
+        result.item_id,
+        result.outcome.value,
+        result.batch_id,
+        "" if result.http_status is None else result.http_status,
+        result.code,
+        clip(result.message),
+    ]
+
+
+def error_row(file_name: str, violation: Violation) -> list[Any]:
+    """One row of ``<input>.errors.csv``."""
+    return [
+        file_name,
+        rows_text(violation.rows),
+        violation.item_id or "",
+        violation.path,
+        violation.code,
+        clip(violation.message),
+        "" if violation.value is None else clip(violation.value),
+    ]
+
+
 def write_items(path: Path, file_name: str, results: Iterable[ItemResult]) -> None:
     with atomic_writer(path) as stream:
         writer = csv.writer(stream)
         writer.writerow(ITEM_COLUMNS)
-        for result in results:
-            origin = result.origin
-            writer.writerow(
-                [
-                    file_name,
-                    rows_text(result.rows),
-                    origin.channel_id if origin else "",
-                    origin.channel_store_id if origin else "",
-                    result.item_id,
-                    result.outcome.value,
-                    result.batch_id,
-                    "" if result.http_status is None else result.http_status,
-                    result.code,
-                    clip(result.message),
-                ]
-            )
+        writer.writerows(item_row(file_name, result) for result in results)
 
 
 def write_errors(path: Path, file_name: str, violations: Iterable[Violation]) -> None:
     with atomic_writer(path) as stream:
         writer = csv.writer(stream)
         writer.writerow(ERROR_COLUMNS)
-        for violation in violations:
-            writer.writerow(
-                [
-                    file_name,
-                    rows_text(violation.rows),
-                    violation.item_id or "",
-                    violation.path,
-                    violation.code,
-                    clip(violation.message),
-                    "" if violation.value is None else clip(violation.value),
-                ]
-            )
+        writer.writerows(error_row(file_name, violation) for violation in violations)
 
 
 def write_requests(path: Path, bodies: Iterable[dict[str, Any]]) -> None:
     with atomic_writer(path, "wb") as stream:
         for body in bodies:
             stream.write(orjson.dumps(body) + b"\n")
+
+
+def csv_text(rows: Iterable[list[Any]]) -> str:
+    """Rows as the report writers write them (csv.writer, excel dialect)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
+
+
+class BackgroundWriter:
+    """Writes to ``stream`` in a thread, so that the caller goes on while the kernel copies (the
+    requests of a million order lines are 0.8 GB); ``close`` waits for the last byte. At most
+    ``limit`` bytes wait, so memory stays bounded."""
+
+    def __init__(self, stream: IO[bytes], limit: int = 64 << 20) -> None:
+        self.stream = stream
+        self.limit = limit
+        self._queue: queue.Queue[bytes | None] = queue.Queue()
+        self._waiting = 0
+        self._room = threading.Condition()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="etl-writer", daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        with self._room:
+            self._room.wait_for(lambda: self._waiting < self.limit or self._error is not None)
+            if self._error is not None:
+                raise self._error
+            self._waiting += len(data)
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            try:
+                if self._error is None:
+                    self.stream.write(data)
+            except BaseException as error:  # raised in the caller at its next write or close
+                self._error = error
+            with self._room:
+                self._waiting -= len(data)
+                self._room.notify_all()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StreamingReports:
+    """The reports of one file written while it is processed (bounded memory), each to its temp
+    name, renamed into place by ``commit`` only: a failure leaves no partial report behind."""
+
+    def __init__(self, run_dir: Path, file_name: str) -> None:
+        self.file_name = file_name
+        self._stack = ExitStack()
+        requests = self._stack.enter_context(
+            atomic_writer(run_dir / f"{file_name}.requests.jsonl", "wb")
+        )
+        self.requests = self._stack.enter_context(BackgroundWriter(requests))
+        self._items = self._stack.enter_context(
+            atomic_writer(run_dir / f"{file_name}.items.csv", "wb")
+        )
+        self.items_written = 0  # bytes
+        self._errors = self._stack.enter_context(atomic_writer(run_dir / f"{file_name}.errors.csv"))
+        self.item_text(csv_text([ITEM_COLUMNS]))
+        self.errors = csv.writer(self._errors)
+        self.errors.writerow(ERROR_COLUMNS)
+
+    def item(self, result: ItemResult) -> None:
+        self.item_text(csv_text([item_row(self.file_name, result)]))
+
+    def item_text(self, text: str) -> None:
+        """Lines already formatted by ``csv_text``."""
+        data = text.encode("utf-8")
+        self._items.write(data)
+        self.items_written += len(data)
+
+    def patch_item(self, offset: int, data: bytes) -> None:
+        """Overwrite bytes already written to items.csv (a batch id left blank until known)."""
+        self._items.flush()
+        os.pwrite(self._items.fileno(), data, offset)
+
+    def error(self, violation: Violation) -> None:
+        self.errors.writerow(error_row(self.file_name, violation))
+
+    def error_text(self, text: str) -> None:
+        self._errors.write(text)
+
+    def commit(self) -> None:
+        self._stack.close()
+
+    def abandon(self, error: BaseException) -> None:
+        self._stack.__exit__(type(error), error, error.__traceback__)
 
 
 def read_errors(path: Path) -> list[dict[str, str]]:

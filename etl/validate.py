@@ -7,7 +7,8 @@ Both see the same format functions (``formats.py``), so they agree on what is va
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 import jsonschema
@@ -17,7 +18,7 @@ from jsonschema.exceptions import ValidationError
 from etl.formats import FORMATS
 from etl.mapping import json_path, mask
 from etl.models import MappedItem, Violation
-from etl.schema import PERSONAL_FIELDS, load_schema
+from etl.schema import PERSONAL_FIELDS, FileKind, load_schema
 
 FORMAT_CODES = {"date-time": "INVALID_DATE_TIME", "email": "INVALID_EMAIL", "uri": "INVALID_URI"}
 KEYWORD_CODES = {
@@ -49,22 +50,57 @@ def format_checker() -> jsonschema.FormatChecker:
     return checker
 
 
+class FormatMemo(dict[str, bool]):
+    """A format function's answers, remembered: the fast validator calls ``__getitem__``, a C
+    slot, so a value seen before (an order's date repeated on each of its lines) costs no Python
+    call. Bounded: forgotten wholesale when it grows large."""
+
+    LIMIT = 200_000
+
+    def __init__(self, function: Callable[[object], bool]) -> None:
+        super().__init__()
+        self.function = function
+
+    def __missing__(self, value: str) -> bool:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        answer = self[value] = bool(self.function(value))
+        return answer
+
+
 class SchemaValidator:
     """A compiled validator for one item schema, with readable violations on demand."""
 
     def __init__(self, schema_file: str) -> None:
         schema = load_schema(schema_file)
+        self.memos = {name: FormatMemo(function) for name, function in FORMATS.items()}
         self.fast = jsonschema_rs.validator_for(
-            schema, validate_formats=True, formats=dict(FORMATS)
+            schema,
+            validate_formats=True,
+            formats={name: memo.__getitem__ for name, memo in self.memos.items()},
         )
         self.slow = jsonschema.Draft202012Validator(schema, format_checker=format_checker())
 
     def is_valid(self, instance: Any) -> bool:
         return bool(self.fast.is_valid(instance))
 
+    def vouch_date_time(self, values: list[str]) -> None:
+        """``values`` were written by ``convert.format_utc``: with a four-digit year each is a
+        valid date-time (a test holds format_utc to that), so the format check need not run."""
+        memo = self.memos["date-time"]
+        if len(memo) >= FormatMemo.LIMIT:
+            memo.clear()
+        memo.update((value, True) for value in values if value[4:5] == "-")
+
     def explain(self, instance: Any) -> list[ValidationError]:
         """Every schema error of an instance, leaves first (no "allOf failed" umbrellas)."""
         return sorted(_leaves(self.slow.iter_errors(instance)), key=lambda e: list(e.path))
+
+
+@cache
+def validator_for(kind: FileKind) -> SchemaValidator:
+    """One compiled validator per file kind and process."""
+    return SchemaValidator(kind.item_schema)
 
 
 def _leaves(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:

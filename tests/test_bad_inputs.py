@@ -92,7 +92,10 @@ CASES = [
         "customers.csv",
         lambda: csv_bytes(line()),
         reason="the file name says no known kind; understood names: orders: orders*.csv, "
-        "orders*.parquet",
+        "orders*.parquet; action-status: action-status*.csv, action-status*.parquet; "
+        "order-actions: order-actions*.csv, order-actions*.parquet; track-actions: "
+        "track-actions*.csv, track-actions*.parquet; documents: documents*.csv; anonymize: "
+        "anonymize*.csv, anonymize*.parquet",
     ),
     Case(
         "orders-binary.csv",

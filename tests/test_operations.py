@@ -78,7 +78,10 @@ def test_action_statuses_success_failed_unknown_and_already_final(
     clocked: SandboxServer, tmp_path: Path, ledger: Ledger, time_: FakeTime
 ) -> None:
     first, second = (a["id"] for a in clocked.create_actions(count=2))
-    failure = {"status": "FAILED", "errors": [{"code": "ORDER_IN_WRONG_STATE", "message": "already shipped"}]}
+    failure = {
+        "status": "FAILED",
+        "errors": [{"code": "ORDER_IN_WRONG_STATE", "message": "already shipped"}],
+    }
     items = [
         item(first, {"action_id": first, "status": "SUCCESS"}),
         item(second, {"action_id": second, **failure}),
@@ -120,7 +123,8 @@ def test_the_action_log_is_durable_and_flushed_at_most_once_a_minute(
 ) -> None:
     work = context(clocked, tmp_path, ledger, time_)
     items = [reported(f"O-{n}" if n % 10 else f"UNKNOWN-{n}", n + 2) for n in range(150)]
-    results = queue_order_actions(items, work)
+    results, requests = queue_order_actions(items, work)
+    assert requests == 1
     assert [r.outcome for r in results].count(Outcome.ACCEPTED) == 100
     assert [r.outcome for r in results].count(Outcome.QUEUED) == 50
     time_.now += 30

@@ -1,0 +1,296 @@
+"""The bench of issue 7: naive baseline vs `etl check` side by side, big files, a paced sync.
+
+    python -m bench.run                 # everything (generates its inputs once, ~10 min)
+    python -m bench.run --only 250k 1m  # some scenarios
+    python -m bench.run --repeat 5 --data /tmp/etl-bench
+
+Each measurement is a fresh process (`python -m etl.cli ...`, `python -m bench.baseline ...`),
+timed by wall clock, its peak RSS the peak of the sum over the process and all its children
+(worker processes included), sampled every 20 ms from /proc. Medians of ``--repeat`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+PAGE = os.sysconf("SC_PAGE_SIZE")
+PROTOTYPE_SECONDS = 8.6  # the two-process prototype of issue 7, 1M lines (not re-measured)
+GIB = 1 << 30
+
+# name -> (orders, format, sorted); lines are about 4.5 per order
+INPUTS = {
+    "100k": (22_222, "csv", False),
+    "250k": (55_555, "csv", False),
+    "1m": (222_222, "csv", False),
+    "1m-parquet": (222_222, "parquet", False),
+    "5m-sorted": (1_111_111, "csv", True),
+}
+
+
+@dataclass
+class Runs:
+    label: str
+    lines: int
+    seconds: list[float] = field(default_factory=list)
+    peaks: list[int] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def peak(self) -> int:
+        return max(self.peaks)
+
+    def line(self) -> str:
+        runs = ", ".join(f"{s:.2f}" for s in self.seconds)
+        return (
+            f"{self.label:<34} median {self.median:7.2f} s  ({runs})  "
+            f"{self.lines / self.median:>9,.0f} lines/s  peak RSS {self.peak / GIB:.2f} GiB"
+        )
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as handle:
+                total += int(handle.read().split()[1]) * PAGE
+        except OSError:
+            pass
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
+    """Wall seconds, peak tree RSS and stdout of one command."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = process.communicate()
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    text = output.decode("utf-8", "replace")
+    if process.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{text}")
+    return elapsed, peak, text
+
+
+def ensure_input(data: Path, name: str) -> Path:
+    orders, kind, is_sorted = INPUTS[name]
+    path = data / f"orders-{name}.{kind}"
+    if not path.exists():
+        print(f"generating {path.name} ({orders:,} orders) ...", flush=True)
+        command = [sys.executable, "-m", "bench.generate", "--orders", str(orders)]
+        command += ["--out", str(path.with_suffix(".tmp" + path.suffix))]
+        if is_sorted:
+            command.append("--sorted")
+        subprocess.run(command, check=True, cwd=REPO)
+        path.with_suffix(".tmp" + path.suffix).rename(path)
+    return path
+
+
+def count_lines(path: Path) -> int:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        path,
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["channel_order_id"], column_types={"channel_order_id": pa.string()}
+        ),
+    )
+    return sum(batch.num_rows for batch in reader)
+
+
+def check(path: Path, lines: int, repeat: int, label: str) -> Runs:
+    runs = Runs(label, lines)
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as outbox:
+            command = [sys.executable, "-m", "etl.cli", "check", str(path), "--outbox", outbox]
+            seconds, peak, _ = measure(command)
+        runs.seconds.append(seconds)
+        runs.peaks.append(peak)
+        print("   ", runs.label, f"{seconds:.2f} s", f"{peak / GIB:.2f} GiB", flush=True)
+    return runs
+
+
+def baseline(path: Path, lines: int, repeat: int) -> Runs:
+    runs = Runs("naive baseline (pandas+jsonschema)", lines)
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "requests.jsonl"
+            command = [sys.executable, "-m", "bench.baseline", str(path), str(out)]
+            seconds, peak, _ = measure(command)
+        runs.seconds.append(seconds)
+        runs.peaks.append(peak)
+        print("   ", runs.label, f"{seconds:.2f} s", f"{peak / GIB:.2f} GiB", flush=True)
+    return runs
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def submission(path: Path, lines: int, repeat: int) -> list[str]:
+    """`etl run` against the sandbox (its own process, as the real API is elsewhere) at the
+    default pacing of 20 requests/s: the file's time vs requests / 20."""
+    from etl.sandbox.app import TOKEN_PATH
+    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    report: list[str] = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as folder:
+            port = _free_port()
+            database = str(Path(folder) / "sandbox.sqlite3")
+            server = subprocess.Popen(
+                [sys.executable, "-m", "etl.sandbox", "--port", str(port), "--db", database],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                cwd=REPO,
+            )
+            try:
+                _wait_for(port)
+                inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
+                inbox.mkdir()
+                shutil.copy(path, inbox / path.name)
+                command = [sys.executable, "-m", "etl.cli", "run", "--inbox", str(inbox)]
+                command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
+                env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+                env.update(
+                    CONNECT_API_URL=f"http://127.0.0.1:{port}/api",
+                    CONNECT_TOKEN_URL=f"http://127.0.0.1:{port}{TOKEN_PATH}",
+                    CONNECT_CLIENT_ID=DEFAULT_CLIENT_ID,
+                    CONNECT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+                )
+                seconds, peak, _ = measure(command, env)
+                (summary_path,) = outbox.glob("runs/*/summary.json")
+                summary = json.loads(summary_path.read_text())
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+        file = summary["files"][0]
+        requests = int(file["requests"])
+        floor = requests / 20
+        report.append(
+            f"paced sync of {lines:,} lines: {requests} requests, file done in "
+            f"{file['seconds']:.2f} s = {file['seconds'] / floor:.3f} x (requests / 20 = "
+            f"{floor:.2f} s); whole command {seconds:.2f} s; peak RSS {peak / GIB:.2f} GiB; "
+            f"outcomes {file['outcomes']}"
+        )
+        print("   ", report[-1], flush=True)
+    return report
+
+
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the sandbox did not listen on port {port}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=BENCH / "data", help="generated inputs")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each `etl check`")
+    parser.add_argument("--baseline-repeat", type=int, default=1, help="runs of the baseline")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=["250k", "1m", "1m-parquet", "5m-sorted", "100k"],
+        choices=sorted(INPUTS),
+    )
+    args = parser.parse_args()
+    args.data.mkdir(parents=True, exist_ok=True)
+    lines_of: dict[str, int] = {}
+    paths: dict[str, Path] = {}
+    for name in args.only:
+        paths[name] = ensure_input(args.data, name)
+        lines_of[name] = count_lines(paths[name])
+    results: list[str] = []
+    if "250k" in args.only:
+        print("250k lines: naive baseline and etl check, side by side", flush=True)
+        lines = lines_of["250k"]
+        naive = baseline(paths["250k"], lines, args.baseline_repeat)
+        fast = check(paths["250k"], lines, args.repeat, "etl check, 250k CSV")
+        results += [naive.line(), fast.line()]
+        results.append(
+            f"  -> etl check is {naive.median / fast.median:.1f}x faster than the baseline "
+            "(target: at least 25x)"
+        )
+    for name, label in (("1m", "etl check, 1M CSV"), ("1m-parquet", "etl check, 1M Parquet")):
+        if name in args.only:
+            print(label, flush=True)
+            runs = check(paths[name], lines_of[name], args.repeat, label)
+            results.append(runs.line())
+            results.append(
+                f"  -> {runs.median / PROTOTYPE_SECONDS:.2f}x the two-process prototype's "
+                f"{PROTOTYPE_SECONDS} s (target: at most about 12 s, 1.4x); peak RSS "
+                f"{'within' if runs.peak <= GIB else 'OVER'} 1 GiB"
+            )
+    if "5m-sorted" in args.only:
+        label = "etl check, 5M CSV sorted by id"
+        print(label, flush=True)
+        runs = check(paths["5m-sorted"], lines_of["5m-sorted"], 1, label)
+        results.append(runs.line())
+        results.append(f"  -> peak RSS {'within' if runs.peak <= GIB else 'OVER'} 1 GiB")
+    if "100k" in args.only:
+        print("100k lines: etl run --sandbox, paced at 20 requests/s", flush=True)
+        results += submission(paths["100k"], lines_of["100k"], 1)
+        results.append("  -> target: at most 1.15 x (requests / 20)")
+    print("\n" + "\n".join(results))
+
+
+if __name__ == "__main__":
+    main()

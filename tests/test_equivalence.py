@@ -1,0 +1,294 @@
+"""The fast path (streamed, columnar, parallel) writes exactly what the slow, obvious one writes.
+
+The slow path is the original `etl check`: the whole table read into Python lists, ``Mapper``
+building each order with a loop per cell, every order validated by jsonschema-rs and explained by
+jsonschema, every batch serialised whole. Both run on the same files, full of mistakes of every
+kind, and their reports are compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import etl.stream
+from bench.generate import COLUMNS, generate_rows
+from etl.batch import Batcher
+from etl.config import Settings
+from etl.mapping import Mapper
+from etl.models import ItemResult, MappedItem, Outcome, Violation
+from etl.parallel import Workers
+from etl.pipeline import check_file, prepare
+from etl.read import fingerprint, read_table
+from etl.report import write_errors, write_items, write_requests
+from etl.validate import validate_items, validator_for
+
+REFERENCE_CHUNK = 60  # Mapper's chunk, small so that a small file has many (set in both paths)
+
+
+def reference_check(path: Path, settings: Settings, out: Path) -> None:
+    """The original check_file, step for step (kept here as the oracle)."""
+    prepared = prepare(path, settings)
+    table = read_table(path, prepared.source.read)
+    kind = prepared.kind
+    mapper = Mapper(
+        table,
+        path.name,
+        kind,
+        prepared.source.conventions,
+        prepared.source.mapping,
+        settings.default_origin,
+    )
+    validator = validator_for(kind)
+    results: list[ItemResult] = []
+    violations: list[Violation] = []
+    bodies: list[dict[str, Any]] = []
+    batcher = Batcher(prefix=fingerprint(path)[:12], max_items=kind.max_items)
+
+    def take(batches: Iterator[Any]) -> None:
+        for batch in batches:
+            bodies.append(batch.body(kind.items_property))
+            results.extend(
+                ItemResult(i.item_id, i.origin, i.rows, Outcome.VALID, batch.batch_id)
+                for i in batch.items
+            )
+
+    for chunk in mapper.chunks(REFERENCE_CHUNK):
+        validate_items(chunk, validator, kind.row_property)
+        valid: list[MappedItem] = []
+        for item in chunk:
+            if item.violations:
+                violations.extend(item.violations)
+                count = len(item.violations)
+                first = item.violations[0]
+                message = first.message
+                if count > 1:
+                    message += f" (and {count - 1} more problem(s))"
+                results.append(
+                    ItemResult(
+                        item.item_id,
+                        item.origin,
+                        item.rows,
+                        Outcome.INVALID,
+                        code=first.code,
+                        message=message,
+                    )
+                )
+            else:
+                valid.append(item)
+        take(batcher.add(valid))
+    take(batcher.flush())
+    results.sort(key=lambda r: r.rows[0] if r.rows else 0)
+    write_requests(out / f"{path.name}.requests.jsonl", bodies)
+    write_items(out / f"{path.name}.items.csv", path.name, results)
+    write_errors(out / f"{path.name}.errors.csv", path.name, violations)
+
+
+MISTAKES: list[tuple[str, str]] = [
+    ("created_at", "2026-02-30T10:00:00Z"),  # not a real day
+    ("created_at", "2026-11-01 10:00:00"),  # no offset
+    ("channel_updated_at", "0999-01-01T00:00:00Z"),  # year before 1000: format_utc's edge
+    ("order_lines.quantity", "2.5"),
+    ("order_lines.quantity", "007"),  # leading zeros: a plain integer all the same
+    ("order_lines.price.amount", "-3.10"),
+    ("order_lines.price.amount", "19,99"),
+    ("order_lines.price.amount", "0.0000001"),  # an exponent in JSON
+    ("order_lines.price.amount", "1234567890123.5"),
+    ("order_lines.price.amount", "12345678901234567"),
+    ("order_lines.taxes[0].rate", "abc"),
+    ("order_lines.can_cancel", "maybe"),
+    ("order_lines.can_refund", "YES"),
+    ("order_lines.status", "SHIPPING"),
+    ("status", "NOPE"),
+    ("shipping_info.email", "not an email"),
+    ("shipping_info.address.last_name", ""),
+    ("order_lines.product.thumbnail_url", "x y"),
+    ("order_lines.product.title", 'say "hi"\\ \t\x01 ünï\ncode'),
+    ("custom_attributes[0].value", "perhaps"),  # BOOLEAN custom value
+    ("custom_attributes[1].value", "[1,2]"),  # LIST of numbers
+    ("custom_attributes[1].type", "COLOUR"),
+    ("order_lines.custom_attributes[0].type", "DATE"),
+    ("order_lines.adjustments[0].type", "REFUND"),  # an adjustment missing its other fields
+    ("fulfillment.type", ""),
+    ("origin.channel_store_id", ""),
+    ("channel_order_id", ""),
+    ("order_lines.channel_order_line_id", "L000000003"),  # a duplicate of an early line
+    ("order_lines.taxes[1].amount.amount", "0.5"),  # a gap: taxes[1] without taxes[0]
+]
+
+
+def messy_rows(orders: int, seed: int) -> list[dict[str, str]]:
+    """A realistic export with every kind of mistake sprinkled over it, deterministically."""
+    rng = random.Random(seed)
+    rows = list(generate_rows(orders, seed=seed, max_lines=4))
+    missing_id = False
+    for row in rows:
+        if rng.random() < 0.08:
+            column, value = rng.choice(MISTAKES)
+            if column == "channel_order_id":
+                if missing_id:  # two orders without an id would be one scattered order
+                    continue
+                missing_id = True
+            if column in ("origin.channel_store_id", "channel_order_id") or not column.startswith(
+                "order_lines."
+            ):  # an order-level mistake is on every row of the order, as an ERP writes it
+                for other in rows:
+                    if other["channel_order_id"] == row["channel_order_id"] and other is not row:
+                        other[column] = value
+            if column == "order_lines.taxes[1].amount.amount":
+                row["order_lines.taxes[0].code"] = ""
+                row["order_lines.taxes[0].rate"] = ""
+                row["order_lines.taxes[0].amount.amount"] = ""
+                row["order_lines.taxes[0].amount.currency"] = ""
+            if column == "order_lines.channel_order_line_id":
+                value = rows[rng.randrange(len(rows))][column]
+            row[column] = value
+        if rng.random() < 0.02:  # order-level cells that disagree between rows
+            row["shipping_info.address.city"] = "Lyon"
+    return rows
+
+
+def write(path: Path, rows: list[dict[str, str]], blank_lines: bool = False) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for number, row in enumerate(rows):
+            writer.writerow(row)
+            if blank_lines and number % 97 == 5:
+                handle.write("\r\n")
+    return path
+
+
+def reports(folder: Path, name: str) -> dict[str, bytes]:
+    return {
+        suffix: (folder / f"{name}.{suffix}").read_bytes()
+        for suffix in ("requests.jsonl", "items.csv", "errors.csv")
+    }
+
+
+def compare(path: Path, tmp_path: Path, workers: Workers | None) -> None:
+    settings = Settings(outbox=tmp_path / "out")
+    slow, fast = tmp_path / "slow", tmp_path / "fast"
+    slow.mkdir(exist_ok=True)
+    fast.mkdir(exist_ok=True)
+    reference_check(path, settings, slow)
+    summary = check_file(path, settings, fast, workers=workers)
+    expected, actual = reports(slow, path.name), reports(fast, path.name)
+    for suffix in expected:
+        assert actual[suffix] == expected[suffix], f"{path.name}.{suffix} differs"
+    items = list(csv.DictReader(expected["items.csv"].decode().splitlines()))
+    assert summary.items == len(items)
+    assert summary.requests == len(expected["requests.jsonl"].splitlines())
+    outcomes = {o: sum(1 for i in items if i["outcome"] == o) for o in ("VALID", "INVALID")}
+    assert summary.outcomes == {k: v for k, v in outcomes.items() if v}
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mapper's chunk (which decides which duplicate line ids both orders hear about) is small
+    in both paths, so a small file crosses many chunk boundaries."""
+    monkeypatch.setattr(etl.stream, "CHUNK_ITEMS", REFERENCE_CHUNK)
+    monkeypatch.setattr("etl.parallel.CHUNK_SIZE", 20)
+    monkeypatch.setattr("etl.pipeline.PARALLEL_MIN_ROWS", 0)
+
+
+def test_a_messy_export_gives_the_same_reports(tmp_path: Path) -> None:
+    rows = messy_rows(700, seed=3)
+    path = write(tmp_path / "orders-messy.csv", rows)
+    stream = prepare(path, Settings()).stream
+    assert stream is not None and stream.numbers is None  # streamed, not regrouped
+    compare(path, tmp_path, workers=None)
+    problems = (tmp_path / "fast" / "orders-messy.csv.errors.csv").read_text()
+    codes = {row["code"] for row in csv.DictReader(problems.splitlines())}
+    assert {"DUPLICATE_LINE_ID", "ROWS_DISAGREE", "NOT_A_DATE_TIME", "NEGATIVE_AMOUNT"} <= codes
+    assert {"MISSING_ID", "MISSING_ORIGIN", "NOT_ALLOWED_VALUE", "INVALID_EMAIL"} <= codes
+
+
+def test_worker_processes_give_the_same_reports(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders-messy.csv", messy_rows(400, seed=4))
+    with Workers(2) as workers:
+        compare(path, tmp_path, workers)
+
+
+def test_scattered_orders_and_blank_lines_give_the_same_reports(tmp_path: Path) -> None:
+    rows = messy_rows(300, seed=5)
+    random.Random(5).shuffle(rows)  # an order's rows anywhere in the file
+    path = write(tmp_path / "orders-scattered.csv", rows, blank_lines=True)
+    stream = prepare(path, Settings()).stream
+    assert stream is not None and stream.numbers is not None  # regrouped, rows renumbered
+    compare(path, tmp_path, workers=None)
+
+
+def test_parquet_gives_the_same_reports(tmp_path: Path) -> None:
+    path = tmp_path / "orders-messy.parquet"
+    rows = [
+        {**row, "order_lines.quantity": row["order_lines.quantity"].replace("2.5", "")}
+        for row in messy_rows(300, seed=6)
+    ]
+    _parquet(path, rows)
+    compare(path, tmp_path, workers=None)
+
+
+def _parquet(path: Path, rows: list[dict[str, str]]) -> None:
+    """Native types where they convert, text elsewhere (a mistake stays a string column)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bench.generate import _arrow_column
+    from etl.schema import ORDERS, flat_model
+
+    model = flat_model(ORDERS)
+    arrays = []
+    for column in COLUMNS:
+        values = [row[column] for row in rows]
+        try:
+            arrays.append(_arrow_column(model.leaf(column).kind, column, values))
+        except (ValueError, ArithmeticError, pa.ArrowException):
+            arrays.append(pa.array([v or None for v in values], type=pa.string()))
+    pq.write_table(pa.Table.from_arrays(arrays, names=COLUMNS), path)
+
+
+def test_every_order_found_valid_by_parts_is_valid_whole(tmp_path: Path) -> None:
+    """The split verdict (etl.verdict) never calls an invalid order valid."""
+    path = write(tmp_path / "orders-messy.csv", messy_rows(500, seed=7))
+    prepared = prepare(path, Settings())
+    assert prepared.stream is not None
+    from etl.parallel import FileJob, _assemblers, _work
+
+    job = FileJob(
+        "verdict",
+        prepared.stream.header,
+        prepared.stream.columns,
+        path.name,
+        prepared.kind,
+        prepared.source.conventions,
+        prepared.source.mapping,
+        None,
+    )
+    validator = validator_for(prepared.kind)
+    judged = 0
+    for chunk in prepared.stream.chunks(20):
+        _work(job, chunk, keep_bodies=True)
+        assembler = _assemblers["verdict"]
+        items, documents, known = assembler.items(chunk.batch, chunk.row_numbers, chunk.starts)
+        for item, document, valid in zip(items, documents, known, strict=True):
+            if valid:
+                judged += 1
+                assert validator.is_valid(orjson.loads(document or b"{}")), item.item_id
+    assert judged > 300
+
+
+def test_request_lines_equal_orjson_of_the_whole_body() -> None:
+    from etl.models import Origin
+    from etl.pipeline import request_line
+
+    documents = [orjson.dumps({"a": 1.5, "b": 'é"x'}), orjson.dumps({"c": [1, 2]})]
+    body = {"origin": Origin("C", "S").as_json(), "orders": [json.loads(d) for d in documents]}
+    assert request_line(Origin("C", "S"), "orders", documents) == orjson.dumps(body) + b"\n"
