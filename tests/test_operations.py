@@ -292,3 +292,53 @@ def test_anonymization_in_batches_and_past_dates_refused_locally(
     assert [len(p["body"]["orders"]) for p in puts] == [100, 29] and requests == 2
     assert all("origin" not in p["body"] for p in puts)
     assert len(sandbox.anonymizations()) == 129
+
+
+def test_every_sample_runs_end_to_end_through_etl_run(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    import shutil
+
+    from etl.cli import seed_pending_actions
+    from etl.sync import Sync
+
+    from .conftest import SAMPLES
+
+    settings = settings_for(sandbox, tmp_path)
+    for sample in sorted(SAMPLES.glob("*-2026-11-22.csv")):  # arrival order = name order
+        shutil.copy(sample, settings.inbox / sample.name)
+    shutil.copytree(SAMPLES / "files", settings.inbox / "files")
+    assert seed_pending_actions(sandbox, settings.inbox) == 3
+    run = Sync(settings, lambda: ConnectClient(settings))()
+    assert run.exit_code == 0
+    outcomes = {f.name: f.outcomes for f in run.files}
+    assert outcomes == {
+        "action-status-2026-11-22.csv": {"ACCEPTED": 3},
+        "anonymize-2026-11-22.csv": {"ACCEPTED": 3},
+        "documents-2026-11-22.csv": {"ACCEPTED": 2, "UNCHANGED": 1},
+        "order-actions-2026-11-22.csv": {"ACCEPTED": 4},
+        "orders-2026-11-22.csv": {"ACCEPTED": 24},
+        "track-actions-2026-11-22.csv": {"ACCEPTED": 2},
+    }
+    statuses = {a["id"]: a["status"] for a in sandbox.actions() if a["kind"] == "command"}
+    assert sorted(statuses.values()) == ["FAILED", "SUCCESS", "SUCCESS"]
+    assert {d["channel_document_id"] for d in sandbox.documents()} == {
+        "INV-SH-00000000",
+        "SLIP-MA-00000001",
+    }
+    assert {a["channel_order_id"] for a in sandbox.anonymizations()} == {
+        "SH-00000000",
+        "SH-00000002",
+        "MA-00000001",
+    }
+    (report,) = requests_to(sandbox, "/api/v2/orders/actions")[:1]
+    assert [a["entity_id"] for a in report["body"]["actions"]] == [
+        "SH-00000000",
+        "MA-00000001",
+        "SH-00000002",
+        "UNKNOWN-ORDER-42",
+    ]
+    assert {p.name for p in (settings.outbox / "archive" / run.run_id).iterdir()} == {
+        f.name for f in run.files
+    }
+    assert list((settings.outbox / "actions").glob("final-*.csv")), "tracked finals written"
