@@ -41,6 +41,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="TOML settings file (./etl.toml if present)")
 
 
+def _connect_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the commands that talk to Connect (never a secret: those would show in ps)."""
+    parser.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
+    parser.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
+    parser.add_argument("--api-url", help="Connect API base URL (CONNECT_API_URL)")
+    parser.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
+    parser.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
+    parser.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+
+
 def _source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mapping", type=Path, help="mapping file for every FILE (README)")
     parser.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
@@ -96,12 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _common(run)
-    run.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
-    run.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
-    run.add_argument("--api-url", help="Connect API base URL (CONNECT_API_URL)")
-    run.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
-    run.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
-    run.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+    _connect_flags(run)
     run.add_argument("--force", action="store_true", help="send files and orders seen before")
     run.add_argument(
         "--sandbox",
@@ -122,12 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _common(watch)
-    watch.add_argument("--channel-id", help="origin.channel_id for rows that leave it empty")
-    watch.add_argument("--store-id", help="origin.channel_store_id for rows that leave it empty")
-    watch.add_argument("--api-url", help="Connect API base URL (CONNECT_API_URL)")
-    watch.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
-    watch.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
-    watch.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+    _connect_flags(watch)
     watch.add_argument(
         "--polling",
         action="store_true",

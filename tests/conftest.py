@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,20 @@ def settings_for(server: SandboxServer, tmp_path: Path, **changes: Any) -> Setti
     values.update(changes)
     (tmp_path / "inbox").mkdir(exist_ok=True)
     return Settings(**values)
+
+
+def connect_env(
+    server: SandboxServer, secret: str = SECRET, process: bool = False
+) -> dict[str, str]:
+    """CONNECT_* variables pointing at the sandbox; with ``process``, the whole environment a
+    subprocess `python -m etl.cli` needs (this checkout on its path)."""
+    env = {
+        "CONNECT_API_URL": server.api_url,
+        "CONNECT_TOKEN_URL": server.token_url,
+        "CONNECT_CLIENT_ID": "sandbox-client",
+        "CONNECT_CLIENT_SECRET": secret,
+    }
+    return {**os.environ, "PYTHONPATH": str(REPO), **env} if process else env
 
 
 class FakeTime:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import resource
 import signal
 import sqlite3
@@ -28,7 +27,7 @@ from etl.read import read_table
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import REPO, SECRET, RunCli, base_line, settings_for
+from .conftest import RunCli, base_line, connect_env, settings_for
 
 Rows = list[dict[str, str]]
 
@@ -421,17 +420,6 @@ def test_a_file_deleted_before_it_is_read_is_explained(tmp_path: Path) -> None:
         read_table(tmp_path / "orders-gone.csv")
 
 
-def env_for(sandbox: SandboxServer) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "CONNECT_API_URL": sandbox.api_url,
-        "CONNECT_TOKEN_URL": sandbox.token_url,
-        "CONNECT_CLIENT_ID": "sandbox-client",
-        "CONNECT_CLIENT_SECRET": SECRET,
-    }
-
-
 def test_an_outbox_that_cannot_be_written_is_explained(
     sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -441,7 +429,7 @@ def test_an_outbox_that_cannot_be_written_is_explained(
     (settings.inbox / "orders-a.csv").write_bytes(csv_bytes(line()))
     blocked = tmp_path / "outbox-is-a-file"
     blocked.write_text("not a folder")
-    for name, value in env_for(sandbox).items():
+    for name, value in connect_env(sandbox).items():
         monkeypatch.setenv(name, value)
     code, _, err = run_cli("run", "--inbox", settings.inbox, "--outbox", blocked, "--settle", "0")
     assert code == 2
@@ -474,7 +462,7 @@ def test_a_full_disk_stops_cleanly_and_the_next_run_finishes(
             "--settle",
             "0",
         ],
-        env=env_for(sandbox),
+        env=connect_env(sandbox, process=True),
         capture_output=True,
         text=True,
         preexec_fn=small_disk,
@@ -499,7 +487,7 @@ def test_a_locked_ledger_is_explained(
     config.write_text("[connect]\nledger_timeout = 0.2\n")
     holder = sqlite3.connect(settings.ledger_path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
-    for name, value in env_for(sandbox).items():
+    for name, value in connect_env(sandbox).items():
         monkeypatch.setenv(name, value)
     try:
         code, _, err = run_cli(

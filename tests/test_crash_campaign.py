@@ -8,7 +8,6 @@ Marked slow: CI runs it as its own step (`pytest -m slow`).
 from __future__ import annotations
 
 import csv
-import os
 import random
 import signal
 import subprocess
@@ -24,7 +23,7 @@ from etl.ledger import Ledger
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import REPO, SECRET, settings_for
+from .conftest import SECRET, connect_env, settings_for
 
 ORDERS = 5000
 OLD_VERSIONS = 1000
@@ -85,15 +84,7 @@ def test_killed_run_then_completion_loses_and_duplicates_nothing(
         Sync(settings, lambda: ConnectClient(settings))()
         (settings.inbox / big.name).write_bytes(big.read_bytes())
         failpoints, delay = plan(iteration)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
-            "CONNECT_API_URL": sandbox.api_url,
-            "CONNECT_TOKEN_URL": sandbox.token_url,
-            "CONNECT_CLIENT_ID": "sandbox-client",
-            "CONNECT_CLIENT_SECRET": SECRET,
-            "ETL_FAILPOINTS": failpoints,
-        }
+        env = {**connect_env(sandbox, process=True), "ETL_FAILPOINTS": failpoints}
         process = subprocess.Popen(
             [
                 sys.executable,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,15 @@ from etl.ledger import Ledger
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import REPO, SAMPLES, SECRET, RunCli, base_line, settings_for, write_rows
+from .conftest import (
+    SAMPLES,
+    SECRET,
+    RunCli,
+    base_line,
+    connect_env,
+    settings_for,
+    write_rows,
+)
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 
@@ -149,7 +156,7 @@ def test_refused_credentials_stop_the_run_with_exit_3(
 ) -> None:
     settings = settings_for(sandbox, tmp_path)
     shutil.copy(SAMPLES / "orders-2026-11-22.csv", settings.inbox / "orders-a.csv")
-    for name, value in cli_env(sandbox, "not-the-secret").items():
+    for name, value in connect_env(sandbox, "not-the-secret").items():
         monkeypatch.setenv(name, value)
     code, _, err = run_cli(
         "run", "--inbox", settings.inbox, "--outbox", settings.outbox, "--settle", "0"
@@ -169,22 +176,13 @@ def test_no_credentials_is_a_usage_error(
     assert "no Connect credentials" in err
 
 
-def cli_env(sandbox: SandboxServer, secret: str = SECRET) -> dict[str, str]:
-    return {
-        "CONNECT_API_URL": sandbox.api_url,
-        "CONNECT_TOKEN_URL": sandbox.token_url,
-        "CONNECT_CLIENT_ID": "sandbox-client",
-        "CONNECT_CLIENT_SECRET": secret,
-    }
-
-
 def test_no_secret_or_token_in_any_output(
     sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(sandbox, tmp_path)
     for sample in ("orders-2026-11-22.csv", "orders-with-mistakes.csv"):
         shutil.copy(SAMPLES / sample, settings.inbox / sample)
-    for name, value in cli_env(sandbox).items():
+    for name, value in connect_env(sandbox).items():
         monkeypatch.setenv(name, value)
     sandbox.set_faults({"faults": [{"status": 429, "retry_after": "0"}, {"drop": True}], "next": 2})
     code, out, err = run_cli(
@@ -214,7 +212,7 @@ def test_a_run_killed_mid_way_resumes_without_losing_or_duplicating(
     export = settings.inbox / "orders-big.csv"
     write_csv(export, generate_rows(600, seed=11, max_lines=2))
     sandbox.set_faults({"faults": [{"delay": 0.25}], "path_prefix": "/api/"})
-    env = {**os.environ, **cli_env(sandbox), "PYTHONPATH": str(REPO)}
+    env = connect_env(sandbox, process=True)
     process = subprocess.Popen(
         [
             sys.executable,

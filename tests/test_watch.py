@@ -21,7 +21,7 @@ from etl.ledger import Ledger
 from etl.sandbox import SandboxServer
 from etl.watch import HEARTBEAT_NAME, Watcher, WatcherRefused
 
-from .conftest import REPO, SECRET, RunCli, settings_for
+from .conftest import SECRET, RunCli, connect_env, settings_for
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 
@@ -197,14 +197,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_0(
     settings = settings_for(sandbox, tmp_path)
     expected = export(settings.inbox / "orders-big.csv", 600, "T-")
     sandbox.set_faults({"faults": [{"delay": 0.6}], "path_prefix": "/api/"})
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "CONNECT_API_URL": sandbox.api_url,
-        "CONNECT_TOKEN_URL": sandbox.token_url,
-        "CONNECT_CLIENT_ID": "sandbox-client",
-        "CONNECT_CLIENT_SECRET": SECRET,
-    }
+    env = connect_env(sandbox, process=True)
     process = subprocess.Popen(
         [
             sys.executable,
