@@ -42,10 +42,19 @@ class Conventions:
     assume_timezone: tzinfo | None = None
 
 
+LARGEST_INTEGER = 2**63 - 1  # JSON writers and the API stop at 64-bit integers
+
+
 def to_integer(text: str) -> int:
     if not INTEGER.match(text):
         raise ConversionError("NOT_AN_INTEGER", f"'{text}' is not a whole number")
-    return int(text)
+    value = int(text)
+    if abs(value) > LARGEST_INTEGER:
+        raise ConversionError(
+            "NUMBER_TOO_LARGE",
+            f"'{text}' is too large for a whole number (the largest is {LARGEST_INTEGER})",
+        )
+    return value
 
 
 def to_number(text: str, conventions: Conventions) -> float | int:

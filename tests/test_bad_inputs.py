@@ -205,6 +205,13 @@ CASES = [
         message="order_lines[0].quantity: 'two' is not a whole number",
     ),
     Case(
+        "orders-huge-quantity.csv",
+        lambda: csv_bytes(line(order_lines__quantity="123456789012345678901")),
+        code="NUMBER_TOO_LARGE",
+        message="order_lines[0].quantity: '123456789012345678901' is too large for a whole "
+        "number (the largest is 9223372036854775807)",
+    ),
+    Case(
         "orders-comma-money.csv",
         lambda: csv_bytes(line(order_lines__price__amount="12,50")),
         code="NOT_A_NUMBER",
