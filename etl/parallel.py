@@ -31,7 +31,7 @@ from etl.validate import validate_items, validator_for
 
 PARALLEL_MIN_ROWS = 50_000  # below this, starting worker processes costs more than it saves
 PARALLEL_MIN_BYTES = 16 << 20  # a file this big may have that many rows: start them early
-CHUNK_SIZE = 1250  # items per chunk: a divisor of mapping.CHUNK_ITEMS
+CHUNK_SIZE = 1250  # items per chunk handed to a worker (never straddling Mapper's chunks)
 
 
 Document = bytes | memoryview  # an item's JSON

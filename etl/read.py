@@ -273,6 +273,9 @@ def text_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
         if array.null_count:
             array = pc.fill_null(array, "")
         return array.cast(pa.string())
+    plain = _plain_text(array)
+    if plain is not None:
+        return plain
     if (
         pa.types.is_list(array.type)
         or pa.types.is_large_list(array.type)
@@ -286,6 +289,35 @@ def text_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     texts = pa.array([_parquet_text(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
     taken = texts.take(encoded.indices)
     return pc.fill_null(taken, "") if taken.null_count else taken
+
+
+def _plain_text(array: pa.Array) -> pa.Array | None:
+    """``_parquet_text`` of the common native types, computed in Arrow (None: not one of them).
+    Each case is held to ``_parquet_text`` by a test."""
+    kind = array.type
+    if array.null_count == len(array):
+        return None
+    if pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.scale >= 0):
+        texts = array.cast(pa.string())
+    elif pa.types.is_boolean(kind):
+        texts = pc.if_else(array, "true", "false")
+    elif pa.types.is_timestamp(kind) and kind.tz in (None, "UTC"):
+        # Whole seconds from year 1000 on: isoformat() writes no fraction and four digits.
+        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+        ticks = array.cast(pa.int64())
+        whole = pc.equal(
+            pc.subtract(ticks, pc.multiply(pc.divide(ticks, per_second), per_second)), 0
+        )
+        plain = pc.and_(whole, pc.greater_equal(pc.year(array), 1000))
+        if not pc.all(pc.fill_null(plain, True)).as_py():
+            return None
+        seconds = array.cast(pa.timestamp("s", tz=kind.tz), safe=False)
+        texts = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S")
+        if kind.tz is not None:
+            texts = pc.binary_join_element_wise(texts, "+00:00", "")
+    else:
+        return None
+    return pc.fill_null(texts, "") if texts.null_count else texts
 
 
 def _parquet_text(value: Any) -> str:

@@ -13,7 +13,6 @@ from itertools import repeat
 
 import numpy as np
 
-
 MERGE_LIMIT = 1 << 20
 
 

@@ -49,7 +49,7 @@ from etl.schema import FileKind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
 BLOCK_BYTES = 1 << 20
-PARQUET_BATCH_ROWS = 64 * 1024
+PARQUET_BATCH_ROWS = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,7 @@ class Source:
     starts: np.ndarray  # first row of each item, then the row count
     numbers: np.ndarray | None  # spreadsheet row of each row; None: row index + 2
     batches: Any  # () -> Iterator[pa.RecordBatch] of every column, in item order
+    origins: int = 0  # how many distinct origins (channel, store) the rows name, at most
 
     @property
     def items(self) -> int:
@@ -284,6 +285,7 @@ def _open_csv(
         index.starts(),
         numbers,
         lambda: reader(None),
+        len(index.origins),
     )
 
 
@@ -371,12 +373,20 @@ def _open_parquet(
     original = dict(zip(names, originals, strict=True))
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:
+        """The key columns as text; every column as stored (the workers make it text)."""
         wanted = None if include is None else [original[n] for n in include]
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
-            yield pa.RecordBatch.from_arrays(
-                [text_array(c) for c in batch.columns],
-                names=names if include is None else include,
-            )
+        try:
+            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+                if include is None:
+                    yield pa.RecordBatch.from_arrays(list(batch.columns), names=names)
+                else:
+                    yield pa.RecordBatch.from_arrays(
+                        [text_array(c) for c in batch.columns], names=include
+                    )
+        except (pa.ArrowException, OSError) as error:
+            raise UnreadableFile(
+                str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
+            ) from None
 
     index = _Index(columns, kind, default_origin)
     try:
@@ -400,6 +410,7 @@ def _open_parquet(
         index.starts(),
         None,
         lambda: batches(None),
+        len(index.origins),
     )
 
 
@@ -464,6 +475,7 @@ class _Index:
         self.rows = 0
         self.contiguous = True
         self._starts = array("q")
+        self.origins: set[str] = set()
         self._last: tuple[str, str, str] | None = None
         self._seen = SeenKeys()
 
@@ -483,6 +495,10 @@ class _Index:
         change[0] = head != self._last
         starts = np.flatnonzero(change)
         self._last = (channel[-1].as_py(), store[-1].as_py(), ids[-1].as_py())
+        if len(self.origins) < 1_000_000:
+            self.origins.update(
+                pc.unique(pc.binary_join_element_wise(channel, store, "\x1f")).to_pylist()
+            )
         if self.contiguous:
             # A key met twice (two equal hash pairs) means scattered rows; a false match could
             # only send a file to the slower whole-file path, never change a result.
@@ -541,6 +557,7 @@ def _regrouped(
         starts,
         own_numbers[order],
         lambda: iter(regrouped.to_batches(max_chunksize=PARQUET_BATCH_ROWS)),
+        len(set(zip(channel.to_pylist(), store.to_pylist(), strict=True))),
     )
 
 
@@ -568,7 +585,6 @@ class _Duplicates:
             None,
         )
         self.seen = SeenKeys()
-        self.pending: dict[int, list[Duplicate]] = {}  # items ahead of the chunk being handed out
 
     def of(
         self, first_item: int, batch: pa.RecordBatch, starts: list[int]

@@ -137,9 +137,12 @@ def test_texts_are_quoted_as_orjson_quotes_them(texts: list[str]) -> None:
     "values",
     [
         [1.0, 2.5, None, float("nan"), -0.0, 1e20, 0.1],
-        [1, None, 3, 10**15],
+        [1, None, 3, 10**15, -7],
         [True, False, None],
-        [Decimal("19.99"), None, Decimal("0.00")],
+        [Decimal("19.99"), None, Decimal("0.00"), Decimal("-1.50"), Decimal("1000")],
+        [datetime(2026, 1, 2, 3, 4, 5), None, datetime(1969, 12, 31, 23, 59, 59)],
+        [datetime(2026, 1, 2, 3, 4, 5, 120, tzinfo=UTC), datetime(999, 1, 1, tzinfo=UTC)],
+        [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), None],
         ["a", None, ""],
         [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), None],
         [["x", "y"], None],
@@ -148,6 +151,14 @@ def test_texts_are_quoted_as_orjson_quotes_them(texts: list[str]) -> None:
 def test_parquet_columns_become_the_text_read_table_gives(values: list[object]) -> None:
     array = pa.array(values)
     assert text_array(array).to_pylist() == [_parquet_text(v) for v in array.to_pylist()]
+    if pa.types.is_timestamp(array.type):
+        for unit in ("s", "ms", "us", "ns"):
+            try:
+                other = array.cast(pa.timestamp(unit, tz=array.type.tz))
+            except pa.ArrowInvalid:
+                continue
+            expected = [_parquet_text(v) for v in other.to_pylist()]
+            assert text_array(other).to_pylist() == expected
 
 
 def test_seen_keys_finds_what_was_added_across_levels() -> None:
