@@ -336,9 +336,11 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             run = sync()
         finally:
             lock.release()
-        if not run.files and not args.quiet:
-            print(f"inbox {settings.inbox}: nothing to do")
-        _finish(run, sync.run_dir, args, logs)
+        if not run.files:
+            if not args.quiet:
+                print(f"inbox {settings.inbox}: nothing to do")
+        else:
+            _finish(run, sync.run_dir, args, logs)
     if sync.api_down is not None:
         print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
     return run.exit_code

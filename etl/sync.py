@@ -147,6 +147,10 @@ class Sync:
         self.run.exit_code = self._exit_code()
         self.run.finished_at = now_text()
         self.run.seconds = time.perf_counter() - clock
+        if not self.run.files and not any(self.run_dir.iterdir()):
+            # Nothing was waiting: a cron job every minute must not fill runs/ with empty runs.
+            self.run_dir.rmdir()
+            return self.run
         write_json(self.run_dir / "summary.json", self.run.as_json())
         return self.run
 

@@ -267,3 +267,14 @@ def test_secret_is_not_in_help(
 def test_settings_never_print_secrets() -> None:
     settings = Settings(client_secret=Secret(SECRET), token=Secret("tok"))
     assert SECRET not in repr(settings) and "tok'" not in repr(settings)
+
+
+def test_an_empty_inbox_leaves_no_run_folder_behind(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    for name, value in connect_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = run_cli("run", "--inbox", settings.inbox, "--outbox", settings.outbox)
+    assert (code, out) == (0, f"inbox {settings.inbox}: nothing to do\n")
+    assert not (settings.outbox / "runs").exists() or not any((settings.outbox / "runs").iterdir())
