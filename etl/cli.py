@@ -427,8 +427,15 @@ def cmd_template(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["sandbox"]:
+        # The sandbox has its own flags (and --help); argparse's REMAINDER would swallow none of
+        # those that start with a dash.
+        from etl.sandbox import main as sandbox_main
+
+        return sandbox_main(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

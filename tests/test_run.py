@@ -278,3 +278,13 @@ def test_an_empty_inbox_leaves_no_run_folder_behind(
     code, out, _ = run_cli("run", "--inbox", settings.inbox, "--outbox", settings.outbox)
     assert (code, out) == (0, f"inbox {settings.inbox}: nothing to do\n")
     assert not (settings.outbox / "runs").exists() or not any((settings.outbox / "runs").iterdir())
+
+
+def test_etl_sandbox_passes_its_own_flags_through(
+    run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        run_cli("sandbox", "--help")
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: etl sandbox") and "--known-store" in text
