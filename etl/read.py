@@ -202,19 +202,24 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     if raw.count(b'"') % 2 == 1:
         _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:
-        first = invalid[0]
-        starts = first.text.split(delimiter, 1)[0][:40]
-        raise UnreadableFile(
-            str(path),
-            f"{len(invalid)} row(s) do not have the header's {first.expected_columns} columns "
-            f"(the first, starting '{starts}', has {first.actual_columns}); "
-            f"the file was read as {DELIMITER_NAMES[delimiter]}-separated: check the delimiter "
-            "and the quoting",
-        )
+        raise ragged_rows(path, invalid, delimiter)
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the file has a header but no data rows")
     row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
     return table, row_numbers
+
+
+def ragged_rows(path: Path, invalid: list[Any], delimiter: str) -> UnreadableFile:
+    """The error for rows whose field count is not the header's (pyarrow's InvalidRow list)."""
+    first = invalid[0]
+    starts = first.text.split(delimiter, 1)[0][:40]
+    return UnreadableFile(
+        str(path),
+        f"{len(invalid)} row(s) do not have the header's {first.expected_columns} columns "
+        f"(the first, starting '{starts}', has {first.actual_columns}); "
+        f"the file was read as {DELIMITER_NAMES[delimiter]}-separated: check the delimiter "
+        "and the quoting",
+    )
 
 
 def _check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None:

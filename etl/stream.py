@@ -33,7 +33,6 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
-    DELIMITER_NAMES,
     SNIFF_BYTES,
     ReadOptions,
     _check_quotes,
@@ -41,6 +40,7 @@ from etl.read import (
     _encoding_problem,
     _header,
     _read_parquet,
+    ragged_rows,
     read_arrow,
     sniff_delimiter,
     text_array,
@@ -251,15 +251,7 @@ def _open_csv(
     if quotes % 2 == 1:
         _check_quotes(path, path.read_bytes(), options.encoding, delimiter)
     if invalid:
-        first = invalid[0]
-        starts = first.text.split(delimiter, 1)[0][:40]
-        raise UnreadableFile(
-            str(path),
-            f"{len(invalid)} row(s) do not have the header's {first.expected_columns} columns "
-            f"(the first, starting '{starts}', has {first.actual_columns}); "
-            f"the file was read as {DELIMITER_NAMES[delimiter]}-separated: check the delimiter "
-            "and the quoting",
-        )
+        raise ragged_rows(path, invalid, delimiter)
     pa.default_memory_pool().release_unused()  # the key columns' buffers, back to the system
     if index.rows == 0:
         raise UnreadableFile(str(path), "the file has a header but no data rows")
