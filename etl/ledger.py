@@ -179,10 +179,6 @@ class Ledger:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def file_status(self, sha256: str) -> str | None:
-        row = self.db.execute("SELECT status FROM files WHERE sha256 = ?", (sha256,)).fetchone()
-        return None if row is None else str(row[0])
-
     def file_record(self, sha256: str) -> FileRecord | None:
         row = self.db.execute(
             "SELECT status, run_id, destination, reason FROM files WHERE sha256 = ?", (sha256,)

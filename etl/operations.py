@@ -17,7 +17,7 @@ from etl.batch import Batcher
 from etl.client import ConnectClient
 from etl.documents import check_documents, send_documents
 from etl.ledger import Ledger
-from etl.models import ItemResult, MappedItem, Outcome, Violation
+from etl.models import ItemResult, MappedItem, Violation
 from etl.schema import (
     ACTION_STATUSES,
     ANONYMIZATION,
@@ -126,8 +126,3 @@ def _anonymize(items: list[MappedItem], context: OperationContext) -> tuple[list
             for d in delivery.results
         )
     return results, requests
-
-
-def accepted_outcomes() -> frozenset[Outcome]:
-    """Outcomes after which a file of any kind is done (archived, not failed)."""
-    return frozenset({Outcome.ACCEPTED, Outcome.UNCHANGED, Outcome.STALE, Outcome.QUEUED})
