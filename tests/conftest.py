@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,22 @@ def connect_env(
         "CONNECT_CLIENT_SECRET": secret,
     }
     return {**os.environ, "PYTHONPATH": str(REPO), **env} if process else env
+
+
+def etl_run_command(settings: Settings) -> list[str]:
+    """`etl run` on the settings' folders, as a subprocess argv (no settle wait)."""
+    return [
+        sys.executable,
+        "-m",
+        "etl.cli",
+        "run",
+        "--inbox",
+        str(settings.inbox),
+        "--outbox",
+        str(settings.outbox),
+        "--settle",
+        "0",
+    ]
 
 
 class FakeTime:

@@ -10,7 +10,6 @@ import resource
 import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from etl.read import read_table
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import RunCli, base_line, connect_env, settings_for
+from .conftest import RunCli, base_line, connect_env, etl_run_command, settings_for
 
 Rows = list[dict[str, str]]
 
@@ -457,18 +456,7 @@ def test_a_full_disk_stops_cleanly_and_the_next_run_finishes(
         resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
 
     process = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "run",
-            "--inbox",
-            str(settings.inbox),
-            "--outbox",
-            str(settings.outbox),
-            "--settle",
-            "0",
-        ],
+        etl_run_command(settings),
         env=connect_env(sandbox, process=True),
         capture_output=True,
         text=True,

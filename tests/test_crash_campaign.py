@@ -11,7 +11,6 @@ import csv
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from etl.ledger import Ledger
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import SECRET, connect_env, settings_for
+from .conftest import SECRET, connect_env, etl_run_command, settings_for
 
 ORDERS = 5000
 OLD_VERSIONS = 1000
@@ -86,18 +85,7 @@ def test_killed_run_then_completion_loses_and_duplicates_nothing(
         failpoints, delay = plan(iteration)
         env = {**connect_env(sandbox, process=True), "ETL_FAILPOINTS": failpoints}
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "etl.cli",
-                "run",
-                "--inbox",
-                str(settings.inbox),
-                "--outbox",
-                str(settings.outbox),
-                "--settle",
-                "0",
-            ],
+            etl_run_command(settings),
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

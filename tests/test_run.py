@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from .conftest import (
     RunCli,
     base_line,
     connect_env,
+    etl_run_command,
     settings_for,
     write_rows,
 )
@@ -214,18 +214,7 @@ def test_a_run_killed_mid_way_resumes_without_losing_or_duplicating(
     sandbox.set_faults({"faults": [{"delay": 0.25}], "path_prefix": "/api/"})
     env = connect_env(sandbox, process=True)
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "etl.cli",
-            "run",
-            "--inbox",
-            str(settings.inbox),
-            "--outbox",
-            str(settings.outbox),
-            "--settle",
-            "0",
-        ],
+        etl_run_command(settings),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
