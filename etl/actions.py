@@ -170,9 +170,14 @@ def flush_action_log(context: ActionContext, max_items: int = 100) -> Flush:
 # --- tracking ----------------------------------------------------------------------------------
 
 
-def track_actions(items: list[MappedItem], context: ActionContext, source: str) -> list[ItemResult]:
-    """Follow the ids of a track-actions file; poll the ones that are due now."""
+def track_actions(
+    items: list[MappedItem], context: ActionContext, source: str
+) -> tuple[list[ItemResult], int]:
+    """Follow the ids of a track-actions file; poll the ones that are due now.
+
+    Returns the results and the number of status requests made."""
     context.ledger.track((item.item_id for item in items), source, context.now())
+    polls = len(context.ledger.due_actions(context.now()))
     finished = {row["action_id"]: row for row in poll_actions(context)}
     results = []
     for item in items:
@@ -196,7 +201,7 @@ def track_actions(items: list[MappedItem], context: ActionContext, source: str) 
                     "status is written to outbox/actions/",
                 )
             )
-    return results
+    return results, polls
 
 
 def poll_actions(context: ActionContext) -> list[dict[str, object]]:

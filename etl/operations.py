@@ -89,7 +89,7 @@ def send(
     if kind is ORDER_ACTIONS:
         return queue_order_actions(items, context.actions())
     if kind is TRACK_ACTIONS:
-        return track_actions(items, context.actions(), context.source_name), 0
+        return track_actions(items, context.actions(), context.source_name)
     if kind is DOCUMENTS:
         files = prepared if isinstance(prepared, dict) else {}
         return send_documents(items, files, context.client), len(items)

@@ -147,7 +147,10 @@ def test_tracked_actions_are_polled_until_final_never_twice_a_minute(
     work = context(clocked, tmp_path, ledger, time_)
     queue_order_actions([reported("O-1", 2), reported("UNKNOWN-9", 3)], work)
     command = clocked.create_actions(count=1)[0]["id"]
-    from_file = track_actions([item(command, {"action_id": command})], work, "track-actions.csv")
+    from_file, polls = track_actions(
+        [item(command, {"action_id": command})], work, "track-actions.csv"
+    )
+    assert polls == 1
     assert [r.outcome for r in from_file] == [Outcome.QUEUED]  # polled once: still pending
     assert poll_actions(work) == []  # nothing due yet: no request at all
     gets_before = len(requests_to(clocked, "/api/v2/orders/actions/"))
