@@ -11,6 +11,7 @@ import hashlib
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -176,19 +177,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
 
     try:
         table = pacsv.read_csv(
-            io.BytesIO(raw),
-            read_options=pacsv.ReadOptions(
-                encoding=options.encoding, column_names=names, skip_rows=1
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_invalid
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=[],
-            ),
+            io.BytesIO(raw), **text_csv_options(names, delimiter, options.encoding, keep_invalid)
         )
     except pa.ArrowInvalid as error:
         if "UTF8" in str(error) or "utf8" in str(error).lower():
@@ -207,6 +196,34 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         raise UnreadableFile(str(path), "the file has a header but no data rows")
     row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
     return table, row_numbers
+
+
+def text_csv_options(
+    names: list[str],
+    delimiter: str,
+    encoding: str,
+    keep_invalid: Callable[[Any], str],
+    block_size: int | None = None,
+    include: list[str] | None = None,
+) -> dict[str, Any]:
+    """pyarrow CSV options that read every cell as the text it is: no nulls, no type guessing
+    (``NA`` stays ``NA``, ``00123`` keeps its zeros), rows of the wrong width collected."""
+    read_options = pacsv.ReadOptions(encoding=encoding, column_names=names, skip_rows=1)
+    if block_size is not None:
+        read_options.block_size = block_size
+    return {
+        "read_options": read_options,
+        "parse_options": pacsv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_invalid
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+            null_values=[],
+            include_columns=include or [],
+        ),
+    }
 
 
 def ragged_rows(path: Path, invalid: list[Any], delimiter: str) -> UnreadableFile:

@@ -44,6 +44,7 @@ from etl.read import (
     read_arrow,
     sniff_delimiter,
     text_array,
+    text_csv_options,
 )
 from etl.schema import FileKind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
@@ -212,21 +213,8 @@ def _open_csv(
         return iter(
             pacsv.open_csv(
                 path,
-                read_options=pacsv.ReadOptions(
-                    encoding=options.encoding,
-                    column_names=names,
-                    skip_rows=1,
-                    block_size=BLOCK_BYTES,
-                ),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=delimiter, newlines_in_values=True, invalid_row_handler=keep_invalid
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in names},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                    null_values=[],
-                    include_columns=include,
+                **text_csv_options(
+                    names, delimiter, options.encoding, keep_invalid, BLOCK_BYTES, include
                 ),
             )
         )
