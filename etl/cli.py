@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from etl import __version__
+from etl.arrow_init import skip_pandas_probe
 from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
 from etl.errors import UsageError
 from etl.events import Observer, Observers
@@ -434,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         from etl.sandbox import main as sandbox_main
 
         return sandbox_main(arguments[1:])
+    skip_pandas_probe()
     parser = build_parser()
     args = parser.parse_args(arguments)
     handler: Callable[[argparse.Namespace], int] = args.handler

@@ -339,11 +339,12 @@ def check_file(
     """Map and validate one file offline; write its would-be requests and its reports."""
     started = time.perf_counter()
     summary = FileSummary(name=path.name)
-    if workers is not None and _size(path) >= PARALLEL_MIN_BYTES:
-        workers.pool()  # they start (import) while this process reads the key columns
+    big = workers is not None and _size(path) >= PARALLEL_MIN_BYTES
     try:
-        # The fingerprint (hashlib lets go of the GIL) is read while the key columns are.
-        with ThreadPoolExecutor(1) as pool:
+        # The fingerprint is read while the key columns are: by a worker process for a big file
+        # (counting quotes holds the GIL, which the index pass needs), else by a thread.
+        with ThreadPoolExecutor(1) as threads:
+            pool = workers.pool() if big and workers is not None else threads
             scan = pool.submit(scan_file, path)
             try:
                 prepared = prepare(path, settings, source, scan)
@@ -370,10 +371,12 @@ def check_file(
     most_batches = prepared.rows // kind.max_items + 1 + origins
     report = _Report(reports, kind, summary.sha256[:12], blanks=most_batches < 100_000)
     try:
-        for done in validated_chunks(prepared, workers, keep_bodies=False, report_lines=True):
-            observer.items_validated(path.name, len(done.items), done.rows)
-            report.chunk(done)
-        report.finish()
+        # No cycle collection meanwhile: each one walks every live item (0.7 s per million lines).
+        with paused_gc():
+            for done in validated_chunks(prepared, workers, keep_bodies=False, report_lines=True):
+                observer.items_validated(path.name, len(done.items), done.rows)
+                report.chunk(done)
+            report.finish()
     except UnreadableFile as error:
         reports.abandon(error)
         summary.status = "unreadable"

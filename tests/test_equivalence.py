@@ -197,6 +197,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(etl.stream, "CHUNK_ITEMS", REFERENCE_CHUNK)
     monkeypatch.setattr("etl.parallel.CHUNK_SIZE", 20)
     monkeypatch.setattr("etl.pipeline.PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr("etl.pipeline.PARALLEL_MIN_BYTES", 0)  # the fingerprint by a worker too
 
 
 def test_a_messy_export_gives_the_same_reports(tmp_path: Path) -> None:
