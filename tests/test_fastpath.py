@@ -143,6 +143,8 @@ def test_texts_are_quoted_as_orjson_quotes_them(texts: list[str]) -> None:
         [datetime(2026, 1, 2, 3, 4, 5), None, datetime(1969, 12, 31, 23, 59, 59)],
         [datetime(2026, 1, 2, 3, 4, 5, 120, tzinfo=UTC), datetime(999, 1, 1, tzinfo=UTC)],
         [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), None],
+        [datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(1000, 1, 1, tzinfo=UTC)],
+        [datetime(9999, 12, 31, 23, 59, 59), datetime(1000, 1, 1), datetime(1970, 1, 1)],
         ["a", None, ""],
         [datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), None],
         [["x", "y"], None],
