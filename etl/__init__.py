@@ -1,8 +1,8 @@
 """File-drop order sync for Mirakl Connect."""
 
-from etl.memory import keep_freed_memory
+from etl.process_setup import tune_libraries
 
-# Before anything imports pyarrow, whose allocator reads its settings once (see etl/memory.py).
-keep_freed_memory()
+# Before anything imports pyarrow or numpy, which read their settings once (etl/process_setup.py).
+tune_libraries()
 
 __version__ = "0.1.0"

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from etl import __version__
-from etl.arrow_init import skip_pandas_probe
 from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
 from etl.errors import UsageError
 from etl.events import Observer, Observers
 from etl.kinds import KINDS
 from etl.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.pipeline import check_files
+from etl.process_setup import skip_pandas_probe
 from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary

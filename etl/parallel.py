@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import orjson
 import pyarrow as pa
 
-from etl.arrow_init import skip_pandas_probe
 from etl.assemble import Assembler
 from etl.convert import Conventions
 from etl.mapping import ColumnMapping, PlanColumn
 from etl.models import ItemResult, MappedItem, Origin, Outcome, Violation
+from etl.process_setup import skip_pandas_probe
 from etl.report import csv_text, error_row, item_row
 from etl.schema import FileKind
 from etl.stream import Chunk, Source, paused_gc
@@ -248,8 +248,9 @@ def _work_remote(job: FileJob, payload: bytes, chunk: Chunk) -> Done:
     if _chunks_done % 50 == 0:
         gc.collect()  # the rare cycle (an exception's traceback) still goes, now and then
     done = _work(job, chunk, keep_bodies=False)
+    # The chunk's memory is kept for the next one (etl/process_setup.py): giving it back after each
+    # chunk made the next fault it in again.
     chunk.batch = pa.RecordBatch.from_pylist([])
-    pa.default_memory_pool().release_unused()
     # One block of JSON rather than thousands of small ones: cheaper to send, and the receiving
     # process's heap does not fragment (its peak memory was twice as high).
     documents = done.documents

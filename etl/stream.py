@@ -143,8 +143,7 @@ class Source:
                 else list(range(begin + 2, end + 2))
             )
             starts = (self.starts[first_item : last_item + 1] - begin).tolist()
-            del table
-            pa.default_memory_pool().release_unused()
+            del table  # its memory is reused by the next chunk (etl/process_setup.py)
             yield first_item, data.to_batches()[0], numbers, starts
 
 

@@ -41,7 +41,7 @@ def test_importing_etl_keeps_freed_memory_unless_told_otherwise() -> None:
 def test_pyarrow_builds_arrays_without_importing_pandas_which_stays_importable() -> None:
     code = """
         import sys
-        from etl.arrow_init import skip_pandas_probe
+        from etl.process_setup import skip_pandas_probe
         import pyarrow as pa
         skip_pandas_probe()
         pa.array(["a", "b"]); pa.array([1, 2]); pa.scalar("x")
