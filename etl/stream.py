@@ -49,7 +49,8 @@ from etl.read import (
 from etl.schema import FileKind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
-BLOCK_BYTES = 1 << 20
+BLOCK_BYTES = 1 << 20  # the data pass: every column of a block is held at once
+INDEX_BLOCK_BYTES = 8 << 20  # the index pass keeps only the key columns: fewer, bigger blocks
 PARQUET_BATCH_ROWS = 16 * 1024
 
 
@@ -209,14 +210,10 @@ def _open_csv(
         return "skip"
 
     def reader(include: list[str] | None) -> Iterator[pa.RecordBatch]:
-        return iter(
-            pacsv.open_csv(
-                path,
-                **text_csv_options(
-                    names, delimiter, options.encoding, keep_invalid, BLOCK_BYTES, include
-                ),
-            )
-        )
+        block = BLOCK_BYTES if include is None else INDEX_BLOCK_BYTES
+        encoding = options.encoding
+        settings = text_csv_options(names, delimiter, encoding, keep_invalid, block, include)
+        return iter(pacsv.open_csv(path, **settings))
 
     index = _Index(columns, kind, default_origin)
     quotes = 0
