@@ -204,10 +204,16 @@ def prefetched(values: Iterator[T], depth: int = 2) -> Iterator[T]:
 
 
 def request_line(origin: Origin | None, items_property: str, documents: list[Document]) -> bytes:
-    """``orjson.dumps(batch.body(...))`` + newline, from the items' JSON."""
+    """``orjson.dumps(batch.body(...))`` + newline, from the items' JSON, copied once (a million
+    lines make 800 MB of requests: each extra concatenation cost 0.1 s)."""
     head = b"{" if origin is None else b'{"origin":' + orjson.dumps(origin.as_json()) + b","
-    key = orjson.dumps(items_property)
-    return head + key + b":[" + b",".join(documents) + b"]}\n"
+    parts: list[Document] = [head + orjson.dumps(items_property) + b":["]
+    for document in documents:
+        parts += (document, b",")
+    if documents:
+        parts.pop()
+    parts.append(b"]}\n")
+    return b"".join(parts)
 
 
 class _Report:

@@ -293,3 +293,8 @@ def test_request_lines_equal_orjson_of_the_whole_body() -> None:
     documents = [orjson.dumps({"a": 1.5, "b": 'é"x'}), orjson.dumps({"c": [1, 2]})]
     body = {"origin": Origin("C", "S").as_json(), "orders": [json.loads(d) for d in documents]}
     assert request_line(Origin("C", "S"), "orders", documents) == orjson.dumps(body) + b"\n"
+    views = [memoryview(b"..." + d)[3:] for d in documents]  # as they come from a worker
+    assert request_line(Origin("C", "S"), "orders", views) == orjson.dumps(body) + b"\n"
+    for some in ([], documents[:1]):
+        body = {"orders": [json.loads(d) for d in some]}
+        assert request_line(None, "orders", some) == orjson.dumps(body) + b"\n"
