@@ -30,6 +30,8 @@ class SeenKeys:
         found = np.full(len(first), -1, dtype=np.int64)
         if not self._levels or not len(first):
             return found
+        if _is_sorted(first):  # e.g. the distinct keys of distinct_pairs
+            return self._find_sorted(first, second)
         order = np.argsort(first)  # sorted queries make the searches below cache-friendly
         found_sorted = self._find_sorted(first[order], second[order])
         found[order] = found_sorted
@@ -56,12 +58,15 @@ class SeenKeys:
         """Remember new keys (never seen before: ``find`` said -1 for each); payloads < 2^31."""
         if not len(first):
             return
-        order = np.argsort(first, kind="stable")
-        level = (
-            first[order],
-            second[order].astype(np.uint32),
-            payload[order].astype(np.int32),
-        )
+        if _is_sorted(first):
+            level = (first, second.astype(np.uint32), payload.astype(np.int32))
+        else:
+            order = np.argsort(first, kind="stable")
+            level = (
+                first[order],
+                second[order].astype(np.uint32),
+                payload[order].astype(np.int32),
+            )
         self._levels.append(level)
         # Levels stop growing at MERGE_LIMIT keys: merging two huge ones would need twice their
         # memory at once, for little gain (a lookup searches each level: a few more is cheap).
@@ -117,7 +122,17 @@ def scope_hashes(texts: list[str]) -> np.ndarray:
 
 def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each distinct (first, second) pair, the index of its first occurrence; and for each
-    element, the index of its pair among the distinct ones."""
+    element, the index of its pair among the distinct ones. The distinct pairs come in the order
+    of their first hash (SeenKeys then needs no sort) unless two texts share a first hash."""
+    _, where, inverse = np.unique(first, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    if np.array_equal(second[where][inverse], second):
+        return where, inverse
+    # Two different texts with one first hash (a chance in 2^64 a pair): tell pairs apart whole.
     pairs = np.ascontiguousarray(np.stack([first, second], axis=1)).view("V16").reshape(-1)
     _, where, inverse = np.unique(pairs, return_index=True, return_inverse=True)
     return where, inverse.reshape(-1)
+
+
+def _is_sorted(values: np.ndarray) -> bool:
+    return bool(len(values) < 2 or (values[1:] >= values[:-1]).all())

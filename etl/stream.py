@@ -486,11 +486,14 @@ class _Index:
             first, second = text_hashes(
                 ids.take(at).to_pylist(), scope[origins.indices.to_numpy(zero_copy_only=False)]
             )
-            where, _ = distinct_pairs(first, second)
-            if len(where) != len(starts) or (self._seen.find(first, second) >= 0).any():
+            where, _ = distinct_pairs(first, second)  # in hash order: SeenKeys sorts nothing
+            if (
+                len(where) != len(starts)
+                or (self._seen.find(first[where], second[where]) >= 0).any()
+            ):
                 self.contiguous = False
             else:
-                self._seen.add(first, second, starts + self.rows)
+                self._seen.add(first[where], second[where], (starts + self.rows)[where])
         self._starts.extend((starts + self.rows).tolist())
         self.rows += rows
 

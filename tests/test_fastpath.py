@@ -184,6 +184,28 @@ def test_equal_texts_of_different_scopes_are_different_keys() -> None:
     assert len(where) == 2 and inverse[0] == inverse[2] != inverse[1]
 
 
+def test_pairs_sharing_a_first_hash_stay_distinct() -> None:
+    first = np.array([7, 3, 7, 7, 3], dtype=np.uint64)
+    second = np.array([1, 5, 2, 1, 5], dtype=np.uint64)
+    where, inverse = distinct_pairs(first, second)
+    assert len(where) == 3
+    assert inverse[0] == inverse[3] != inverse[2] and inverse[1] == inverse[4]
+    assert sorted(where.tolist()) == [0, 1, 2]  # first occurrences
+
+
+def test_seen_keys_take_sorted_and_unsorted_keys_alike() -> None:
+    first, second = text_hashes([f"K{i}" for i in range(3000)])
+    order = np.argsort(first)
+    low, rest = order[:1000], np.sort(order[1000:])
+    seen = SeenKeys()
+    seen.add(first[low], second[low], low)  # sorted by hash: kept as given
+    seen.add(first[rest[:1000]], second[rest[:1000]], rest[:1000])  # unsorted: sorted here
+    expected = np.full(3000, -1)
+    expected[low], expected[rest[:1000]] = low, rest[:1000]
+    assert (seen.find(first, second) == expected).all()
+    assert (seen.find(first[order], second[order]) == expected[order]).all()
+
+
 def test_chunks_never_straddle_mappers_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
