@@ -254,7 +254,7 @@ def _wait_for(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", type=Path, default=BENCH / "data", help="generated inputs")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each `etl check`")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each `etl check`")
     parser.add_argument("--baseline-repeat", type=int, default=1, help="runs of the baseline")
     parser.add_argument(
         "--only",
