@@ -58,8 +58,8 @@ class SeenKeys:
         """Remember new keys (never seen before: ``find`` said -1 for each); payloads < 2^31."""
         if not len(first):
             return
-        if _is_sorted(first):
-            level = (first, second.astype(np.uint32), payload.astype(np.int32))
+        if _is_sorted(first):  # copies all the same: the caller's arrays stay the caller's
+            level = (first.copy(), second.astype(np.uint32), payload.astype(np.int32))
         else:
             order = np.argsort(first, kind="stable")
             level = (
