@@ -193,10 +193,13 @@ def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
     return done
 
 
-def invalid_message(item: MappedItem) -> str:
-    count = len(item.violations)
-    first = item.violations[0].message
-    return first if count == 1 else f"{first} (and {count - 1} more problem(s))"
+def invalid_result(item: MappedItem) -> ItemResult:
+    """The items.csv word on an item with violations: the first, and how many more."""
+    first, more = item.violations[0], len(item.violations) - 1
+    message = first.message + (f" (and {more} more problem(s))" if more else "")
+    return ItemResult(
+        item.item_id, item.origin, item.rows, Outcome.INVALID, code=first.code, message=message
+    )
 
 
 def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[str]]:
@@ -205,16 +208,7 @@ def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[
     error_lines: list[str] = []
     for item in items:
         if item.violations:
-            first = item.violations[0]
-            result = ItemResult(
-                item.item_id,
-                item.origin,
-                item.rows,
-                Outcome.INVALID,
-                code=first.code,
-                message=invalid_message(item),
-            )
-            item_lines.append(csv_text([item_row(source, result)]))
+            item_lines.append(csv_text([item_row(source, invalid_result(item))]))
             error_lines.append(csv_text(error_row(source, v) for v in item.violations))
         else:
             origin = item.origin

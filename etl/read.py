@@ -62,15 +62,20 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: Path, options: ReadOptions | None = None) -> Table:
-    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
-    options = options or ReadOptions()
+def refuse_missing_or_empty(path: Path) -> None:
+    """Raise UnreadableFile for a file gone or empty: the first reasons every reader gives."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise UnreadableFile(str(path), "the file disappeared before it could be read") from None
     if size == 0:
         raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+
+
+def read_table(path: Path, options: ReadOptions | None = None) -> Table:
+    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
+    options = options or ReadOptions()
+    refuse_missing_or_empty(path)
     if path.suffix.lower() == ".parquet":
         return _read_parquet(path)
     return _read_csv(path, options)

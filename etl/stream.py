@@ -42,6 +42,7 @@ from etl.read import (
     _read_parquet,
     ragged_rows,
     read_arrow,
+    refuse_missing_or_empty,
     sniff_delimiter,
     text_array,
     text_csv_options,
@@ -157,12 +158,7 @@ def open_source(
     scan: Future[FileScan] | None = None,
 ) -> Source:
     """Read the key columns of a CSV or Parquet file, or raise UnreadableFile as read_table does."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise UnreadableFile(str(path), "the file disappeared before it could be read") from None
-    if size == 0:
-        raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+    refuse_missing_or_empty(path)
     if path.suffix.lower() == ".parquet":
         return _open_parquet(path, kind, read, mapping, default_origin)
     return _open_csv(path, kind, read, mapping, default_origin, scan)

@@ -39,6 +39,7 @@ from etl.inbox import (
 from etl.ledger import Ledger
 from etl.models import ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
+from etl.parallel import invalid_result
 from etl.pipeline import Prepared, iter_validated, paused_gc, prefetched, prepare
 from etl.read import fingerprint
 from etl.report import write_errors, write_items, write_json
@@ -269,18 +270,7 @@ class Sync:
     def _report_invalid(item: MappedItem, file_run: FileRun) -> None:
         """An item caught locally: every violation reported, the first in its items.csv line."""
         file_run.violations.extend(item.violations)
-        first = item.violations[0]
-        more = len(item.violations) - 1
-        file_run.results.append(
-            ItemResult(
-                item.item_id,
-                item.origin,
-                item.rows,
-                Outcome.INVALID,
-                code=first.code,
-                message=first.message + (f" (and {more} more problem(s))" if more else ""),
-            )
-        )
+        file_run.results.append(invalid_result(item))
 
     def _screen(
         self, chunk: list[MappedItem], file_run: FileRun, ledger: Ledger
