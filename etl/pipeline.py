@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -128,7 +129,10 @@ def validated_chunks(
         return
     stream = prepared.stream
     job = FileJob(
-        token=f"{prepared.path}:{id(stream)}",
+        # Unique per opened file, for the life of the process: a path repeats (every claimed file
+        # is inbox/.processing/<name>) and so does id() of a freed object, and a worker keeps
+        # the column plan of the last token it saw.
+        token=uuid.uuid4().hex,
         header=stream.header,
         columns=stream.columns,
         source=stream.name,
