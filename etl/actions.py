@@ -22,7 +22,7 @@ from pathlib import Path
 import orjson
 
 from etl.client import ConnectClient
-from etl.errors import NotFound, RejectedRequest
+from etl.errors import NotFound, OutcomeUnknown, RejectedRequest
 from etl.ledger import Ledger
 from etl.models import ItemResult, MappedItem, Outcome
 from etl.report import atomic_writer
@@ -112,8 +112,8 @@ def queue_order_actions(
     flush = flush_action_log(context)
     results = []
     for item in items:
-        sent_at, action_id = context.ledger.queued_action(context.file_sha256, item.rows[0])
-        if sent_at is None:
+        queued = context.ledger.queued_action(context.file_sha256, item.rows[0])
+        if queued.sent_at is None:
             results.append(
                 _result(
                     item,
@@ -122,11 +122,14 @@ def queue_order_actions(
                     "queued in the ledger; sent with the next flush (at most one a minute)",
                 )
             )
-        elif action_id:
-            results.append(_result(item, Outcome.ACCEPTED, message=f"action_id {action_id}"))
+        elif queued.outcome == "accepted" and queued.action_id:
+            results.append(_result(item, Outcome.ACCEPTED, message=f"action_id {queued.action_id}"))
+        elif queued.outcome == "unknown":
+            results.append(_result(item, Outcome.UNKNOWN, "OUTCOME_UNKNOWN", queued.message))
         else:
-            results.append(_result(item, Outcome.REJECTED, "REJECTED", "refused by Connect"))
-    return results, int(flush.sent > 0 or flush.rejected > 0)
+            message = queued.message or "refused by Connect"
+            results.append(_result(item, Outcome.REJECTED, "REJECTED", message))
+    return results, flush.requests
 
 
 @dataclass(frozen=True)
@@ -135,36 +138,60 @@ class Flush:
     rejected: int
     waiting: int
     next_allowed_at: float
+    unknown: int = 0
+
+    @property
+    def requests(self) -> int:
+        return int(self.sent + self.rejected + self.unknown > 0)
 
 
 def flush_action_log(context: ActionContext, max_items: int = 100) -> Flush:
-    """Send the oldest queued actions (at most 100) if a minute has passed since the last flush."""
+    """Send the oldest queued actions (at most 100) if a minute has passed since the last flush.
+
+    Each queued row is sent once: accepted (its action id tracked), rejected, or closed as
+    unknown when the answer was lost or named no id, for a second call would report the
+    actions twice (v2-reportOrderActions is not idempotent)."""
     ledger, now = context.ledger, context.now()
     last = ledger.last_sent(REPORT_OPERATION)
     queued = ledger.unsent_actions(max_items)
     if not queued or (last is not None and now - last < MIN_FLUSH_SECONDS):
-        waiting = len(ledger.unsent_actions(10_000))
         allowed = now if last is None else last + MIN_FLUSH_SECONDS
-        return Flush(0, 0, waiting, allowed)
+        return Flush(0, 0, ledger.unsent_count(), allowed)
     bodies = [orjson.loads(body) for _, body, _, _ in queued]
     ledger.sent_now(REPORT_OPERATION, now)  # before sending: a crash must not allow a resend now
-    rejected: list[int] = []
     try:
         ids = context.client().report_order_actions({"actions": bodies})
     except RejectedRequest as error:
         # Mark the actions Connect blames as refused; the others go with the next flush.
-        blamed = blamed_items(error, "actions", len(queued)) or dict.fromkeys(range(len(queued)))
-        rejected = [queued[index][0] for index in blamed]
-        ledger.actions_dropped(rejected, now)
-        return Flush(0, len(rejected), len(queued) - len(rejected), now + MIN_FLUSH_SECONDS)
-    sent = [
-        (seq, action_id, str(body.get("entity_id", "")))
-        for (seq, _, _, _), body, action_id in zip(queued, bodies, ids, strict=False)
-        if action_id
-    ]
+        blamed = blamed_items(error, "actions", len(queued))
+        if not blamed:
+            blamed = {index: [str(error)] for index in range(len(queued))}
+        for index, messages in blamed.items():
+            ledger.actions_closed([queued[index][0]], now, "rejected", "; ".join(messages))
+        waiting = ledger.unsent_count()
+        return Flush(0, len(blamed), waiting, now + MIN_FLUSH_SECONDS)
+    except OutcomeUnknown as error:
+        ledger.actions_closed([seq for seq, _, _, _ in queued], now, "unknown", str(error))
+        return Flush(0, 0, ledger.unsent_count(), now + MIN_FLUSH_SECONDS, unknown=len(queued))
+    sent, nameless = [], []
+    for position, ((seq, _, _, _), body) in enumerate(zip(queued, bodies, strict=True)):
+        action_id = ids[position] if position < len(ids) else ""
+        if action_id:
+            sent.append((seq, action_id, str(body.get("entity_id", ""))))
+        else:
+            nameless.append(seq)
     ledger.actions_sent(sent, "order-actions", now, now + context.poll_seconds)
-    waiting = len(ledger.unsent_actions(10_000))
-    return Flush(len(sent), 0, waiting, now + MIN_FLUSH_SECONDS)
+    if nameless:
+        ledger.actions_closed(
+            nameless,
+            now,
+            "unknown",
+            "Connect answered without an action id for this row: whether it recorded the action "
+            "cannot be known, and it is not sent again (it would be reported twice)",
+        )
+    return Flush(
+        len(sent), 0, ledger.unsent_count(), now + MIN_FLUSH_SECONDS, unknown=len(nameless)
+    )
 
 
 # --- tracking ----------------------------------------------------------------------------------
@@ -175,23 +202,17 @@ def track_actions(
 ) -> tuple[list[ItemResult], int]:
     """Follow the ids of a track-actions file; poll the ones that are due now.
 
-    Returns the results and the number of status requests made."""
+    Returns the results and the number of status requests made. An id already final (now or
+    in an earlier run) is reported with its final status at once: it is never polled again."""
     context.ledger.track((item.item_id for item in items), source, context.now())
     polls = len(context.ledger.due_actions(context.now()))
-    finished = {row["action_id"]: row for row in poll_actions(context)}
+    written = {str(row["action_id"]): str(row["written_to"]) for row in poll_actions(context)}
+    known = {str(row["action_id"]): row for row in context.ledger.tracked(i.item_id for i in items)}
     results = []
     for item in items:
-        final = finished.get(item.item_id)
-        if final is not None:
-            results.append(
-                _result(
-                    item,
-                    Outcome.ACCEPTED,
-                    str(final["status"]),
-                    f"final status {final['status']}; see {final['written_to']}",
-                )
-            )
-        else:
+        row = known.get(item.item_id)
+        status = str(row["status"]) if row else "PENDING"
+        if status not in FINAL:
             results.append(
                 _result(
                     item,
@@ -201,7 +222,45 @@ def track_actions(
                     "status is written to outbox/actions/",
                 )
             )
+            continue
+        assert row is not None
+        where = written.get(item.item_id)
+        said = f"; see {where}" if where else f" (final since {row['updated_at'] or 'before'})"
+        results.append(_final_result(item, status, str(row["errors"]), said))
     return results, polls
+
+
+def _final_result(item: MappedItem, status: str, errors: str, said: str) -> ItemResult:
+    """The action's own final status: SUCCESS is accepted; FAILED and NOT_FOUND are not."""
+    if status == "SUCCESS":
+        return _result(item, Outcome.ACCEPTED, status, f"final status SUCCESS{said}")
+    details = "; ".join(
+        f"{e.get('code', '')}: {e.get('message', '')}" for e in orjson.loads(errors or "[]")
+    )
+    meaning = (
+        "Connect knows no action with this id (wrong id, or another API)"
+        if status == "NOT_FOUND"
+        else "Connect could not carry out the action"
+    )
+    message = f"final status {status}: {meaning}" + (f" ({details})" if details else "") + said
+    return _result(item, Outcome.REJECTED, status, message)
+
+
+def due_work(context: ActionContext) -> dict[str, int]:
+    """What every run does whatever its inbox held: flush the order action log when the
+    minute allows, poll the tracked actions that are due. Counts of what was done."""
+    flush = flush_action_log(context)
+    polled = len(context.ledger.due_actions(context.now()))
+    final = len(poll_actions(context)) if polled else 0
+    counts = {
+        "actions_reported": flush.sent,
+        "actions_rejected": flush.rejected,
+        "actions_unknown": flush.unknown,
+        "actions_waiting": flush.waiting,
+        "actions_polled": polled,
+        "actions_final": final,
+    }
+    return {name: count for name, count in counts.items() if count}
 
 
 def poll_actions(context: ActionContext) -> list[dict[str, object]]:

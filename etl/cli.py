@@ -216,7 +216,10 @@ def print_file_line(summary: FileSummary) -> None:
 def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
     for file in [] if quiet else run.files:
         print_file_line(file)
-    print(f"run {run.run_id}: exit {run.exit_code}; reports in {run_dir}")
+    for job, count in run.due_work.items():
+        print(f"due work: {count} {job.replace('_', ' ')}")
+    target = f" to {run.target}" if run.target else ""
+    print(f"run {run.run_id}{target}: exit {run.exit_code}; reports in {run_dir}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -287,6 +290,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             client_id=DEFAULT_CLIENT_ID,
             client_secret=Secret(DEFAULT_CLIENT_SECRET),
             token=Secret(""),
+            # The sandbox is a target of its own, with a history of its own: what the demo
+            # delivered says nothing about the real API (DESIGN.md section 9).
+            target_name=f"sandbox {db_path}",
+            state=settings.state or db_path.parent / "ledger.sqlite3",
         )
         code = _run(settings, args.force, args)
         print(
@@ -337,7 +344,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             run = sync()
         finally:
             lock.release()
-        if not run.files:
+        if not run.files and not run.due_work:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
         else:

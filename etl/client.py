@@ -20,13 +20,16 @@ from urllib.parse import quote
 
 import orjson
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from etl import __version__
 from etl.config import Settings
 from etl.errors import (
     ApiError,
+    ApiMisconfigured,
     AuthFailed,
     NotFound,
+    OutcomeUnknown,
     RejectedRequest,
     RetriableApiError,
 )
@@ -36,6 +39,25 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
 UPSERT_ORDERS = "/channel-platform/v1/orders"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the API's documentation says of one operation that decides how to call it."""
+
+    name: str  # its pacing bucket, whatever ids its path holds
+    idempotent: bool = True  # sending it twice does what sending it once does
+    not_found_names_item: bool = False  # it documents a 404 about the resource it names
+
+
+UPSERT = Operation("upsertOrders", not_found_names_item=True)  # unknown channel or store
+UPDATE_ACTION_STATUS = Operation("updateActionStatus", not_found_names_item=True)
+ANONYMIZE = Operation("updateAnonymizeAfterDate")
+UPLOAD_DOCUMENT = Operation("uploadOrderDocument", not_found_names_item=True)  # unknown store
+DELETE_DOCUMENT = Operation("deleteOrderDocument", not_found_names_item=True)
+# Each call creates actions with new ids: a resend after a lost answer reports them twice.
+REPORT_ACTIONS = Operation("reportActions", idempotent=False)
+GET_ACTION_STATUS = Operation("getActionStatus", not_found_names_item=True)
 
 
 class Verdict(StrEnum):
@@ -63,6 +85,12 @@ def classify(status: int) -> Verdict:
     if status in (400, 409, 422):
         return Verdict.REJECTED
     return Verdict.FATAL
+
+
+def status_unknown(status: int) -> bool:
+    """An error status after which the server may have acted: 429 and 503 say "not now, not
+    done"; a 500, or a gateway's 502 and 504, can come after the work was done."""
+    return status >= 500 and status != 503
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -172,11 +200,20 @@ class ConnectClient:
                     "client_secret": self.settings.client_secret.reveal(),
                 },
                 timeout=self.settings.timeout,
+                allow_redirects=False,  # a redirect would carry the secret to another place
             )
         except (requests.ConnectionError, requests.Timeout) as error:
             raise RetriableApiError(
                 f"cannot reach the token endpoint {self.settings.token_url}: {type(error).__name__}"
             ) from None
+        if 300 <= response.status_code < 400:
+            location = response.headers.get("Location", "") or "(no Location)"
+            raise ApiMisconfigured(
+                f"the token endpoint {self.settings.token_url} answered {response.status_code}, "
+                f"a redirect to {location}; redirects are not followed: check token_url "
+                "(CONNECT_TOKEN_URL)",
+                status=response.status_code,
+            )
         if response.status_code == 429 or response.status_code >= 500:
             raise RetriableApiError(
                 f"token endpoint answered {response.status_code}",
@@ -222,51 +259,74 @@ class ConnectClient:
         self,
         method: str,
         path: str,
+        operation: Operation,
         *,
         json_body: Any = None,
+        data: bytes | None = None,
         files: dict[str, tuple[str | None, bytes, str]] | None = None,
         rate: float | None = None,
-        operation: str | None = None,
     ) -> requests.Response:
         """Send one API request, retrying what is worth retrying; raise ApiError otherwise.
 
-        ``operation`` names the pacing bucket (one per API operation, whatever ids the path
-        holds); ``files`` sends multipart/form-data parts (name -> (filename, bytes, type)).
+        ``data`` is a JSON body already encoded; ``files`` sends multipart/form-data parts
+        (name -> (filename, bytes, type)). A request whose answer was lost is sent again only
+        when the operation is idempotent; otherwise OutcomeUnknown says so.
         """
         url = self.settings.api_url.rstrip("/") + path
-        pacer = self.pacer(
-            operation or f"{method} {path}", rate or self.settings.requests_per_second
-        )
+        pacer = self.pacer(operation.name, rate or self.settings.requests_per_second)
+        headers = {"Content-Type": "application/json"} if data is not None else {}
         refreshed = False
         attempt = 0
         while True:
             pacer.wait()
             attempt += 1
+            try:
+                bearer = self._bearer()
+            except RetriableApiError as error:  # the token endpoint itself is down: not sent
+                self._retry_or_raise(error, attempt)
+                continue
             self.stats.requests += 1
             try:
                 response = self.session.request(
                     method,
                     url,
                     json=json_body,
+                    data=data,
                     files=files,
-                    headers={"Authorization": f"Bearer {self._bearer()}"},
+                    headers={**headers, "Authorization": f"Bearer {bearer}"},
                     timeout=self.settings.timeout,
+                    allow_redirects=False,
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
-                failure: RetriableApiError = RetriableApiError(
-                    f"{method} {path}: {_describe_network_error(error)}"
-                )
-                self._retry_or_raise(failure, attempt)
-                continue
-            except RetriableApiError as error:  # the token endpoint itself is down
-                self._retry_or_raise(error, attempt)
+                what = f"{method} {path}: {_describe_network_error(error)}"
+                if not operation.idempotent and not _never_sent(error):
+                    raise OutcomeUnknown(
+                        f"{what}; the request may have reached Connect, so it is not sent again "
+                        "(it is not idempotent: a second call would act twice)"
+                    ) from None
+                self._retry_or_raise(RetriableApiError(what), attempt)
                 continue
             verdict = classify(response.status_code)
+            misplaced = _misconfiguration(method, path, response, operation)
+            if misplaced is not None:
+                raise ApiMisconfigured(misplaced, status=response.status_code)
             if verdict is Verdict.OK:
                 return response
             body = _json_or_empty(response)
             message = _api_message(method, path, response.status_code, body)
             code = str(body.get("code", ""))
+            if (
+                verdict is Verdict.RETRY
+                and not operation.idempotent
+                and status_unknown(response.status_code)
+            ):
+                raise OutcomeUnknown(
+                    f"{message}; the server may have acted on it before failing, so it is not "
+                    "sent again (it is not idempotent: a second call would act twice)",
+                    status=response.status_code,
+                    code=code,
+                    body=body,
+                )
             if verdict is Verdict.RETRY:
                 retry_after = parse_retry_after(
                     response.headers.get("Retry-After"), self.wall_clock()
@@ -318,20 +378,20 @@ class ConnectClient:
 
     def upsert_orders(self, body: dict[str, Any]) -> None:
         """POST /channel-platform/v1/orders (upsertOrders): 204 when every order is accepted."""
-        self.send("POST", UPSERT_ORDERS, json_body=body)
+        self.send("POST", UPSERT_ORDERS, UPSERT, json_body=body)
 
     def update_action_status(self, action_id: str, body: dict[str, Any]) -> None:
         """PUT /channel-platform/v1/orders/actions/{action_id} (updateActionStatus)."""
         self.send(
             "PUT",
-            f"/channel-platform/v1/orders/actions/{quote(action_id, safe='')}",
+            f"/channel-platform/v1/orders/actions/{path_segment(action_id)}",
+            UPDATE_ACTION_STATUS,
             json_body=body,
-            operation="updateActionStatus",
         )
 
     def update_anonymize_after(self, body: dict[str, Any]) -> None:
         """PUT /channel-platform/v1/orders/anonymize-after (updateAnonymizeAfterDate)."""
-        self.send("PUT", "/channel-platform/v1/orders/anonymize-after", json_body=body)
+        self.send("PUT", "/channel-platform/v1/orders/anonymize-after", ANONYMIZE, json_body=body)
 
     def upload_document(
         self,
@@ -345,22 +405,22 @@ class ConnectClient:
         """POST /channel-platform/v1/orders/{channel_order_id}/documents (multipart)."""
         self.send(
             "POST",
-            f"/channel-platform/v1/orders/{quote(channel_order_id, safe='')}/documents",
+            f"/channel-platform/v1/orders/{path_segment(channel_order_id)}/documents",
+            UPLOAD_DOCUMENT,
             files={
                 "file": (filename, content, content_type),
                 "origin": (None, orjson.dumps(origin), "application/json"),
                 "metadata": (None, orjson.dumps(metadata), "application/json"),
             },
-            operation="uploadOrderDocument",
         )
 
     def delete_document(self, channel_document_id: str, origin: dict[str, Any]) -> None:
         """DELETE /channel-platform/v1/orders/documents/{channel_document_id}, origin in body."""
         self.send(
             "DELETE",
-            f"/channel-platform/v1/orders/documents/{quote(channel_document_id, safe='')}",
+            f"/channel-platform/v1/orders/documents/{path_segment(channel_document_id)}",
+            DELETE_DOCUMENT,
             json_body={"origin": origin},
-            operation="deleteOrderDocument",
         )
 
     def report_order_actions(self, body: dict[str, Any]) -> list[str]:
@@ -370,7 +430,7 @@ class ConnectClient:
         the pacer here is the last guard within one process.
         """
         response = self.send(
-            "POST", "/v2/orders/actions", json_body=body, rate=1 / 60, operation="reportActions"
+            "POST", "/v2/orders/actions", REPORT_ACTIONS, json_body=body, rate=1 / 60
         )
         payload = _json_or_empty(response)
         return [str(entry.get("action_id", "")) for entry in payload.get("actions") or []]
@@ -379,10 +439,59 @@ class ConnectClient:
         """GET /v2/orders/actions/{action_id} (v2-getActionStatus)."""
         response = self.send(
             "GET",
-            f"/v2/orders/actions/{quote(action_id, safe='')}",
-            operation="getActionStatus",
+            f"/v2/orders/actions/{path_segment(action_id)}",
+            GET_ACTION_STATUS,
         )
         return _json_or_empty(response)
+
+
+def path_segment(value: str) -> str:
+    """An id as one path segment: quoted, and never a dot segment, which a URL would resolve
+    to another path (``.../actions/..`` is ``.../orders``)."""
+    if value in (".", ".."):
+        raise RejectedRequest(f"the id {value!r} cannot be part of a URL")
+    return quote(value, safe="")
+
+
+def _never_sent(error: Exception) -> bool:
+    """Whether a network error happened before the request left: no connection was made."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _misconfiguration(
+    method: str, path: str, response: requests.Response, operation: Operation
+) -> str | None:
+    """Why an answer says the URL is wrong (not the item), or None. A redirect, a 405, a 404
+    without the API's error body (or for an operation that documents no 404), and an error
+    in HTML are what a wrong base URL or a proxy answer."""
+    status = response.status_code
+    where = f"{method} {path} answered {status}"
+    fix = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
+    if 300 <= status < 400:
+        location = response.headers.get("Location", "") or "(no Location)"
+        return f"{where}, a redirect to {location}; redirects are not followed: {fix}"
+    if status == 405:
+        return f"{where} (method not allowed): there is no such operation at this URL; {fix}"
+    if status == 404 and (
+        not operation.not_found_names_item or "code" not in _json_or_empty(response)
+    ):
+        return f"{where}: no such operation at this URL; {fix}"
+    if 400 <= status < 500 and status != 429 and response.content and not _is_json(response):
+        kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
+        return f"{where} with a {kind} page, not the API's JSON; {fix}"
+    return None
+
+
+def _is_json(response: requests.Response) -> bool:
+    try:
+        response.json()
+    except ValueError:
+        return False
+    return True
 
 
 def _describe_network_error(error: Exception) -> str:

@@ -6,11 +6,13 @@ Secrets are held in ``Secret`` so that no repr, log line or report can print the
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl.convert import Conventions
@@ -97,6 +99,21 @@ class Settings:
     rescan_seconds: float = 30.0
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
+    target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
+
+    @property
+    def target(self) -> str:
+        """The API deliveries go to, as the ledger knows it (DESIGN.md section 9): the base URL
+        and the credential, for an order accepted by one target says nothing about another.
+        A static token is named by a digest of it, never by its value."""
+        if self.target_name:
+            return self.target_name
+        if self.token:
+            digest = hashlib.sha256(self.token.reveal().encode()).hexdigest()[:12]
+            credential = f"token {digest}"
+        else:
+            credential = f"client {self.client_id}"
+        return f"{normalized_url(self.api_url)} ({credential})"
 
     @property
     def ledger_path(self) -> Path:
@@ -114,6 +131,20 @@ class Settings:
             if fnmatch.fnmatch(path.name, rule.glob):
                 return rule.source
         return self.default_source
+
+
+def normalized_url(url: str) -> str:
+    """One spelling per base URL: scheme and host in lower case, no default port, no trailing
+    slash (``HTTPS://Connect.example:443/api/`` is ``https://connect.example/api``)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    default_port = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, default_port) else f"{host}:{port}"
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:

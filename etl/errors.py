@@ -6,8 +6,14 @@
     └── ApiError              anything the API said or failed to say
         ├── RetriableApiError 429, 5xx, timeouts, dropped connections: retry with backoff
         ├── RejectedRequest   400: isolate the offending items, never retry as is
-        ├── NotFound          404: the channel, store, action or document is unknown
-        └── AuthFailed        401/403 after one token refresh: stop the run (exit 3)
+        ├── NotFound          404 naming a resource: the channel, store, action or document
+        ├── AuthFailed        401/403 after one token refresh: stop the run (exit 3)
+        ├── ApiMisconfigured  no such route (404 without the API's error body), 405, a
+        │                     redirect, an answer that is not the API's JSON: a wrong base URL
+        │                     or proxy, never a verdict on an item: stop the run (exit 2)
+        └── OutcomeUnknown    sent, but whether Connect got it cannot be known (read timeout,
+                              connection dropped after the body left): never resent blindly
+                              when the operation is not idempotent
 
 Bad rows are data (violations in a report), not exceptions.
 """
@@ -69,3 +75,11 @@ class NotFound(ApiError):
 
 class AuthFailed(ApiError):
     """Credentials refused even after fetching a fresh token."""
+
+
+class ApiMisconfigured(ApiError):
+    """The answer says the tool is talking to the wrong place, not that an item is wrong."""
+
+
+class OutcomeUnknown(ApiError):
+    """The request left, no answer came back: Connect may or may not have acted on it."""

@@ -18,6 +18,12 @@ class Outcome(StrEnum):
     STALE = "STALE"
     FAILED = "FAILED"
     QUEUED = "QUEUED"  # in the ledger's durable queue: sent at the next allowed flush
+    UNKNOWN = "UNKNOWN"  # sent, no answer: Connect may have it; not resent (not idempotent)
+
+
+# Outcomes after which an item needs nothing more from this tool: a file whose items all ended
+# so is delivered, and a copy of it dropped again is a duplicate.
+SETTLED = frozenset({Outcome.ACCEPTED, Outcome.UNCHANGED, Outcome.STALE, Outcome.QUEUED})
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,6 +90,7 @@ class FileView:
 class ReportView:
     run_id: str
     command: str
+    target: str  # the API the run talked to
     tool_version: str
     started_at: str
     finished_at: str
@@ -229,6 +230,7 @@ def load_report(run_dir: Path, limit: int = MAX_PROBLEMS_PER_FILE) -> ReportView
     return ReportView(
         run_id=str(summary.get("run_id", run_dir.name)),
         command=command,
+        target=str(summary.get("target", "")),
         tool_version=str(summary.get("tool_version", "")),
         started_at=str(summary.get("started_at", "")),
         finished_at=str(summary.get("finished_at", "")),
@@ -367,6 +369,8 @@ def read_run_summary(run_dir: Path) -> RunSummary:
         run_id=str(data.get("run_id", run_dir.name)),
         command=str(data.get("command", "")),
         started_at=str(data.get("started_at", "")),
+        target=str(data.get("target", "")),
+        due_work={str(k): int(v) for k, v in (data.get("due_work") or {}).items()},
         files=[FileSummary(**{k: v for k, v in f.items() if k in known}) for f in data["files"]],
         finished_at=str(data.get("finished_at", "")),
         seconds=float(data.get("duration_seconds", 0.0)),

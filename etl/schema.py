@@ -81,6 +81,11 @@ class FileKind:
     singular: str = ""  # "order", for messages
 
     @property
+    def plural(self) -> str:
+        """ "orders", "action statuses": for messages."""
+        return self.singular + ("es" if self.singular.endswith("s") else "s")
+
+    @property
     def id_keys(self) -> tuple[str, ...]:
         return tuple(self.item_id.split("."))
 

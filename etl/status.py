@@ -77,6 +77,7 @@ def recent_runs(outbox: Path, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
         entry.update(
             finished=True,
             command=summary.get("command", ""),
+            target=summary.get("target", ""),  # the API it talked to; '' for check
             started_at=summary.get("started_at", ""),
             finished_at=summary.get("finished_at", ""),
             duration_seconds=summary.get("duration_seconds", 0.0),
@@ -257,7 +258,7 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(
             f"  {run['run_id']}  {run['command']:<5}  exit {run['exit_code']}  "
             f"{run['files']} file(s)  {_outcomes(run['outcomes'])}  "
-            f"{run['duration_seconds']:.1f} s"
+            f"{run['duration_seconds']:.1f} s" + (f"  to {run['target']}" if run["target"] else "")
         )
     if status["latest_report"]:
         lines.append(f"latest report: {status['latest_report']}")

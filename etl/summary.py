@@ -28,6 +28,7 @@ class FileSummary:
     extra_requests: int = 0
     retries: int = 0
     seconds: float = 0.0
+    unfinished: bool = False  # put back in the inbox with items not sent (stopped, API down)
 
 
 @dataclass
@@ -35,7 +36,11 @@ class RunSummary:
     run_id: str
     command: str
     started_at: str
+    target: str = ""  # the API this run talked to (DESIGN.md section 9); '' for `etl check`
     files: list[FileSummary] = field(default_factory=list)
+    # Work due whatever the inbox held: the order action log flushed, tracked actions polled.
+    due_work: dict[str, int] = field(default_factory=dict)
+    left_in_inbox: list[str] = field(default_factory=list)  # claimed, then not started
     finished_at: str = ""
     seconds: float = 0.0
     exit_code: int = 0
@@ -47,6 +52,7 @@ class RunSummary:
         return {
             "run_id": self.run_id,
             "command": self.command,
+            "target": self.target,
             "tool_version": __version__,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -62,6 +68,8 @@ class RunSummary:
                 "retries": sum(f.retries for f in self.files),
             },
             "files": [asdict(f) for f in self.files],
+            "due_work": self.due_work,
+            "left_in_inbox": self.left_in_inbox,
         }
 
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import orjson
 
 from etl import failpoints, operations
+from etl.actions import ActionContext, due_work
 from etl.batch import Batch, Batcher
 from etl.client import ConnectClient
 from etl.config import Settings
-from etl.errors import ApiError, AuthFailed, RetriableApiError, UnreadableFile
+from etl.errors import ApiError, ApiMisconfigured, AuthFailed, RetriableApiError, UnreadableFile
 from etl.events import Observer
 from etl.inbox import (
     archive,
@@ -36,8 +37,9 @@ from etl.inbox import (
     stable_files,
     waiting_files,
 )
-from etl.ledger import Ledger
-from etl.models import ItemResult, MappedItem, Outcome, Violation
+from etl.kinds import KINDS
+from etl.ledger import Ledger, OrderVersion
+from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
 from etl.pipeline import Prepared, iter_validated, paused_gc, prefetched, prepare
@@ -50,7 +52,9 @@ from etl.summary import FileSummary, RunSummary, new_run_id, now_text
 
 log = logging.getLogger("etl")
 
-EXIT_OK, EXIT_ITEMS, EXIT_API = 0, 1, 3
+EXIT_OK, EXIT_ITEMS, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
+# The API failures that stop a run: every later call would fail the same way.
+STOPPING_ERRORS = (RetriableApiError, AuthFailed, ApiMisconfigured)
 
 
 def content_hash(item: MappedItem) -> str:
@@ -72,12 +76,51 @@ def is_older(candidate: str, stored: str) -> bool:
         return False
 
 
+def _delivered_before(known: OrderVersion, file_sha256: str) -> str:
+    if known.file_sha256 == file_sha256:
+        run = f"run {known.run_id}" if known.run_id else "an earlier run"
+        return f"delivered from this same file by {run}, which was stopped before it finished"
+    return "same content as the version already delivered to this API"
+
+
+def _failed_reason(file_run: FileRun, run_id: str) -> str:
+    """What `.reason.txt` says of a file that goes to failed/: counts in the kind's words."""
+    summary, name = file_run.summary, file_run.path.name
+    noun = KINDS[summary.kind].plural if summary.kind in KINDS else "items"
+    counts = Counter(summary.outcomes)
+    problems = ", ".join(
+        f"{counts[o.value]} {o.value.lower()}"
+        for o in (Outcome.INVALID, Outcome.REJECTED, Outcome.UNKNOWN)
+        if counts[o.value]
+    )
+    settled = sum(counts[o.value] for o in SETTLED)
+    unsettled = summary.items - settled
+    text = f"{unsettled} of {summary.items} {noun} were not accepted ({problems}). "
+    if settled:
+        text += f"The other {settled} were delivered, or need nothing more. "
+    if counts[Outcome.UNKNOWN.value]:
+        text += (
+            "UNKNOWN: the request left but its answer was lost, so Connect may or may not have "
+            "them; they are not sent again, to avoid reporting them twice: check in Connect. "
+        )
+    return text + (
+        f"Every problem is listed in runs/{run_id}/{name}.errors.csv and items.csv; fix them "
+        f"and drop the file again: {noun} already delivered are skipped as unchanged."
+    )
+
+
 class ApiDown(Exception):
-    """The API stayed unreachable (or refused our credentials): stop sending for this run."""
+    """The API stayed unreachable, refused our credentials, or is not where the settings say:
+    stop sending for this run; the files go back to the inbox."""
 
     def __init__(self, cause: ApiError) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+    @property
+    def exit_code(self) -> int:
+        """2 for settings to fix (a wrong URL): waiting will not help; 3 otherwise."""
+        return EXIT_CONFIG if isinstance(self.cause, ApiMisconfigured) else EXIT_API
 
 
 @dataclass
@@ -117,7 +160,9 @@ class Sync:
         self.observer = observer or Observer()
         self.stop_requested = stop_requested
         self.paths = paths
-        self.run = RunSummary(run_id=new_run_id(), command="run", started_at=now_text())
+        self.run = RunSummary(
+            run_id=new_run_id(), command="run", started_at=now_text(), target=settings.target
+        )
         self.run_dir = settings.outbox / "runs" / self.run.run_id
         self._client: ConnectClient | None = None
         self.api_down: ApiDown | None = None
@@ -132,15 +177,20 @@ class Sync:
     def __call__(self) -> RunSummary:
         clock = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger.open(self.settings.ledger_path, self.settings.ledger_timeout)
+        ledger = Ledger.open(
+            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
+        )
         self._recover_interrupted_runs()
         ledger.abandon_pending(self.run.run_id)
         try:
             for path in self._take_files():
                 if self.api_down is not None or self.stop_requested():
                     release(path, self.settings.inbox)
+                    self.run.left_in_inbox.append(path.name)
                     continue
                 self.run.files.append(self._process(path, ledger))
+            if self.api_down is None and not self.stop_requested():
+                self._due_work(ledger)
         finally:
             ledger.close()
             if self._client is not None:
@@ -148,12 +198,29 @@ class Sync:
         self.run.exit_code = self._exit_code()
         self.run.finished_at = now_text()
         self.run.seconds = time.perf_counter() - clock
-        if not self.run.files and not any(self.run_dir.iterdir()):
+        if not self.run.files and not self.run.due_work and not any(self.run_dir.iterdir()):
             # Nothing was waiting: a cron job every minute must not fill runs/ with empty runs.
             self.run_dir.rmdir()
             return self.run
         write_json(self.run_dir / "summary.json", self.run.as_json())
         return self.run
+
+    def _due_work(self, ledger: Ledger) -> None:
+        """Queued order actions and tracked ids do not wait for a file of their kind: under
+        cron, the next file may never come."""
+        context = ActionContext(
+            lambda: self.client,
+            ledger,
+            self.settings.outbox,
+            "",
+            time.time,
+            self.settings.action_poll_seconds,
+        )
+        try:
+            self.run.due_work = due_work(context)
+        except STOPPING_ERRORS as error:
+            self.api_down = ApiDown(error)
+            log.error("order action log and tracking: %s", error)
 
     def _take_files(self) -> list[Path]:
         inbox = self.settings.inbox
@@ -174,9 +241,10 @@ class Sync:
 
     def _exit_code(self) -> int:
         if self.api_down is not None:
-            return EXIT_API
-        # FAILED alone (a graceful stop) is not a problem with the data: the next run sends it.
-        bad = {Outcome.INVALID.value, Outcome.REJECTED.value}
+            return self.api_down.exit_code
+        if self.run.left_in_inbox or any(file.unfinished for file in self.run.files):
+            return EXIT_API  # stopped with work left: the inputs wait in the inbox
+        bad = {Outcome.INVALID.value, Outcome.REJECTED.value, Outcome.UNKNOWN.value}
         for file in self.run.files:
             if file.status == "unreadable" or any(file.outcomes.get(o) for o in bad):
                 return EXIT_ITEMS
@@ -205,7 +273,7 @@ class Sync:
             return summary
         if record is not None and record.status == "claimed" and record.run_id != self.run.run_id:
             self._drop_partial_reports(record.run_id, path.name)
-        if not self.force and record is not None and record.status in ("done", "failed"):
+        if not self.force and record is not None and record.status == "delivered":
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
             summary.reason = "identical to a file already processed (use --force to send again)"
@@ -292,16 +360,17 @@ class Sync:
             if known is None:
                 to_send.append(item)
             elif known.content_hash == content_hash(item):
-                # Accepted already: by this very file in a run that was killed, or by another.
-                resumed = known.file_sha256 == file_run.sha256
+                # Accepted already: by this very file in an earlier run that was stopped or
+                # killed, or by another file. Either way this run did not deliver it, and says
+                # so: totals over runs count each delivery once.
                 file_run.results.append(
                     ItemResult(
                         item.item_id,
                         item.origin,
                         item.rows,
-                        Outcome.ACCEPTED if resumed else Outcome.UNCHANGED,
+                        Outcome.UNCHANGED,
                         known.batch_id,
-                        message="" if resumed else "same content as the version already accepted",
+                        message=_delivered_before(known, file_run.sha256),
                     )
                 )
             elif is_older(str(item.body.get("channel_updated_at", "")), known.channel_updated_at):
@@ -352,7 +421,7 @@ class Sync:
                 list(batch.items),
                 items_property,
             )
-        except (RetriableApiError, AuthFailed) as error:
+        except STOPPING_ERRORS as error:
             self.api_down = ApiDown(error)  # now, so that the next batch is not sent
             return Sent(error=error)
         failpoints.reach("batch.sent")
@@ -386,7 +455,12 @@ class Sync:
         status = "accepted" if len(accepted) == len(batch.items) else "rejected"
         with self._ledger_lock:
             ledger.batch_finished(
-                batch.batch_id, file_run.sha256, status, accepted, 204 if accepted else None
+                batch.batch_id,
+                file_run.sha256,
+                status,
+                accepted,
+                204 if accepted else None,
+                run_id=self.run.run_id,
             )
         file_run.summary.requests += delivery.requests
         file_run.summary.extra_requests += delivery.extra_requests
@@ -450,13 +524,15 @@ class Sync:
         reason: str,
         ledger: Ledger,
     ) -> None:
-        """The last step of a file: one rename to archive/ or failed/, then the ledger says so."""
+        """The last step of a file: one rename to archive/ or failed/, then the ledger says so.
+        A file goes to archive/ only when every item was settled (``SETTLED``): it is then
+        ``delivered``, and a later copy of it is a duplicate; any other is judged again."""
         outbox, run_id = self.settings.outbox, self.run.run_id
         if destination == "failed":
             quarantine(path, outbox, run_id, reason)
         else:
             archive(path, outbox, run_id)
-        ledger.file_finished(sha256, "failed" if destination == "failed" else "done")
+        ledger.file_finished(sha256, "delivered" if destination == "archive" else "failed")
 
     def _drop_partial_reports(self, run_id: str, name: str) -> None:
         """A run killed while reporting a file left half its reports: this run writes them anew."""
@@ -499,25 +575,18 @@ class Sync:
         write_items(self.run_dir / f"{name}.items.csv", name, results)
         failpoints.reach("report")
         write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
-        run_id = self.run.run_id
         if self.api_down is not None or file_run.stopped:
             ledger.file_released(file_run.sha256)
             release(file_run.path, self.settings.inbox)
             why = self.api_down or "the tool was stopped before every batch was sent"
             summary.reason = f"left in the inbox for the next run: {why}"
+            summary.unfinished = True
             return
-        bad = summary.outcomes.get(Outcome.INVALID.value, 0) + summary.outcomes.get(
-            Outcome.REJECTED.value, 0
-        )
+        unsettled = sum(n for o, n in summary.outcomes.items() if Outcome(o) not in SETTLED)
         destination, reason = "archive", ""
-        if bad:
+        if unsettled:
             destination = "failed"
-            reason = (
-                f"{bad} of {summary.items} orders were not accepted (invalid or rejected); the "
-                f"others were delivered. Every problem is listed in "
-                f"runs/{run_id}/{name}.errors.csv; fix them and drop the file again: orders "
-                "already delivered will be skipped as unchanged."
-            )
+            reason = _failed_reason(file_run, self.run.run_id)
         ledger.file_reported(file_run.sha256, destination, reason)
         failpoints.reach("move")
         self._finish_move(file_run.path, file_run.sha256, destination, reason, ledger)
@@ -555,7 +624,7 @@ class Sync:
             return
         try:
             results, requests = operations.send(kind, valid, context, loaded)
-        except (RetriableApiError, AuthFailed) as error:
+        except STOPPING_ERRORS as error:
             # Calls already made are repeated by the next run, harmlessly: a status already
             # final is UNCHANGED, uploads replace, queued actions are queued once.
             self.api_down = ApiDown(error)

@@ -33,7 +33,7 @@ from etl.ledger import Ledger
 from etl.report import write_json
 from etl.report_html import write_html_report
 from etl.summary import now_text
-from etl.sync import EXIT_API, Sync
+from etl.sync import Sync
 
 log = logging.getLogger("etl.watch")
 
@@ -136,7 +136,9 @@ class Watcher:
 
     def _action_work(self, work: Callable[[ActionContext], object]) -> None:
         """Periodic action work: a ledger of its own, and a client only if there is work."""
-        ledger = Ledger.open(self.settings.ledger_path, self.settings.ledger_timeout)
+        ledger = Ledger.open(
+            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
+        )
         client: list[ConnectClient] = []
 
         def lazy_client() -> ConnectClient:
@@ -279,8 +281,9 @@ class Watcher:
         self.heartbeat.runs += 1
         self.heartbeat.last_run_id = run.run_id
         self.heartbeat.files_processed += len(run.files)
-        if run.exit_code == EXIT_API:
-            # The files went back to the inbox; wait before trying the API again.
+        if sync.api_down is not None:
+            # The files went back to the inbox; wait before trying the API again (a wrong URL
+            # too: someone must fix the settings, and hammering it helps nobody).
             self.heartbeat.last_error = f"API unavailable: {sync.api_down}"
             self._paused_until = self.clock() + self._pause
             self._pause = min(self._pause * 2, API_DOWN_PAUSE_MAX_SECONDS)

@@ -313,15 +313,17 @@ def test_every_sample_runs_end_to_end_through_etl_run(
     shutil.copytree(SAMPLES / "files", settings.inbox / "files")
     assert seed_pending_actions(sandbox, settings.inbox) == 3
     run = Sync(settings, lambda: ConnectClient(settings))()
-    assert run.exit_code == 0
     outcomes = {f.name: f.outcomes for f in run.files}
+    # The second tracked action ends FAILED (its status file says so): tracking reports the
+    # action's own final status, and a failed action is not an accepted one.
+    assert run.exit_code == 1
     assert outcomes == {
         "action-status-2026-11-22.csv": {"ACCEPTED": 3},
         "anonymize-2026-11-22.csv": {"ACCEPTED": 3},
         "documents-2026-11-22.csv": {"ACCEPTED": 2, "UNCHANGED": 1},
         "order-actions-2026-11-22.csv": {"ACCEPTED": 4},
         "orders-2026-11-22.csv": {"ACCEPTED": 24},
-        "track-actions-2026-11-22.csv": {"ACCEPTED": 2},
+        "track-actions-2026-11-22.csv": {"ACCEPTED": 1, "REJECTED": 1},
     }
     statuses = {a["id"]: a["status"] for a in sandbox.actions() if a["kind"] == "command"}
     assert sorted(statuses.values()) == ["FAILED", "SUCCESS", "SUCCESS"]
@@ -342,6 +344,10 @@ def test_every_sample_runs_end_to_end_through_etl_run(
         "UNKNOWN-ORDER-42",
     ]
     assert {p.name for p in (settings.outbox / "archive" / run.run_id).iterdir()} == {
-        f.name for f in run.files
+        f.name for f in run.files if f.kind != "track-actions"
     }
+    tracked = (settings.outbox / "failed" / run.run_id / "track-actions-2026-11-22.csv")
+    reason = tracked.with_name(tracked.name + ".reason.txt").read_text()
+    assert reason.startswith("1 of 2 tracked actions were not accepted (1 rejected)"), reason
+    assert "orders" not in reason
     assert list((settings.outbox / "actions").glob("final-*.csv")), "tracked finals written"

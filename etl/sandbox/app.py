@@ -30,7 +30,15 @@ from .orders import UPSERT_ORDERS_PATH, upsert_orders
 from .routing import RouteTable
 from .store import RequestRecord, Store
 from .validation import OrdersValidator
-from .wire import Handled, Outcome, Request, Response, error_response, status_code_name
+from .wire import (
+    Handled,
+    Outcome,
+    Request,
+    Response,
+    error_response,
+    json_response,
+    status_code_name,
+)
 
 TOKEN_PATH = "/oauth/token"
 API_PREFIX = "/api/"
@@ -110,8 +118,11 @@ class SandboxApp:
                 return Handled(denied)
         match = self._routes.resolve(request.method, request.path)
         if match is None:
+            # As a gateway answers a path it has no route for: not the API's Error body, which
+            # names a resource that does not exist (a store, an action, a document).
             message = f"No operation at {request.method} {request.path}"
-            return Handled(error_response(404, "DATA_NOT_FOUND", message))
+            body = {"status": 404, "error": "Not Found", "path": request.path, "message": message}
+            return Handled(json_response(404, body))
         if match.route is None:
             allow = (("Allow", ", ".join(match.allowed)),)
             message = f"{request.method} is not allowed on {request.path}"

@@ -73,7 +73,7 @@ def test_paths_with_an_empty_or_extra_segment_are_404(api: Api) -> None:
     ):
         response = api.call("GET", path)
         assert response.status_code == 404, path
-        assert response.json()["code"] == "DATA_NOT_FOUND"
+        assert response.json()["error"] == "Not Found", "a gateway's 404, not the API's Error"
 
 
 def test_one_path_two_templates_resolved_by_method(api: Api) -> None:
