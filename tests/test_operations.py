@@ -346,7 +346,7 @@ def test_every_sample_runs_end_to_end_through_etl_run(
     assert {p.name for p in (settings.outbox / "archive" / run.run_id).iterdir()} == {
         f.name for f in run.files if f.kind != "track-actions"
     }
-    tracked = (settings.outbox / "failed" / run.run_id / "track-actions-2026-11-22.csv")
+    tracked = settings.outbox / "failed" / run.run_id / "track-actions-2026-11-22.csv"
     reason = tracked.with_name(tracked.name + ".reason.txt").read_text()
     assert reason.startswith("1 of 2 tracked actions were not accepted (1 rejected)"), reason
     assert "orders" not in reason

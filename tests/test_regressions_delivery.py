@@ -4,6 +4,7 @@ main of 2026-12-02 before its fix."""
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import shutil
 import sqlite3
@@ -20,6 +21,7 @@ import pytest
 from etl.client import ConnectClient
 from etl.config import Settings, SourceFormat
 from etl.convert import Conventions
+from etl import pipeline
 from etl.pipeline import check_file
 from etl.read import ReadOptions
 from etl.sandbox import SandboxServer
@@ -42,11 +44,12 @@ def test_item4_each_file_gets_its_own_column_plan_in_one_process(tmp_path: Path)
     wider = base_line("A", "LA", order_lines__product__title="Cup")
     wider["order_lines.product.thumbnail_url"] = "https://img.example/cup.png"
     reordered = [dict(reversed(list(wider.items())))]  # other columns, in another order
-    for round_ in range(300):
+    for round_ in range(100):
         write_rows(path, plain if round_ % 2 == 0 else reordered)
         run_dir = tmp_path / "runs" / str(round_)
         run_dir.mkdir(parents=True)
         summary = check_file(path, settings, run_dir)
+        gc.collect()  # the file's objects freed, as in a long-lived process: their ids reused
         assert summary.status == "processed", summary.reason
         assert summary.outcomes == {"VALID": 1}, (round_, summary.outcomes)
         (line,) = (run_dir / "orders.csv.requests.jsonl").read_text().splitlines()
@@ -57,6 +60,32 @@ def test_item4_each_file_gets_its_own_column_plan_in_one_process(tmp_path: Path)
             else {"id": "00123", "title": "Cup", "thumbnail_url": "https://img.example/cup.png"}
         )
         assert product == expected, round_
+
+
+def test_item4_no_two_opened_files_share_a_column_plan_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same invariant, seen where the plan is looked up: the worker cache is keyed on the
+    job's token, which must be new for every opened file (the test above meets a reused id()
+    only by the allocator's luck; this one needs no luck)."""
+    tokens: list[str] = []
+    real = pipeline.validated
+
+    def recording(stream: Any, job: Any, *args: Any) -> Any:
+        tokens.append(job.token)
+        return real(stream, job, *args)
+
+    monkeypatch.setattr(pipeline, "validated", recording)
+    path = tmp_path / "orders.csv"
+    write_rows(path, [base_line("A", "LA")])
+    settings = Settings(inbox=tmp_path, outbox=tmp_path / "outbox")
+    for _ in range(40):
+        prepared = pipeline.prepare(path, settings)
+        for _chunk in pipeline.iter_validated(prepared):
+            pass
+        del prepared
+        gc.collect()
+    assert len(set(tokens)) == len(tokens) == 40
 
 
 # --- shared helpers -----------------------------------------------------------------------------
