@@ -25,7 +25,7 @@ from etl.client import ConnectClient
 from etl.errors import NotFound, OutcomeUnknown, RejectedRequest
 from etl.ledger import Ledger
 from etl.models import ItemResult, MappedItem, Outcome
-from etl.report import atomic_writer
+from etl.report import atomic_writer, neutral
 from etl.submit import blamed_items
 
 REPORT_OPERATION = "v2-reportOrderActions"
@@ -33,6 +33,7 @@ MIN_FLUSH_SECONDS = 60.0  # documented maximum: once per minute
 MIN_POLL_SECONDS = 60.0  # documented maximum: once per minute per action id
 DEFAULT_POLL_SECONDS = 300.0  # documented recommendation: every 5 minutes
 FINAL = ("SUCCESS", "FAILED", "NOT_FOUND")
+FINAL_COLUMNS = ("action_id", "status", "source", "entity_id", "created_at", "updated_at", "errors")
 
 
 @dataclass
@@ -303,23 +304,13 @@ def write_final_statuses(outbox: Path, rows: list[dict[str, object]], now: float
     path = outbox / "actions" / f"final-{stamp}.csv"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(
-        ["action_id", "status", "source", "entity_id", "created_at", "updated_at", "errors"]
-    )
+    writer.writerow(FINAL_COLUMNS)
     for row in rows:
         errors = orjson.loads(str(row["errors"]))
         text = "; ".join(f"{e.get('code', '')}: {e.get('message', '')}" for e in errors)
-        writer.writerow(
-            [
-                row["action_id"],
-                row["status"],
-                row["source"],
-                row["entity_id"],
-                row["created_at"],
-                row["updated_at"],
-                text,
-            ]
-        )
+        cells = (row[name] for name in FINAL_COLUMNS[:-1])
+        # Ids and messages come from the data and the API: never a formula in a spreadsheet.
+        writer.writerow([*(neutral(str(cell)) for cell in cells), neutral(text)])
     with atomic_writer(path) as stream:
         stream.write(buffer.getvalue())
     return path

@@ -1,13 +1,13 @@
 """Order documents: a manifest CSV whose rows UPLOAD files (named relative to the manifest) or
 DELETE documents. Every file is checked before any upload: it must stay inside the inbox (no
 ``..``, no absolute path, no symlink), weigh at most 10 MB, and be a PDF, JPEG, PNG or CSV judged
-by its content, never by its name.
+by its content, never by its name; a name that says one of these types must hold that type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from etl.client import ConnectClient
 from etl.errors import NotFound, RejectedRequest
@@ -15,10 +15,23 @@ from etl.models import ItemResult, MappedItem, Outcome, Violation
 
 MAX_BYTES = 10 * 1024 * 1024  # documented maximum file size
 SIGNATURES = (
-    (b"%PDF-", "application/pdf"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"%PDF-", "application/pdf", "a PDF"),
+    (b"\xff\xd8\xff", "image/jpeg", "a JPEG image"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "a PNG image"),
 )
+# Local file, empty archive, spanned archive: .xlsx, .docx and .odt are ZIP files too.
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
+CSV_DELIMITERS = (",", ";", "\t", "|")
+CSV = "text/csv"
+# A name that says a type must hold that type: Connect keeps the name, people open it by it.
+NAMED_TYPES = {
+    ".pdf": "application/pdf",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".csv": CSV,
+}
+ACCEPTED = "accepted: PDF, JPEG, PNG, or CSV (UTF-8 text whose first line holds , ; tab or |)"
 
 
 class DocumentRefused(ValueError):
@@ -28,18 +41,34 @@ class DocumentRefused(ValueError):
         self.message = message
 
 
-def content_type(data: bytes) -> str | None:
-    """The document's type by its first bytes; CSV is UTF-8 text without NUL bytes."""
-    for signature, mime in SIGNATURES:
+def sniff(data: bytes) -> tuple[str | None, str]:
+    """(type Connect takes or None, what the content looks like in words), by the content only.
+
+    CSV is UTF-8 text whose first line holds a delimiter: anything else that decodes (an HTML
+    page, a text named .pdf) would otherwise be uploaded as CSV.
+    """
+    for signature, mime, words in SIGNATURES:
         if data.startswith(signature):
-            return mime
+            return mime, words
+    if data.startswith(ZIP_SIGNATURES):
+        return None, "a ZIP archive (as .xlsx and .docx files are)"
+    if not data:
+        return None, "empty"
     if b"\x00" in data:
-        return None
+        return None, "binary data"
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return None
-    return "text/csv"
+        return None, "binary data or text that is not UTF-8"
+    head = text.lstrip()[:14].lower()
+    if head.startswith(("<!doctype html", "<html")):
+        return None, "an HTML page"
+    if head.startswith("<"):
+        return None, "markup (XML or HTML)"
+    first_line = text.partition("\n")[0]
+    if not any(delimiter in first_line for delimiter in CSV_DELIMITERS):
+        return None, "text whose first line holds no delimiter"
+    return CSV, "CSV text"
 
 
 def resolve_inside(inbox: Path, relative: str) -> Path:
@@ -67,8 +96,10 @@ def resolve_inside(inbox: Path, relative: str) -> Path:
     return candidate
 
 
-def load_document(inbox: Path, relative: str) -> tuple[bytes, str]:
-    """(bytes, content type) of a manifest's file, or DocumentRefused saying why not."""
+def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes, str]:
+    """(bytes, content type) of a manifest's file, or DocumentRefused saying why not.
+
+    ``filename`` is the name Connect is given (metadata.filename), when not the file's own."""
     path = resolve_inside(inbox, relative)
     if not path.is_file():
         raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox")
@@ -78,12 +109,22 @@ def load_document(inbox: Path, relative: str) -> tuple[bytes, str]:
             "DOCUMENT_TOO_LARGE", f"'{relative}' weighs {size / 1_048_576:.1f} MB; at most 10 MB"
         )
     data = path.read_bytes()
-    mime = content_type(data)
+    mime, looks = sniff(data)
     if mime is None:
         raise DocumentRefused(
-            "DOCUMENT_TYPE_REFUSED",
-            f"'{relative}' is not a PDF, JPEG, PNG or CSV file (judged by its content)",
+            "DOCUMENT_TYPE_REFUSED", f"'{relative}': its content is {looks}; {ACCEPTED}"
         )
+    names = [(f"'{relative}'", relative)]
+    if filename:
+        names.append((f"'{filename}' (metadata.filename of '{relative}')", filename))
+    for shown, name in names:
+        extension = PurePath(name).suffix.lower()
+        named = NAMED_TYPES.get(extension, mime)
+        if named != mime:
+            raise DocumentRefused(
+                "DOCUMENT_TYPE_REFUSED",
+                f"{shown} is named {extension} but its content is {looks}; {ACCEPTED}",
+            )
     return data, mime
 
 
@@ -94,8 +135,9 @@ def check_documents(items: list[MappedItem], inbox: Path) -> dict[str, tuple[byt
         if item.body.get("operation") != "UPLOAD" or item.violations:
             continue
         relative = str(item.body.get("file", ""))
+        filename = str(item.body.get("metadata", {}).get("filename", ""))
         try:
-            loaded[relative] = load_document(inbox, relative)
+            loaded[relative] = load_document(inbox, relative, filename)
         except DocumentRefused as refused:
             item.violations.append(
                 Violation(

@@ -144,6 +144,10 @@ class Mapper:
     # --- grouping -------------------------------------------------------------------------------
 
     def _origin_of(self, row: int) -> Origin | None:
+        if not self.kind.has_origin:
+            # Its requests carry none (a document's origin is in its body): a default origin
+            # would only show in items.csv, as if it had been sent.
+            return None
         values = {"channel_id": "", "channel_store_id": ""}
         for column in self.columns:
             if column.leaf.level is Level.REQUEST and column.leaf.keys[0] == "origin":

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import queue
+import re
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,12 +37,39 @@ ITEM_COLUMNS = [
 ERROR_COLUMNS = ["file", "row", "id", "field", "code", "message", "value"]
 # A 150,000-character cell helps nobody in a report (and breaks spreadsheet tools): clip it.
 MAX_SHOWN = 300
+# DESIGN.md section 9: a spreadsheet runs a cell starting with one of these as a formula, so a
+# report cell echoing the data (an id, a value, an API message) gets a leading GUARD ...
+FORMULA_STARTS = frozenset("=+-@\t\r")
+GUARD = "'"
+# ... unless it is a plain number (read as a number, never run; a decimal comma is one too) ...
+PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+# ... and a cell that starts with guards before a formula gets one more, so that ``restored``
+# gives back exactly what the data held. The writers test this set's first character only.
+GUARDED_STARTS = FORMULA_STARTS | {GUARD}
 
 
 def clip(text: str) -> str:
     if len(text) <= MAX_SHOWN:
         return text
     return f"{text[:MAX_SHOWN]}... ({len(text)} characters)"
+
+
+def neutral(text: str) -> str:
+    """``text`` as a report cell that a spreadsheet shows and never runs."""
+    if text[:1] not in GUARDED_STARTS or not _runs_as_formula(text.lstrip(GUARD)):
+        return text
+    return GUARD + text
+
+
+def restored(text: str) -> str:
+    """A report cell read back: the text ``neutral`` was given."""
+    if text[:1] == GUARD and _runs_as_formula(text.lstrip(GUARD)):
+        return text[1:]
+    return text
+
+
+def _runs_as_formula(text: str) -> bool:
+    return text[:1] in FORMULA_STARTS and PLAIN_NUMBER.fullmatch(text) is None
 
 
 @contextmanager
@@ -76,32 +104,32 @@ def rows_text(rows: Iterable[int]) -> str:
 
 
 def item_row(file_name: str, result: ItemResult) -> list[Any]:
-    """One row of ``<input>.items.csv``."""
+    """One row of ``<input>.items.csv``; cells from the data or the API made ``neutral``."""
     origin = result.origin
     return [
-        file_name,
+        neutral(file_name),
         rows_text(result.rows),
-        origin.channel_id if origin else "",
-        origin.channel_store_id if origin else "",
-        result.item_id,
+        neutral(origin.channel_id) if origin else "",
+        neutral(origin.channel_store_id) if origin else "",
+        neutral(result.item_id),
         result.outcome.value,
         result.batch_id,
         "" if result.http_status is None else result.http_status,
-        result.code,
-        clip(result.message),
+        neutral(result.code),
+        neutral(clip(result.message)),
     ]
 
 
 def error_row(file_name: str, violation: Violation) -> list[Any]:
-    """One row of ``<input>.errors.csv``."""
+    """One row of ``<input>.errors.csv``; cells from the data or the API made ``neutral``."""
     return [
-        file_name,
+        neutral(file_name),
         rows_text(violation.rows),
-        violation.item_id or "",
-        violation.path,
-        violation.code,
-        clip(violation.message),
-        "" if violation.value is None else clip(violation.value),
+        neutral(violation.item_id or ""),
+        violation.path,  # ours: always starts with $
+        neutral(violation.code),
+        neutral(clip(violation.message)),
+        "" if violation.value is None else neutral(clip(violation.value)),
     ]
 
 

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from etl.errors import UsageError
 from etl.hints import CODE_HINTS, hint_for
-from etl.report import atomic_writer
+from etl.report import atomic_writer, restored
 from etl.summary import FileSummary, RunSummary
 
 REPORT_NAME = "report.html"
@@ -170,13 +170,14 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
         if len(view.problems) < limit:
             view.problems.append(problem)
 
+    # The CSV cells are guarded against spreadsheets (report.neutral); the page shows the data.
     for row in _csv_rows(errors):
-        code, path, value = row.get("code", ""), row.get("field", ""), row.get("value", "")
-        message = row.get("message", "")
+        code, path = restored(row.get("code", "")), row.get("field", "")
+        value, message = restored(row.get("value", "")), restored(row.get("message", ""))
         keep(
             Problem(
                 rows=row.get("row", "").replace(",", ", "),
-                order_id=row.get("id", ""),
+                order_id=restored(row.get("id", "")),
                 field=path,
                 code=code,
                 message=message,
@@ -187,14 +188,14 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
     undelivered = any(outcomes.get(o) for o in NOT_DELIVERED)
     for row in _csv_rows(items) if undelivered else iter(()):
         if row.get("outcome") in NOT_DELIVERED:
-            code = row.get("code") or row.get("outcome", "")
+            code = restored(row.get("code") or row.get("outcome", ""))
             keep(
                 Problem(
                     rows=row.get("rows", "").replace(",", ", "),
-                    order_id=row.get("id", ""),
+                    order_id=restored(row.get("id", "")),
                     field="",
                     code=code,
-                    message=row.get("message", ""),
+                    message=restored(row.get("message", "")),
                     value="",
                     hint=CODE_HINTS.get(code, ""),
                 )

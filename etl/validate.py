@@ -163,10 +163,16 @@ def validate_items(
         if validator.is_valid(item.body):
             continue
         already = {v.path for v in item.violations}
+        explained: set[tuple[str, str, str]] = set()
         for error in validator.explain(item.body):
             path, code, message, shown = describe(error)
             if path in already:
                 continue  # explained by the conversion step, in the user's own terms
+            if (path, code, message) in explained:
+                # A field two parts of the schema check (a document's metadata, for every row
+                # and again for an UPLOAD) fails in both with the same words: say it once.
+                continue
+            explained.add((path, code, message))
             item.violations.append(
                 Violation(
                     file=item.source,

@@ -227,6 +227,24 @@ def test_scattered_orders_and_blank_lines_give_the_same_reports(tmp_path: Path) 
     compare(path, tmp_path, workers=None)
 
 
+def test_cells_a_spreadsheet_would_run_are_guarded_alike(tmp_path: Path) -> None:
+    """The fast path's own items.csv lines for valid orders guard ids and origins as item_row."""
+    rows = messy_rows(200, seed=7)
+    ids = sorted({row["channel_order_id"] for row in rows} - {""})
+    for row in rows:
+        position = ids.index(row["channel_order_id"]) if row["channel_order_id"] else 1
+        if position % 4 == 0:
+            row["origin.channel_store_id"] = "-S1"
+        if position % 6 == 0:
+            row["channel_order_id"] = "@" + row["channel_order_id"]
+        if position % 9 == 0:
+            row["order_lines.quantity"] = '=HYPERLINK("x")'
+    path = write(tmp_path / "orders-formulas.csv", rows)
+    compare(path, tmp_path, workers=None)
+    items = (tmp_path / "fast" / "orders-formulas.csv.items.csv").read_text()
+    assert ",'-S1,'@" in items and ",VALID," in items
+
+
 def test_parquet_gives_the_same_reports(tmp_path: Path) -> None:
     path = tmp_path / "orders-messy.parquet"
     rows = [

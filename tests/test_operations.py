@@ -28,7 +28,7 @@ from etl.operations import OperationContext, precheck, send
 from etl.sandbox import SandboxServer
 from etl.schema import ANONYMIZATION
 
-from .conftest import SECRET, FakeTime, settings_for
+from .conftest import SECRET, FakeTime, RunCli, connect_env, settings_for
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 ORIGIN = {"channel_id": "CH", "channel_store_id": "S"}
@@ -351,3 +351,39 @@ def test_every_sample_runs_end_to_end_through_etl_run(
     assert reason.startswith("1 of 2 tracked actions were not accepted (1 rejected)"), reason
     assert "orders" not in reason
     assert list((settings.outbox / "actions").glob("final-*.csv")), "tracked finals written"
+
+
+def test_items_of_kinds_without_an_origin_show_none_even_with_a_default_one(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from etl.cli import seed_pending_actions
+
+    from .conftest import SAMPLES
+
+    settings = settings_for(sandbox, tmp_path)
+    names = [
+        "action-status-2026-11-22.csv",
+        "anonymize-2026-11-22.csv",
+        "order-actions-2026-11-22.csv",
+        "track-actions-2026-11-22.csv",
+    ]
+    for name in names:
+        shutil.copy(SAMPLES / name, settings.inbox / name)
+    seed_pending_actions(sandbox, settings.inbox)
+    env = {**connect_env(sandbox), "CONNECT_CHANNEL_ID": "DEF", "CONNECT_STORE_ID": "S9"}
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    code, _, err = run_cli(
+        "run", "--inbox", settings.inbox, "--outbox", settings.outbox, "--settle", "0"
+    )
+    assert (code, err) == (0, "")
+    (run_dir,) = (settings.outbox / "runs").iterdir()
+    for name in names:
+        with (run_dir / f"{name}.items.csv").open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows and {r["outcome"] for r in rows} == {"ACCEPTED"}, name
+        assert {(r["channel_id"], r["channel_store_id"]) for r in rows} == {("", "")}, name
+    bodies = [r["body"] for r in requests_to(sandbox, "/api/")]
+    assert bodies and all("origin" not in b for b in bodies if isinstance(b, dict))
