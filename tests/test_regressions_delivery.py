@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
+from etl import pipeline
 from etl.client import ConnectClient
 from etl.config import Settings, SourceFormat
 from etl.convert import Conventions
-from etl import pipeline
 from etl.pipeline import check_file
 from etl.read import ReadOptions
 from etl.sandbox import SandboxServer
