@@ -215,6 +215,10 @@ class SandboxServer:
         """Every stored order (``GET /_sandbox/orders``)."""
         return self.app.stored_orders()
 
+    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+        """``{"requests", "orders", "last_seq"}`` counted in SQL (``GET /_sandbox/counts``)."""
+        return self.app.counts(path=path, since=since)
+
     def create_actions(
         self, count: int | None = None, action_ids: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -394,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.static_token is not None:
             print("  static token: configured (not shown)")
         print(
-            f"  admin: {sandbox.admin_url}/requests, /orders, /actions, /documents,"
+            f"  admin: {sandbox.admin_url}/requests, /counts, /orders, /actions, /documents,"
             " /anonymizations, /faults, /reset, /config"
         )
         print(f"  database: {sandbox.db_path}")
