@@ -112,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--sandbox",
         action="store_true",
-        help="start the local API double for this run and send to it (a demo; nothing leaves "
-        "this machine); what it stored is in <outbox>/.sandbox/sandbox.sqlite3",
+        help="start the local API double (its own process) for this run and send to it (a demo; "
+        "nothing leaves this machine); what it stored is in <outbox>/.sandbox/sandbox.sqlite3",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
     _output_flags(run, verbose=False)
@@ -271,12 +271,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not args.sandbox:
         return _run(settings, args.force, args)
-    from etl.sandbox import SandboxServer
-    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from etl.sandbox_process import started_sandbox
 
     db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
-    with SandboxServer(db_path=db_path) as sandbox:
-        print(f"sandbox: serving {sandbox.api_url} (stops with this run)")
+    with started_sandbox(db_path) as sandbox:
+        print(f"sandbox: serving {sandbox.api_url} (process {sandbox.pid}; stops with this run)")
+        before = sandbox.counts()  # the file outlives runs: this run's requests come after this
         created = seed_pending_actions(sandbox, settings.inbox)
         if created:
             print(
@@ -287,8 +287,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             settings,
             api_url=sandbox.api_url,
             token_url=sandbox.token_url,
-            client_id=DEFAULT_CLIENT_ID,
-            client_secret=Secret(DEFAULT_CLIENT_SECRET),
+            client_id=sandbox.client_id,
+            client_secret=sandbox.client_secret,
             token=Secret(""),
             # The sandbox is a target of its own, with a history of its own: what the demo
             # delivered says nothing about the real API (DESIGN.md section 9).
@@ -296,9 +296,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             state=settings.state or db_path.parent / "ledger.sqlite3",
         )
         code = _run(settings, args.force, args)
+        after = sandbox.counts(since=before.last_seq)
         print(
-            f"sandbox: received {len(sandbox.requests_log())} request(s); "
-            f"holds {len(sandbox.stored_orders())} order(s) in {db_path}"
+            f"sandbox: received {after.requests} request(s) during this run; "
+            f"holds {after.orders} order(s) in {db_path}"
         )
     return code
 

@@ -2,6 +2,7 @@
 
     EtlError
     ├── UsageError            bad flags or configuration: exit 2, nothing touched
+    │   └── SandboxFailed     `etl run --sandbox`: the local double did not start or answer
     ├── UnreadableFile        a file that cannot be read at all: exit 2 (check), failed/ (run)
     └── ApiError              anything the API said or failed to say
         ├── RetriableApiError 429, 5xx, timeouts, dropped connections: retry with backoff
@@ -29,6 +30,11 @@ class EtlError(Exception):
 
 class UsageError(EtlError):
     """The command line or the configuration is wrong; the message says how to fix it."""
+
+
+class SandboxFailed(UsageError):
+    """The demo's sandbox process did not start, or stopped answering; the message ends with
+    its last lines of output."""
 
 
 class UnreadableFile(EtlError):

@@ -34,12 +34,23 @@ def _ok(payload: dict[str, Any] | None = None) -> Response:
     return json_response(200, {"ok": True} if payload is None else payload)
 
 
-def _requests(app: SandboxApp, request: Request) -> Response:
+def _log_filter(request: Request) -> tuple[str | None, int]:
+    """``?path=`` and ``?since=`` of the request-log routes."""
     path = request.query.get("path", [None])[-1]
     since_text = request.query.get("since", ["0"])[-1]
     if not since_text.isdigit():
         raise ValueError("since must be a request seq (a non-negative integer)")
-    return _ok({"requests": app.requests_log(path=path, since=int(since_text))})
+    return path, int(since_text)
+
+
+def _requests(app: SandboxApp, request: Request) -> Response:
+    path, since = _log_filter(request)
+    return _ok({"requests": app.requests_log(path=path, since=since)})
+
+
+def _counts(app: SandboxApp, request: Request) -> Response:
+    path, since = _log_filter(request)
+    return _ok(app.counts(path=path, since=since))
 
 
 def _orders(app: SandboxApp, request: Request) -> Response:
@@ -100,6 +111,7 @@ def _set_config(app: SandboxApp, request: Request) -> Response:
 
 ROUTES: dict[str, dict[str, AdminRoute]] = {
     PREFIX + "requests": {"GET": _requests},
+    PREFIX + "counts": {"GET": _counts},
     PREFIX + "orders": {"GET": _orders},
     PREFIX + "actions": {"GET": _actions, "POST": _create_actions},
     PREFIX + "documents": {"GET": _documents},

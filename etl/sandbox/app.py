@@ -164,6 +164,11 @@ class SandboxApp:
         """Every stored order with its channel, store and body."""
         return self.store.orders()
 
+    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+        """``requests`` received after seq ``since`` (on ``path``), ``orders`` stored, and the
+        ``last_seq`` so far, without reading a body."""
+        return self.store.counts(path=path, since=since)
+
     def create_actions(
         self, count: int | None = None, action_ids: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import tempfile
@@ -215,6 +216,10 @@ class SandboxServer:
         """Every stored order (``GET /_sandbox/orders``)."""
         return self.app.stored_orders()
 
+    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+        """``{"requests", "orders", "last_seq"}`` counted in SQL (``GET /_sandbox/counts``)."""
+        return self.app.counts(path=path, since=since)
+
     def create_actions(
         self, count: int | None = None, action_ids: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
@@ -352,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how far in the past anonymize_after may be (%(default)s)",
     )
+    parser.add_argument(
+        "--stop-on-stdin-close",
+        action="store_true",
+        help="stop when standard input closes: a launching process that keeps the pipe open "
+        "cannot leave the sandbox behind, even when it is killed",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one log line per request")
     return parser
 
@@ -386,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop = threading.Event()
     previous = _on_signals(lambda: stop.set())
+    if args.stop_on_stdin_close:
+        threading.Thread(target=_set_at_eof, args=(stop,), name="stdin-watch", daemon=True).start()
     try:
         print(f"Mirakl Connect sandbox on {sandbox.url}")
         print(f"  CONNECT_API_URL={sandbox.api_url}")
@@ -394,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.static_token is not None:
             print("  static token: configured (not shown)")
         print(
-            f"  admin: {sandbox.admin_url}/requests, /orders, /actions, /documents,"
+            f"  admin: {sandbox.admin_url}/requests, /counts, /orders, /actions, /documents,"
             " /anonymizations, /faults, /reset, /config"
         )
         print(f"  database: {sandbox.db_path}")
@@ -409,6 +422,16 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.close()
     print("sandbox stopped")
     return 0
+
+
+def _set_at_eof(stop: threading.Event) -> None:
+    """Read standard input to its end (the launcher exited or closed it), then ``stop``."""
+    try:
+        while os.read(0, 4096):  # whatever is written is ignored
+            pass
+    except OSError:  # no usable stdin: same as closed
+        pass
+    stop.set()
 
 
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None

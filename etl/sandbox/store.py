@@ -197,6 +197,20 @@ class Store:
             out.append(item)
         return out
 
+    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+        """How many requests came after ``since`` (on ``path``), how many orders are stored, and
+        the newest seq (0 before any request): counted in SQL, no body is read."""
+        query = "SELECT count(*) FROM requests WHERE seq > ?"
+        params: list[Any] = [since]
+        if path is not None:
+            query += " AND path = ?"
+            params.append(path)
+        with self._lock:  # one snapshot: the three numbers agree with each other
+            (requests,) = self._db.execute(query, params).fetchone()
+            (last_seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()
+            (orders,) = self._db.execute("SELECT count(*) FROM orders").fetchone()
+        return {"requests": requests, "orders": orders, "last_seq": last_seq}
+
     def orders(self) -> list[dict[str, Any]]:
         """Stored orders in the order they were first received, bodies parsed."""
         with self._lock:

@@ -42,6 +42,31 @@ def test_request_log_filters(api: Api) -> None:
     assert response.status_code == 400
 
 
+def test_counts_are_the_lengths_of_the_request_log_and_the_orders(api: Api) -> None:
+    assert api.sandbox.counts() == {"requests": 1, "orders": 0, "last_seq": 1}  # the token
+    api.upsert(make_body([make_order(1), make_order(2)]))
+    api.upsert(b"nope")
+    api.upsert(make_body([make_order(2), make_order(3)]))
+    sandbox = api.sandbox
+    for path, since in [(None, 0), (None, 2), (ORDERS_PATH, 0), (ORDERS_PATH, 3), (None, 9)]:
+        expected = len(sandbox.requests_log(path=path, since=since))
+        assert sandbox.counts(path=path, since=since)["requests"] == expected
+    assert sandbox.counts()["orders"] == len(sandbox.stored_orders()) == 3
+    assert sandbox.counts(since=9)["last_seq"] == sandbox.requests_log()[-1]["seq"] == 4
+
+
+def test_counts_route(api: Api) -> None:
+    api.upsert(make_body([make_order(1)]))
+    assert api.admin("GET", "counts") == {"requests": 2, "orders": 1, "last_seq": 2}
+    assert api.admin("GET", f"counts?since=1&path={ORDERS_PATH}") == api.sandbox.counts(
+        path=ORDERS_PATH, since=1
+    )
+    assert api.admin("GET", "counts?path=/oauth/token")["requests"] == 1
+    response = api.http.get(api.sandbox.admin_url + "/counts?since=-1", timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert api.admin("GET", "counts")["requests"] == 2  # admin calls are not counted
+
+
 def test_admin_routes_are_not_logged_and_need_no_token(api: Api) -> None:
     api.admin("GET", "orders")
     api.admin("GET", "config")

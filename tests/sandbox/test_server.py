@@ -190,3 +190,28 @@ def test_cli_serves_until_sigterm_and_never_prints_secrets(tmp_path: Path) -> No
     assert "sandbox stopped" in output
     assert "POST /api/channel-platform/v1/orders -> 204" in err
     assert db.exists()
+
+
+def test_cli_stops_when_its_stdin_closes(tmp_path: Path) -> None:
+    # What a launching process relies on: if it dies, even by SIGKILL, the pipe closes.
+    command = [sys.executable, "-m", "etl.sandbox", "--port", "0", "--db", str(tmp_path / "s.db")]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [*command, "--stop-on-stdin-close"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        watchdog = threading.Timer(TIMEOUT, process.kill)  # bounds the readline below
+        watchdog.start()
+        try:
+            url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        finally:
+            watchdog.cancel()
+        assert requests.get(url + "/_sandbox/counts", timeout=TIMEOUT).status_code == 200
+        out, _ = process.communicate(timeout=TIMEOUT)  # closes stdin, nothing else
+    assert process.returncode == 0
+    assert "sandbox stopped" in out
