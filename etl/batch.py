@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from etl.models import MappedItem, Origin
+import orjson
+
+from etl.models import Json, MappedItem, Origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,30 @@ class Batch:
 
     def body(self, items_property: str) -> dict[str, Any]:
         return request_body(self.origin, items_property, self.items)
+
+
+def request_parts(
+    origin: Origin | None, items_property: str, documents: list[Json], end: bytes = b"]}"
+) -> list[Json]:
+    """The pieces of ``{"origin":...,"<items>":[...]}`` around the items' own JSON, to be
+    joined once (a million lines make 800 MB of requests: each extra copy costs)."""
+    head = b"{" if origin is None else b'{"origin":' + orjson.dumps(origin.as_json()) + b","
+    parts: list[Json] = [head + orjson.dumps(items_property) + b":["]
+    for document in documents:
+        parts += (document, b",")
+    if documents:
+        parts.pop()
+    parts.append(end)
+    return parts
+
+
+def request_bytes(origin: Origin | None, items_property: str, items: Sequence[MappedItem]) -> bytes:
+    """The request as sent: the items' JSON joined as it was encoded when every item has it
+    (orders), else their bodies encoded now."""
+    documents = [item.document for item in items]
+    if all(document is not None for document in documents):
+        return b"".join(request_parts(origin, items_property, documents))  # type: ignore[arg-type]
+    return orjson.dumps(request_body(origin, items_property, items))
 
 
 def request_body(

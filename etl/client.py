@@ -274,6 +274,8 @@ class ConnectClient:
         """
         url = self.settings.api_url.rstrip("/") + path
         pacer = self.pacer(operation.name, rate or self.settings.requests_per_second)
+        if json_body is not None:
+            data = orjson.dumps(json_body)
         headers = {"Content-Type": "application/json"} if data is not None else {}
         refreshed = False
         attempt = 0
@@ -290,7 +292,6 @@ class ConnectClient:
                 response = self.session.request(
                     method,
                     url,
-                    json=json_body,
                     data=data,
                     files=files,
                     headers={**headers, "Authorization": f"Bearer {bearer}"},
@@ -376,9 +377,10 @@ class ConnectClient:
         self.stats.retries += 1
         self.sleep(wait)
 
-    def upsert_orders(self, body: dict[str, Any]) -> None:
-        """POST /channel-platform/v1/orders (upsertOrders): 204 when every order is accepted."""
-        self.send("POST", UPSERT_ORDERS, UPSERT, json_body=body)
+    def upsert_orders(self, body: bytes | dict[str, Any]) -> None:
+        """POST /channel-platform/v1/orders (upsertOrders): 204 when every order is accepted.
+        ``body``: the request's JSON as built (sent as it is), or a value to encode."""
+        self.send("POST", UPSERT_ORDERS, UPSERT, **_json_argument(body))
 
     def update_action_status(self, action_id: str, body: dict[str, Any]) -> None:
         """PUT /channel-platform/v1/orders/actions/{action_id} (updateActionStatus)."""
@@ -389,9 +391,10 @@ class ConnectClient:
             json_body=body,
         )
 
-    def update_anonymize_after(self, body: dict[str, Any]) -> None:
+    def update_anonymize_after(self, body: bytes | dict[str, Any]) -> None:
         """PUT /channel-platform/v1/orders/anonymize-after (updateAnonymizeAfterDate)."""
-        self.send("PUT", "/channel-platform/v1/orders/anonymize-after", ANONYMIZE, json_body=body)
+        path = "/channel-platform/v1/orders/anonymize-after"
+        self.send("PUT", path, ANONYMIZE, **_json_argument(body))
 
     def upload_document(
         self,
@@ -443,6 +446,10 @@ class ConnectClient:
             GET_ACTION_STATUS,
         )
         return _json_or_empty(response)
+
+
+def _json_argument(body: bytes | dict[str, Any]) -> dict[str, Any]:
+    return {"data": body} if isinstance(body, bytes) else {"json_body": body}
 
 
 def path_segment(value: str) -> str:

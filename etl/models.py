@@ -50,9 +50,15 @@ class Violation:
     value: str | None = None  # already masked when the field holds personal data
 
 
+Json = bytes | memoryview  # an item's JSON, as encoded once
+
+
 @dataclass(slots=True)
 class MappedItem:
-    """One item (an order) built from its rows, with the problems found while building it."""
+    """One item (an order) built from its rows, with the problems found while building it.
+
+    A valid order on its way to the API carries its JSON (``document``), encoded once by the
+    assembler: it is hashed and sent as it is, and ``body`` may then be left empty."""
 
     item_id: str
     origin: Origin | None
@@ -60,6 +66,7 @@ class MappedItem:
     rows: tuple[int, ...]
     source: str
     violations: list[Violation] = field(default_factory=list)
+    document: Json | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from etl.batch import request_body
+from etl.batch import request_bytes
 from etl.errors import ApiError, NotFound, RejectedRequest
 from etl.models import MappedItem, Origin, Outcome
 
@@ -44,7 +43,7 @@ class Delivery:
         return max(0, self.requests - 1)
 
 
-Send = Callable[[dict[str, Any]], None]
+Send = Callable[[bytes], None]  # one request's JSON, as it goes on the wire
 
 
 def blamed_items(error: ApiError, items_property: str, count: int) -> dict[int, list[str]]:
@@ -85,7 +84,7 @@ def _deliver(
 ) -> None:
     if not items:
         return
-    body = request_body(origin, items_property, items)
+    body = request_bytes(origin, items_property, items)
     delivery.requests += 1
     try:
         send(body)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,11 +44,11 @@ from etl.ledger import Ledger, OrderVersion
 from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
-from etl.pipeline import Prepared, iter_validated, paused_gc, prefetched, prepare
-from etl.read import fingerprint
+from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
 from etl.report import write_errors, write_items, write_json
 from etl.schema import ORDERS
 from etl.sending import SendingPipeline, Sent
+from etl.stream import FileScan, scan_file
 from etl.submit import deliver
 from etl.summary import FileSummary, RunSummary, new_run_id, now_text
 
@@ -57,11 +59,27 @@ EXIT_OK, EXIT_ITEMS, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
 STOPPING_ERRORS = (RetriableApiError, AuthFailed, ApiMisconfigured)
 
 
+UPDATED_AT = re.compile(rb'"channel_updated_at":"([^"]*)"')
+
+
 def content_hash(item: MappedItem) -> str:
-    """Identity of an order's content: what Connect would store if we sent it."""
-    origin = item.origin.as_json() if item.origin else {}
-    canonical = orjson.dumps({"origin": origin, "body": item.body}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
+    """Identity of an order's content: the bytes sent for it, with its origin. The same order
+    exported with its columns in another order hashes apart, and is sent once more (an upsert
+    of the same content changes nothing); hashing a re-sorted copy cost a decode and an encode
+    of every order."""
+    digest = hashlib.sha256(orjson.dumps(item.origin.as_json() if item.origin else {}))
+    digest.update(b"\n")
+    digest.update(item.document or orjson.dumps(item.body, option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def updated_at(item: MappedItem) -> str:
+    """The order's channel_updated_at. From its JSON when it has one: the schema names no other
+    field so, and inside a string a quote is escaped, so the first match is the order's own."""
+    if item.document is None:
+        return str(item.body.get("channel_updated_at", ""))
+    found = UPDATED_AT.search(item.document)
+    return found.group(1).decode() if found else ""
 
 
 def _moment(text: str) -> datetime:
@@ -256,10 +274,14 @@ class Sync:
         started = time.perf_counter()
         summary = FileSummary(name=path.name)
         try:
-            sha256 = fingerprint(path)
+            # One pass over the bytes: the fingerprint, and what the CSV reader checks.
+            scanned = scan_file(path)
         except OSError as error:
             summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
             return summary
+        sha256 = scanned.sha256
+        scan: Future[FileScan] = Future()
+        scan.set_result(scanned)
         summary.sha256 = sha256
         record = ledger.file_record(sha256)
         if record is not None and record.status == "reported" and record.destination:
@@ -282,7 +304,7 @@ class Sync:
         ledger.file_claimed(sha256, path.name, self.run.run_id)
         file_run = FileRun(path, sha256, summary, retries_before=self._retries())
         try:
-            prepared = prepare(path, self.settings)
+            prepared = prepare(path, self.settings, scan=scan)
         except UnreadableFile as error:
             summary.status, summary.reason = "unreadable", error.reason
             file_run.violations.append(
@@ -318,7 +340,7 @@ class Sync:
                 lambda batch, sent: self._record(batch, file_run, ledger, sent),
             ) as sending,
         ):
-            for chunk in prefetched(iter_validated(prepared)):
+            for chunk in prefetched(iter_encoded(prepared)):
                 self.observer.items_validated(
                     path.name, len(chunk), sum(len(i.rows) for i in chunk)
                 )
@@ -373,7 +395,7 @@ class Sync:
                         message=_delivered_before(known, file_run.sha256),
                     )
                 )
-            elif is_older(str(item.body.get("channel_updated_at", "")), known.channel_updated_at):
+            elif is_older(updated_at(item), known.channel_updated_at):
                 file_run.results.append(
                     ItemResult(
                         item.item_id,
@@ -383,7 +405,7 @@ class Sync:
                         known.batch_id,
                         code="STALE",
                         message=(
-                            f"channel_updated_at {item.body.get('channel_updated_at')} is older "
+                            f"channel_updated_at {updated_at(item)} is older "
                             f"than the version already accepted ({known.channel_updated_at}); "
                             "Connect would ignore it"
                         ),
@@ -448,7 +470,7 @@ class Sync:
         delivery = sent.delivery
         assert delivery is not None
         accepted = [
-            (d.item.key, content_hash(d.item), str(d.item.body.get("channel_updated_at", "")))
+            (d.item.key, content_hash(d.item), updated_at(d.item))
             for d in delivery.results
             if d.outcome is Outcome.ACCEPTED
         ]

@@ -18,9 +18,10 @@ from typing import Any
 
 import pytest
 
-from etl import pipeline
+from etl import pipeline, read, stream
+from etl import sync as sync_module
 from etl.client import ConnectClient
-from etl.config import Settings, SourceFormat
+from etl.config import Secret, Settings, SourceFormat
 from etl.convert import Conventions
 from etl.pipeline import check_file
 from etl.read import ReadOptions
@@ -537,3 +538,67 @@ def test_item8_the_reason_of_a_failed_action_status_file_speaks_of_action_status
     text = reason.read_text()
     assert text.startswith("1 of 2 action statuses were not accepted (1 rejected)"), text
     assert "orders" not in text
+
+
+# --- item 10: each order encoded once, each file hashed once ------------------------------------
+
+
+class _Capture(BaseHTTPRequestHandler):
+    """Connect as far as upsertOrders goes: keeps each body's bytes, answers 204."""
+
+    bodies: list[tuple[str, bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.bodies.append((self.headers.get("Content-Type", ""), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_item10_the_bytes_sent_are_the_json_built_once_and_the_file_is_hashed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = type("Handler", (_Capture,), {"bodies": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    passes: list[str] = []
+    for module in (stream, read, sync_module):
+        for name in ("scan_file", "fingerprint"):
+            real = getattr(module, name, None)
+            if real is not None:
+                monkeypatch.setattr(
+                    module,
+                    name,
+                    lambda path, real=real, name=name: passes.append(name) or real(path),
+                )
+    try:
+        settings = Settings(
+            inbox=tmp_path / "inbox",
+            outbox=tmp_path / "outbox",
+            api_url=f"http://127.0.0.1:{server.server_port}/api",
+            token=Secret("static-token"),
+            settle_seconds=0.0,
+            requests_per_second=0.0,
+        )
+        settings.inbox.mkdir()
+        rows = [
+            base_line(f"O{n}", f"L{n}", order_lines__product__title="Tasse «bleue»")
+            for n in range(3)
+        ]
+        export = write_rows(tmp_path / "orders-a.csv", rows)
+        shutil.copy(export, settings.inbox / export.name)
+        sync = Sync(settings, lambda: ConnectClient(settings))
+        sync()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sync.run.exit_code == 0
+    assert len(passes) == 1, f"the file's bytes were read for a hash {len(passes)} times"
+    run_dir = tmp_path / "check"
+    run_dir.mkdir()
+    check_file(export, settings, run_dir)
+    expected = (run_dir / "orders-a.csv.requests.jsonl").read_bytes().rstrip(b"\n")
+    assert handler.bodies == [("application/json", expected)]
