@@ -100,10 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="process every file waiting in the inbox once, send it to Connect, and exit",
         description=(
-            "Exit 0 all accepted; 1 some orders invalid or rejected (reports written); "
-            "2 usage or configuration error; 3 API unreachable or credentials refused "
-            "(inputs left in the inbox for the next run). Credentials come from CONNECT_* "
-            "environment variables or the config file, never from flags."
+            "Exit 0 all accepted; 1 some orders invalid or rejected, or an action's outcome "
+            "unknown (reports written); 2 usage or configuration error, or an API URL that "
+            "answers like no Connect API; 3 not finished: API unreachable, credentials "
+            "refused, or stopped (inputs left in the inbox for the next run). Credentials come "
+            "from CONNECT_* environment variables or the config file, never from flags."
         ),
     )
     _common(run)
