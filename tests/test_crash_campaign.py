@@ -118,11 +118,11 @@ def test_killed_run_then_completion_loses_and_duplicates_nothing(
         assert not list(settings.outbox.rglob(".*.tmp")), "no temp files left"
         for run_dir in (settings.outbox / "runs").iterdir():
             assert (run_dir / "summary.json").exists()
-        ledger = Ledger.open(settings.ledger_path)
+        ledger = Ledger.open(settings.ledger_path, target=settings.target)
         try:
             assert ledger.db.execute("SELECT count(*) FROM orders").fetchone()[0] == len(valid)
             statuses = dict(ledger.db.execute("SELECT name, status FROM files").fetchall())
-            assert statuses == {old.name: "done", big.name: "failed"}
+            assert statuses == {old.name: "delivered", big.name: "failed"}
             assert ledger.pending_batches() == []
         finally:
             ledger.close()
