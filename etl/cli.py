@@ -31,6 +31,8 @@ from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
+EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Exit 0 all accepted; 1 some orders invalid or rejected, or an action's outcome "
             "unknown (reports written); 2 usage or configuration error, or an API URL that "
             "answers like no Connect API; 3 not finished: API unreachable, credentials "
-            "refused, or stopped (inputs left in the inbox for the next run). Credentials come "
+            "refused, or stopped (inputs left in the inbox for the next run); 4 internal error "
+            "(a bug; a file that meets one goes to failed/, the others go on); 5 the machine "
+            "refused (disk full, read-only, permissions). Credentials come "
             "from CONNECT_* environment variables or the config file, never from flags."
         ),
     )
@@ -460,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         # The machine, not the data: a full disk, a read-only folder, a ledger another process
         # holds. Inputs stay where they are (claimed files are resumed by the next run).
         print(f"etl: {describe_environment_error(error)}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ENVIRONMENT
     except Exception as error:
         # A bug: say so plainly, keep the traceback for the report, never retry silently.
         where = save_traceback()
@@ -469,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             "inputs are left in place for the next run",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return EXIT_INTERNAL
 
 
 def describe_environment_error(error: OSError | sqlite3.Error) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from etl.kinds import is_ignored
-from etl.report import atomic_writer
+from etl.report import atomic_writer, beside
 
 PROCESSING = ".processing"
 LOCK_NAME = ".etl.lock"
@@ -152,7 +152,7 @@ def archive(path: Path, outbox: Path, run_id: str) -> Path:
 def quarantine(path: Path, outbox: Path, run_id: str, reason: str) -> Path:
     """Move to failed/ and write ``<name>.reason.txt`` beside it, so the file explains itself."""
     target = _move(path, outbox / "failed" / run_id)
-    with atomic_writer(target.with_name(target.name + ".reason.txt")) as stream:
+    with atomic_writer(beside(target.parent, target.name, ".reason.txt")) as stream:
         stream.write(reason.rstrip() + "\n")
     return target
 

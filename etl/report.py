@@ -6,6 +6,7 @@ Files are created readable by their owner only: items, errors and requests hold 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
 import queue
@@ -48,6 +49,22 @@ PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 GUARDED_STARTS = FORMULA_STARTS | {GUARD}
 
 
+NAME_MAX = 255  # bytes in one file name, on every file system the outbox may be on
+
+
+def beside(folder: Path, name: str, suffix: str) -> Path:
+    """``folder/<name><suffix>``: a report named after its input. An input name near the limit
+    (251 characters, say) leaves no room for ``.items.csv``: its report names keep the start of
+    the name and add a digest of the whole, so they stay unique and recognisable."""
+    whole = name + suffix
+    if len(whole.encode()) <= NAME_MAX:
+        return folder / whole
+    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+    room = NAME_MAX - len(suffix.encode()) - len(digest) - 1
+    start = name.encode()[:room].decode("utf-8", "ignore")
+    return folder / f"{start}~{digest}{suffix}"
+
+
 def clip(text: str) -> str:
     if len(text) <= MAX_SHOWN:
         return text
@@ -76,7 +93,11 @@ def _runs_as_formula(text: str) -> bool:
 def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a hidden temp file beside ``path``; rename over it only when complete."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # The temp name keeps a short start of the real one: a long name plus the random part and
+    # ".tmp" would pass the file system's limit.
+    handle, temp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp"
+    )
     temp = Path(temp_name)
     try:
         os.fchmod(handle, PRIVATE_FILE)
@@ -215,14 +236,16 @@ class StreamingReports:
         self.file_name = file_name
         self._stack = ExitStack()
         requests = self._stack.enter_context(
-            atomic_writer(run_dir / f"{file_name}.requests.jsonl", "wb")
+            atomic_writer(beside(run_dir, file_name, ".requests.jsonl"), "wb")
         )
         self.requests = self._stack.enter_context(BackgroundWriter(requests))
         self._items = self._stack.enter_context(
-            atomic_writer(run_dir / f"{file_name}.items.csv", "wb")
+            atomic_writer(beside(run_dir, file_name, ".items.csv"), "wb")
         )
         self.items_written = 0  # bytes
-        self._errors = self._stack.enter_context(atomic_writer(run_dir / f"{file_name}.errors.csv"))
+        self._errors = self._stack.enter_context(
+            atomic_writer(beside(run_dir, file_name, ".errors.csv"))
+        )
         self.item_text(csv_text([ITEM_COLUMNS]))
         self.errors = csv.writer(self._errors)
         self.errors.writerow(ERROR_COLUMNS)

@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from etl.errors import UsageError
 from etl.hints import CODE_HINTS, hint_for
-from etl.report import atomic_writer, restored
+from etl.report import atomic_writer, beside, restored
 from etl.summary import FileSummary, RunSummary
 
 REPORT_NAME = "report.html"
@@ -159,7 +159,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
         bars=_bars(outcomes, CHART_WIDTH),
         codes=[],
     )
-    errors, items = run_dir / f"{name}.errors.csv", run_dir / f"{name}.items.csv"
+    errors, items = beside(run_dir, name, ".errors.csv"), beside(run_dir, name, ".items.csv")
     view.errors_csv = errors.name if errors.is_file() else ""
     view.items_csv = items.name if items.is_file() else ""
     codes: Counter[str] = Counter()

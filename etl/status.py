@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.inbox import PROCESSING, claimed_files, waiting_files
+from etl.report import beside
 from etl.report_html import LATEST_NAME, REPORT_NAME, run_order
 
 HEARTBEAT_NAME = "watch.heartbeat.json"
@@ -104,7 +105,7 @@ def failed_files(outbox: Path) -> list[dict[str, Any]]:
             if not path.is_file() or path.name.endswith(REASON_SUFFIX):
                 continue
             entry = {"run_id": run_dir.name, **_file_entry(path, outbox)}
-            reason = path.with_name(path.name + REASON_SUFFIX)
+            reason = beside(path.parent, path.name, REASON_SUFFIX)
             try:
                 entry["reason"] = reason.read_text(encoding="utf-8").strip().splitlines()[0]
             except (FileNotFoundError, IndexError):

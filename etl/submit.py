@@ -16,6 +16,7 @@ from etl.batch import request_bytes
 from etl.errors import ApiError, NotFound, RejectedRequest
 from etl.models import MappedItem, Origin, Outcome
 
+TOO_LARGE = 413
 ITEM_INDEX = re.compile(r"^\$\.(?P<array>[A-Za-z_]+)\[(?P<index>\d+)\]")
 
 
@@ -97,6 +98,21 @@ def _deliver(
         return
     except RejectedRequest as error:
         _isolate(send, batch_id, origin, items, items_property, delivery, error)
+        return
+    except ApiError as error:
+        if error.status != TOO_LARGE:
+            raise
+        # The request is too big as a whole: halves are smaller, and an order too big alone is
+        # that order's problem.
+        if len(items) == 1:
+            message = f"{error}: this order alone is larger than Connect accepts in one request"
+            delivery.results.append(
+                Delivered(items[0], Outcome.REJECTED, batch_id, error.status, "TOO_LARGE", message)
+            )
+            return
+        middle = len(items) // 2
+        _deliver(send, batch_id, origin, items[:middle], items_property, delivery)
+        _deliver(send, batch_id, origin, items[middle:], items_property, delivery)
         return
     delivery.results.extend(Delivered(i, Outcome.ACCEPTED, batch_id, 204) for i in items)
 

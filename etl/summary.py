@@ -18,7 +18,7 @@ class FileSummary:
     name: str
     kind: str = ""
     sha256: str = ""
-    status: str = "processed"  # processed | unreadable | unknown-kind | duplicate
+    status: str = "processed"  # processed | unreadable | duplicate | resumed | error (a bug)
     reason: str = ""
     rows: int = 0
     items: int = 0

@@ -8,12 +8,15 @@ accepted orders after; reports are written before the input file moves; the move
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
 import re
+import sqlite3
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -28,7 +31,14 @@ from etl.actions import ActionContext, due_work
 from etl.batch import Batch, Batcher
 from etl.client import ConnectClient
 from etl.config import Settings
-from etl.errors import ApiError, ApiMisconfigured, AuthFailed, RetriableApiError, UnreadableFile
+from etl.errors import (
+    ApiError,
+    ApiMisconfigured,
+    AuthFailed,
+    RetriableApiError,
+    UnreadableFile,
+    UsageError,
+)
 from etl.events import Observer
 from etl.inbox import (
     archive,
@@ -45,7 +55,7 @@ from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
 from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
-from etl.report import write_errors, write_items, write_json
+from etl.report import atomic_writer, beside, write_errors, write_items, write_json
 from etl.schema import ORDERS
 from etl.sending import SendingPipeline, Sent
 from etl.stream import FileScan, scan_file
@@ -54,7 +64,21 @@ from etl.summary import FileSummary, RunSummary, new_run_id, now_text
 
 log = logging.getLogger("etl")
 
-EXIT_OK, EXIT_ITEMS, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
+EXIT_OK, EXIT_ITEMS, EXIT_CONFIG, EXIT_API, EXIT_INTERNAL = 0, 1, 2, 3, 4
+# Errors of the machine, not of one file: every file would meet them; the run stops and the
+# files wait where they are (claimed files are resumed by the next run).
+MACHINE_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EFBIG,
+        errno.EROFS,
+        errno.EIO,
+        errno.ENOMEM,
+        errno.EMFILE,
+        errno.ENFILE,
+    }
+)
 # The API failures that stop a run: every later call would fail the same way.
 STOPPING_ERRORS = (RetriableApiError, AuthFailed, ApiMisconfigured)
 
@@ -122,8 +146,19 @@ def _failed_reason(file_run: FileRun, run_id: str) -> str:
             "them; they are not sent again, to avoid reporting them twice: check in Connect. "
         )
     return text + (
-        f"Every problem is listed in runs/{run_id}/{name}.errors.csv and items.csv; fix them "
+        f"Every problem is listed in runs/{run_id}/{beside(Path(), name, '.errors.csv')} and "
+        "items.csv; fix them "
         f"and drop the file again: {noun} already delivered are skipped as unchanged."
+    )
+
+
+def undocumented_answer(error: ApiError) -> ApiMisconfigured:
+    """An answer the operation does not document (410, 415, 418...): nothing says the next
+    call would fare better, and nothing says the items are wrong: stop, keep the files."""
+    return ApiMisconfigured(
+        f"{error}: an answer this call does not document; sending stopped and the files wait "
+        "in the inbox (check api_url, a proxy in between, or the API's status)",
+        status=error.status,
     )
 
 
@@ -206,7 +241,7 @@ class Sync:
                     release(path, self.settings.inbox)
                     self.run.left_in_inbox.append(path.name)
                     continue
-                self.run.files.append(self._process(path, ledger))
+                self.run.files.append(self._process_guarded(path, ledger))
             if self.api_down is None and not self.stop_requested():
                 self._due_work(ledger)
         finally:
@@ -260,6 +295,8 @@ class Sync:
     def _exit_code(self) -> int:
         if self.api_down is not None:
             return self.api_down.exit_code
+        if any(file.status == "error" for file in self.run.files):
+            return EXIT_INTERNAL  # a bug met one file; the others went on
         if self.run.left_in_inbox or any(file.unfinished for file in self.run.files):
             return EXIT_API  # stopped with work left: the inputs wait in the inbox
         bad = {Outcome.INVALID.value, Outcome.REJECTED.value, Outcome.UNKNOWN.value}
@@ -269,6 +306,43 @@ class Sync:
         return EXIT_OK
 
     # --- one file -------------------------------------------------------------------------------
+
+    def _process_guarded(self, path: Path, ledger: Ledger) -> FileSummary:
+        """One file, whatever goes wrong with it: a bug or an error only this file meets puts it
+        in failed/ with its reason, and the run goes on with the others (a poison pill must not
+        hold the inbox behind it on every later run). The ledger and the machine's errors stop
+        the run: every file would meet them."""
+        try:
+            return self._process(path, ledger)
+        except (UsageError, sqlite3.Error):
+            raise
+        except OSError as error:
+            if error.errno in MACHINE_ERRNOS:
+                raise
+            return self._failed_by_error(path, ledger, error)
+        except Exception as error:
+            return self._failed_by_error(path, ledger, error)
+
+    def _failed_by_error(self, path: Path, ledger: Ledger, error: Exception) -> FileSummary:
+        name = path.name
+        trace = beside(self.run_dir, name, ".traceback.txt")
+        with atomic_writer(trace) as stream:
+            stream.write("".join(traceback.format_exception(error)))
+        reason = (
+            f"internal error while processing this file ({type(error).__name__}: {error}); "
+            f"the other files went on. Orders delivered before the error are recorded and "
+            f"will be skipped as unchanged when the file comes back. The details are in "
+            f"runs/{self.run.run_id}/{trace.name}: please report them."
+        )
+        log.error("%s: %s", name, reason)
+        summary = FileSummary(name=name, status="error", reason=reason)
+        if path.exists():
+            sha256 = scan_file(path).sha256
+            summary.sha256 = sha256
+            ledger.file_claimed(sha256, name, self.run.run_id)
+            ledger.file_reported(sha256, "failed", reason)
+            self._finish_move(path, sha256, "failed", reason, ledger)
+        return summary
 
     def _process(self, path: Path, ledger: Ledger) -> FileSummary:
         started = time.perf_counter()
@@ -310,7 +384,9 @@ class Sync:
             file_run.violations.append(
                 Violation(path.name, (), None, "$", "UNREADABLE_FILE", error.reason)
             )
-            write_errors(self.run_dir / f"{path.name}.errors.csv", path.name, file_run.violations)
+            write_errors(
+                beside(self.run_dir, path.name, ".errors.csv"), path.name, file_run.violations
+            )
             ledger.file_reported(sha256, "failed", error.reason)
             self._finish_move(path, sha256, "failed", error.reason, ledger)
             summary.seconds = time.perf_counter() - started
@@ -446,6 +522,10 @@ class Sync:
         except STOPPING_ERRORS as error:
             self.api_down = ApiDown(error)  # now, so that the next batch is not sent
             return Sent(error=error)
+        except ApiError as error:
+            unexpected = undocumented_answer(error)
+            self.api_down = ApiDown(unexpected)
+            return Sent(error=unexpected)
         failpoints.reach("batch.sent")
         return Sent(delivery=delivery)
 
@@ -560,7 +640,7 @@ class Sync:
         """A run killed while reporting a file left half its reports: this run writes them anew."""
         folder = self.settings.outbox / "runs" / run_id
         for suffix in (".items.csv", ".errors.csv"):
-            (folder / f"{name}{suffix}").unlink(missing_ok=True)
+            beside(folder, name, suffix).unlink(missing_ok=True)
 
     def _recover_interrupted_runs(self) -> None:
         """Runs killed before their summary: say so in a summary.json, drop their temp files."""
@@ -594,9 +674,9 @@ class Sync:
         summary.violations = len(file_run.violations)
         summary.retries = self._retries() - file_run.retries_before
         name = file_run.path.name
-        write_items(self.run_dir / f"{name}.items.csv", name, results)
+        write_items(beside(self.run_dir, name, ".items.csv"), name, results)
         failpoints.reach("report")
-        write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
+        write_errors(beside(self.run_dir, name, ".errors.csv"), name, file_run.violations)
         if self.api_down is not None or file_run.stopped:
             ledger.file_released(file_run.sha256)
             release(file_run.path, self.settings.inbox)
@@ -646,7 +726,8 @@ class Sync:
             return
         try:
             results, requests = operations.send(kind, valid, context, loaded)
-        except STOPPING_ERRORS as error:
+        except (*STOPPING_ERRORS, ApiError) as caught:
+            error = caught if isinstance(caught, STOPPING_ERRORS) else undocumented_answer(caught)
             # Calls already made are repeated by the next run, harmlessly: a status already
             # final is UNCHANGED, uploads replace, queued actions are queued once.
             self.api_down = ApiDown(error)

@@ -1,0 +1,165 @@
+"""Issue 13, "one bad file must never stop the others": whatever goes wrong with one file is that
+file's problem; the run (and the watcher) goes on with the others."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from etl import failpoints
+from etl.client import ConnectClient
+from etl.config import Settings
+from etl.sandbox import SandboxServer
+from etl.sync import Sync
+from etl.watch import Watcher
+
+from .conftest import base_line, settings_for, write_rows
+
+ORDERS_PATH = "/api/channel-platform/v1/orders"
+
+
+@pytest.fixture(autouse=True)
+def _disarmed() -> Iterator[None]:
+    yield
+    failpoints.disarm()
+
+
+def _run(settings: Settings) -> Sync:
+    sync = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))
+    sync()
+    return sync
+
+
+def _stored(sandbox: SandboxServer) -> set[str]:
+    return {o["channel_order_id"] for o in sandbox.stored_orders()}
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.1)
+
+
+def _drop_pill_and_good(settings: Settings) -> None:
+    """orders-a.csv meets a bug (the failpoint at its reading); orders-b.csv is good."""
+    write_rows(settings.inbox / "orders-a.csv", [base_line("A1", "LA1")])
+    write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1"), base_line("B2", "LB2")])
+    failpoints.arm("read", 1, "raise")
+
+
+def _assert_pill_explained(settings: Settings) -> None:
+    (failed,) = (settings.outbox / "failed").glob("*/orders-a.csv")
+    reason = failed.with_name("orders-a.csv.reason.txt").read_text()
+    assert "internal error while processing this file (FailpointError" in reason
+    assert "the other files went on" in reason
+    (trace,) = (settings.outbox / "runs").glob("*/orders-a.csv.traceback.txt")
+    assert "FailpointError" in trace.read_text()
+    assert not list((settings.inbox / ".processing").iterdir())
+
+
+def test_a_file_that_meets_a_bug_goes_to_failed_and_the_run_goes_on(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    _drop_pill_and_good(settings)
+    sync = _run(settings)
+    assert _stored(sandbox) == {"B1", "B2"}
+    assert [(f.name, f.status) for f in sync.run.files] == [
+        ("orders-a.csv", "error"),
+        ("orders-b.csv", "processed"),
+    ]
+    assert sync.run.exit_code == 4, "a bug has a code of its own"
+    _assert_pill_explained(settings)
+    # Dropped again (the bug gone): delivered like any file that was not delivered whole.
+    shutil.copy(next((settings.outbox / "failed").glob("*/orders-a.csv")), settings.inbox)
+    again = _run(settings)
+    assert _stored(sandbox) == {"A1", "B1", "B2"} and again.run.exit_code == 0
+
+
+def test_a_file_that_meets_a_bug_does_not_stop_the_watcher(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    watcher = Watcher(
+        settings, lambda: ConnectClient(settings, sleep=lambda s: None), rescan_seconds=0.5
+    )
+    thread = threading.Thread(target=watcher.run)
+    _drop_pill_and_good(settings)
+    thread.start()
+    try:
+        _wait_for(lambda: _stored(sandbox) == {"B1", "B2"})
+        _wait_for(lambda: bool(list((settings.outbox / "failed").glob("*/orders-a.csv"))))
+        write_rows(settings.inbox / "orders-c.csv", [base_line("C1", "LC1")])  # and later ones
+        _wait_for(lambda: "C1" in _stored(sandbox))
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    _assert_pill_explained(settings)
+
+
+def test_a_name_of_251_characters_is_processed_like_any_other(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    long_name = "orders-" + "x" * 240 + ".csv"
+    assert len(long_name) == 251
+    write_rows(
+        settings.inbox / long_name, [base_line("L1", "LL1"), base_line("L2", "LL2", status="BOGUS")]
+    )
+    write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
+    sync = _run(settings)
+    assert _stored(sandbox) == {"L1", "B1"}
+    assert [f.status for f in sync.run.files] == ["processed", "processed"]
+    assert sync.run.exit_code == 1  # the one invalid order, explained:
+    (failed,) = (settings.outbox / "failed").glob("*/" + long_name)
+    (reason,) = failed.parent.glob("*.reason.txt")
+    assert "1 of 2 orders were not accepted" in reason.read_text()
+    (errors,) = sync.run_dir.glob("orders-x*.errors.csv")
+    with errors.open(encoding="utf-8") as handle:
+        assert [row["id"] for row in csv.DictReader(handle)] == ["L2"]
+    assert all(len(p.name.encode()) <= 255 for p in sync.run_dir.iterdir())
+
+
+def test_a_request_too_large_is_split_and_an_order_too_large_alone_is_rejected(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    write_rows(settings.inbox / "orders-a.csv", [base_line(f"O{n}", f"L{n}") for n in range(8)])
+    sandbox.set_faults({"faults": [{"status": 413}], "next": 3, "path_prefix": ORDERS_PATH})
+    sync = _run(settings)
+    # 8 -> 413; 4 -> 413; 2 -> 413; then 2, 4 go through: every order arrives.
+    assert _stored(sandbox) == {f"O{n}" for n in range(8)}
+    assert sync.run.exit_code == 0
+    write_rows(settings.inbox / "orders-b.csv", [base_line("BIG", "LBIG")])
+    sandbox.set_faults({"faults": [{"status": 413}], "path_prefix": ORDERS_PATH})
+    alone = _run(settings)
+    sandbox.clear_faults()
+    (row,) = csv.DictReader((alone.run_dir / "orders-b.csv.items.csv").open(encoding="utf-8"))
+    assert (row["outcome"], row["code"]) == ("REJECTED", "TOO_LARGE")
+    assert alone.run.exit_code == 1
+
+
+@pytest.mark.parametrize("status", [410, 415, 418])
+def test_an_answer_the_api_does_not_document_stops_the_run_and_keeps_every_file(
+    sandbox: SandboxServer, tmp_path: Path, status: int
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    write_rows(settings.inbox / "orders-a.csv", [base_line("A1", "LA1")])
+    write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
+    sandbox.set_faults({"faults": [{"status": status}], "path_prefix": ORDERS_PATH})
+    sync = _run(settings)
+    assert sync.run.exit_code == 2
+    assert f"answered {status}" in str(sync.api_down)
+    assert sorted(p.name for p in settings.inbox.glob("orders-*")) == [
+        "orders-a.csv",
+        "orders-b.csv",
+    ]
+    assert len(sandbox.requests_log(path=ORDERS_PATH)) == 1
