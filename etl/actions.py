@@ -133,6 +133,13 @@ def queue_order_actions(
     return results, flush.requests
 
 
+def within_a_minute(now: float, last: float) -> bool:
+    """Whether the last flush was less than a minute ago. One recorded more than a minute in
+    the future was recorded by a clock since set back: it says nothing of when it was, and
+    trusting it would hold every flush until the clock catches up (hours, or a year)."""
+    return last - MIN_FLUSH_SECONDS < now < last + MIN_FLUSH_SECONDS
+
+
 @dataclass(frozen=True)
 class Flush:
     sent: int
@@ -155,7 +162,7 @@ def flush_action_log(context: ActionContext, max_items: int = 100) -> Flush:
     ledger, now = context.ledger, context.now()
     last = ledger.last_sent(REPORT_OPERATION)
     queued = ledger.unsent_actions(max_items)
-    if not queued or (last is not None and now - last < MIN_FLUSH_SECONDS):
+    if not queued or (last is not None and within_a_minute(now, last)):
         allowed = now if last is None else last + MIN_FLUSH_SECONDS
         return Flush(0, 0, ledger.unsent_count(), allowed)
     bodies = [orjson.loads(body) for _, body, _, _ in queued]
@@ -206,7 +213,7 @@ def track_actions(
     Returns the results and the number of status requests made. An id already final (now or
     in an earlier run) is reported with its final status at once: it is never polled again."""
     context.ledger.track((item.item_id for item in items), source, context.now())
-    polls = len(context.ledger.due_actions(context.now()))
+    polls = len(context.ledger.due_actions(context.now(), _horizon(context)))
     written = {str(row["action_id"]): str(row["written_to"]) for row in poll_actions(context)}
     known = {str(row["action_id"]): row for row in context.ledger.tracked(i.item_id for i in items)}
     results = []
@@ -251,7 +258,7 @@ def due_work(context: ActionContext) -> dict[str, int]:
     """What every run does whatever its inbox held: flush the order action log when the
     minute allows, poll the tracked actions that are due. Counts of what was done."""
     flush = flush_action_log(context)
-    polled = len(context.ledger.due_actions(context.now()))
+    polled = len(context.ledger.due_actions(context.now(), _horizon(context)))
     final = len(poll_actions(context)) if polled else 0
     counts = {
         "actions_reported": flush.sent,
@@ -264,12 +271,17 @@ def due_work(context: ActionContext) -> dict[str, int]:
     return {name: count for name, count in counts.items() if count}
 
 
+def _horizon(context: ActionContext) -> float:
+    """How far ahead a planned poll can be: further, the clock was set back since."""
+    return max(MIN_POLL_SECONDS, context.poll_seconds) + MIN_POLL_SECONDS
+
+
 def poll_actions(context: ActionContext) -> list[dict[str, object]]:
     """Poll every tracked action that is due; write the ones that became final to the outbox."""
     ledger, now = context.ledger, context.now()
     interval = max(MIN_POLL_SECONDS, context.poll_seconds)
     finished: list[dict[str, object]] = []
-    for action_id in ledger.due_actions(now):
+    for action_id in ledger.due_actions(now, _horizon(context)):
         try:
             answer = context.client().get_action_status(action_id)
         except NotFound:

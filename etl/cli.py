@@ -52,6 +52,12 @@ def _connect_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-url", help="OAuth2 token URL (CONNECT_TOKEN_URL)")
     parser.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
     parser.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
+    parser.add_argument(
+        "--fresh-ledger",
+        action="store_true",
+        help="use a ledger that is new, or older than this outbox's runs knew (deleted, "
+        "restored): every order it does not know is sent once more",
+    )
 
 
 def _source_flags(parser: argparse.ArgumentParser) -> None:
@@ -194,6 +200,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "token_url": getattr(args, "token_url", None),
         "client_id": getattr(args, "client_id", None),
         "settle_seconds": getattr(args, "settle", None),
+        "fresh_ledger": getattr(args, "fresh_ledger", None) or None,
     }
     return load_settings(getattr(args, "config", None), overrides)
 
@@ -477,6 +484,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def describe_environment_error(error: OSError | sqlite3.Error) -> str:
+    if isinstance(error, sqlite3.Error) and not isinstance(error, sqlite3.OperationalError):
+        return (
+            f"the ledger is damaged ({error}): put back a copy from a backup, or move it away "
+            "and run once with --fresh-ledger (every order it does not know is sent once more)"
+        )
     if isinstance(error, sqlite3.Error):
         return (
             f"the ledger cannot be written ({error}); is the disk full or another run holding it?"

@@ -100,6 +100,7 @@ class Settings:
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
     target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
+    fresh_ledger: bool = False  # adopt a ledger that is new or older than the outbox knew
 
     @property
     def target(self) -> str:

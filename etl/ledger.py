@@ -182,6 +182,13 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE tracked_by_target RENAME TO tracked_actions;
     CREATE INDEX tracked_due ON tracked_actions (target, status, next_poll_at);
     """,
+    # Who this ledger is and how many runs it has seen: a ledger deleted (and so created anew)
+    # or restored from an old copy must not pass for the one that knows what was delivered.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
+    INSERT INTO meta (key, value) VALUES ('generation', '0');
+    """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -304,6 +311,21 @@ class Ledger:
                 "WHERE target = ? AND status = 'PENDING'",
                 (self.target, UNTARGETED),
             )
+
+    # --- identity -------------------------------------------------------------------------------
+
+    def identity(self) -> tuple[str, int]:
+        """(ledger id, generation): who this ledger is, and how many runs it has counted."""
+        rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        return str(rows["ledger_id"]), int(rows["generation"])
+
+    def next_generation(self) -> int:
+        """Count one more run; the new generation."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+            )
+        return self.identity()[1]
 
     # --- files ----------------------------------------------------------------------------------
 
@@ -506,11 +528,13 @@ class Ledger:
             )
         return int(cursor.rowcount)
 
-    def due_actions(self, now: float) -> list[str]:
+    def due_actions(self, now: float, horizon: float = 3600.0) -> list[str]:
+        """Pending actions whose poll is due; one planned more than ``horizon`` ahead was
+        planned by a clock since set back, and is due now rather than in hours."""
         rows = self.db.execute(
             "SELECT action_id FROM tracked_actions WHERE target = ? AND status = 'PENDING' "
-            "AND next_poll_at <= ? ORDER BY next_poll_at",
-            (self.target, now),
+            "AND (next_poll_at <= ? OR next_poll_at > ?) ORDER BY next_poll_at",
+            (self.target, now, now + horizon),
         )
         return [str(row[0]) for row in rows]
 

@@ -423,7 +423,7 @@ def check_files(
 ) -> tuple[RunSummary, Path]:
     """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/."""
     clock = time.perf_counter()
-    run = RunSummary(run_id=new_run_id(), command="check", started_at=now_text())
+    run = RunSummary(run_id=new_run_id(settings.outbox), command="check", started_at=now_text())
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     with Workers() as workers:

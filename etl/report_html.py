@@ -27,7 +27,7 @@ from markupsafe import Markup
 from etl.errors import UsageError
 from etl.hints import CODE_HINTS, hint_for
 from etl.report import atomic_writer, beside, restored
-from etl.summary import FileSummary, RunSummary
+from etl.summary import FileSummary, RunSummary, run_sequence
 
 REPORT_NAME = "report.html"
 LATEST_NAME = "latest.html"
@@ -303,15 +303,15 @@ def write_html_report(run_dir: Path, *, update_latest: bool = True) -> Path:
     return target
 
 
-def run_order(run_dir: Path) -> tuple[str, int]:
-    """Sort key of run folders: the id's time (to the second), then when summary.json was
-    written (once, at the run's end): two runs started within one second have ids whose random
-    suffix says nothing about which came first."""
+def run_order(run_dir: Path) -> tuple[int, str, int]:
+    """Sort key of run folders: the outbox's run number in the id, which a clock set back
+    cannot reorder; for ids from before it (0), the id's time (to the second), then when
+    summary.json was written (once, at the run's end)."""
     try:
         finished = (run_dir / "summary.json").stat().st_mtime_ns
     except FileNotFoundError:
         finished = 0
-    return run_dir.name.split("-", 1)[0], finished
+    return run_sequence(run_dir.name), run_dir.name.split("-", 1)[0], finished
 
 
 def newest_report(outbox: Path) -> Path | None:

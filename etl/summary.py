@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
+import fcntl
+import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from etl import __version__
@@ -73,10 +75,38 @@ class RunSummary:
         }
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable by time, unique across processes: ``20261122T190512Z-3fa9``."""
+SEQUENCE_NAME = ".run-sequence"
+
+
+def next_run_sequence(outbox: Path) -> int:
+    """The next number of the outbox's runs, whatever the wall clock says: runs are ordered by
+    it (the newest report, `etl status`), so a clock set back does not put later runs before
+    earlier ones. Counted under a lock: two runs never get the same number."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    fd = os.open(outbox / SEQUENCE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        text = os.pread(fd, 32, 0).decode("ascii", "ignore").strip()
+        number = (int(text) if text.isdigit() else 0) + 1
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{number}\n".encode(), 0)
+        os.fsync(fd)
+        return number
+    finally:
+        os.close(fd)  # and the lock with it
+
+
+def new_run_id(outbox: Path, now: datetime | None = None) -> str:
+    """The time, then the outbox's run number: ``20261122T190512Z-000042``. Unique in the
+    outbox; ordered by the number, whatever the clock says (``run_sequence``)."""
     moment = now or datetime.now(UTC)
-    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{next_run_sequence(outbox):06d}"
+
+
+def run_sequence(run_id: str) -> int:
+    """The run number in a run id; 0 for ids from before numbers (``...-3fa9``: random)."""
+    suffix = run_id.rpartition("-")[2]
+    return int(suffix) if len(suffix) >= 6 and suffix.isdigit() else 0
 
 
 def now_text() -> str:

@@ -61,6 +61,7 @@ from etl.sending import SendingPipeline, Sent
 from etl.stream import FileScan, scan_file
 from etl.submit import deliver
 from etl.summary import FileSummary, RunSummary, new_run_id, now_text
+from etl.witness import check_and_count
 
 log = logging.getLogger("etl")
 
@@ -214,7 +215,10 @@ class Sync:
         self.stop_requested = stop_requested
         self.paths = paths
         self.run = RunSummary(
-            run_id=new_run_id(), command="run", started_at=now_text(), target=settings.target
+            run_id=new_run_id(settings.outbox),
+            command="run",
+            started_at=now_text(),
+            target=settings.target,
         )
         self.run_dir = settings.outbox / "runs" / self.run.run_id
         self._client: ConnectClient | None = None
@@ -229,10 +233,15 @@ class Sync:
 
     def __call__(self) -> RunSummary:
         clock = time.perf_counter()
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         ledger = Ledger.open(
             self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
         )
+        try:
+            check_and_count(ledger, self.settings.outbox, self.settings.fresh_ledger)
+        except BaseException:
+            ledger.close()
+            raise
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self._recover_interrupted_runs()
         ledger.abandon_pending(self.run.run_id)
         try:

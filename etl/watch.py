@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +273,8 @@ class Watcher:
             log.exception("run failed; the watcher goes on")
             self._paused_until = self.clock() + self._pause
             return
+        # Told to start afresh once: the ledger now adopted, a later loss is noticed again.
+        self.settings = replace(self.settings, fresh_ledger=False)
         for path in ready:
             self._candidates.pop(path, None)
         if run.files:

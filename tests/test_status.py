@@ -13,6 +13,7 @@ from typing import Any
 
 from etl.report import write_json
 from etl.status import collect_status, format_status
+from etl.summary import new_run_id
 
 from .conftest import SAMPLES, RunCli
 
@@ -56,7 +57,8 @@ def test_status_after_runs_with_waiting_failed_files_and_a_watcher(
     (inbox / ".processing").mkdir(exist_ok=True)
     (inbox / ".processing" / "orders-left.csv").write_text("x", encoding="utf-8")
     (inbox / "orders-next.csv.part").write_text("x", encoding="utf-8")  # still arriving: ignored
-    (outbox / "runs" / "29991231T000000Z-dead").mkdir()  # no summary.json: running or killed
+    dead = new_run_id(outbox)  # numbered after the others, as a run that was started is
+    (outbox / "runs" / dead).mkdir()  # no summary.json: running or killed
     scanned = datetime.now(UTC) - timedelta(seconds=30)
     write_json(
         outbox / "watch.heartbeat.json",
@@ -72,7 +74,7 @@ def test_status_after_runs_with_waiting_failed_files_and_a_watcher(
 
     status = status_json(run_cli, inbox, outbox)
     unfinished, checked, ran = status["runs"]
-    assert unfinished == {"run_id": "29991231T000000Z-dead", "finished": False, "exit_code": None}
+    assert unfinished == {"run_id": dead, "finished": False, "exit_code": None}
     assert (checked["command"], checked["exit_code"], checked["outcomes"]) == (
         "check",
         0,
@@ -99,7 +101,7 @@ def test_status_after_runs_with_waiting_failed_files_and_a_watcher(
     assert "inbox " + str(inbox) + ": 1 file(s) waiting, 1 claimed" in text
     assert f"  failed/{ran['run_id']}/orders-with-mistakes.csv: 12 of 20 orders" in text
     assert f"  {ran['run_id']}  run    exit 1  2 file(s)  32 accepted, 12 invalid  " in text
-    assert "  29991231T000000Z-dead  running now, or interrupted (no summary.json)" in text
+    assert f"  {dead}  running now, or interrupted (no summary.json)" in text
     assert f"watcher: pid {os.getpid()} (alive), state watching, last scan 30 s ago" in text
 
 
