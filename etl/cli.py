@@ -53,6 +53,9 @@ def _connect_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-id", help="OAuth2 client id (CONNECT_CLIENT_ID)")
     parser.add_argument("--settle", type=float, help="seconds a file must stay unchanged (2)")
     parser.add_argument(
+        "--create", action="store_true", help="make the inbox folder if it does not exist"
+    )
+    parser.add_argument(
         "--fresh-ledger",
         action="store_true",
         help="use a ledger that is new, or older than this outbox's runs knew (deleted, "
@@ -225,9 +228,24 @@ def print_file_line(summary: FileSummary) -> None:
     )
 
 
+def refused(file: FileSummary) -> str:
+    """Why a file was not delivered whole, in one line ('' when it was)."""
+    if file.status not in ("processed", "duplicate", "resumed"):
+        return f"{file.status.upper()}: {file.reason}"
+    bad = {o: n for o, n in file.outcomes.items() if o in ("INVALID", "REJECTED", "UNKNOWN")}
+    if bad:
+        counts = ", ".join(f"{n} {o.lower()}" for o, n in sorted(bad.items()))
+        return f"PROBLEMS: {counts} of {file.items}; see its errors.csv"
+    return f"LEFT IN THE INBOX: {file.reason}" if file.unfinished else ""
+
+
 def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
-    for file in [] if quiet else run.files:
-        print_file_line(file)
+    for file in run.files:
+        if not quiet:
+            print_file_line(file)
+        elif refused(file):
+            # Quiet is for cron: silence about what went well, one line about what did not.
+            print(f"{file.name}: {refused(file)}", file=sys.stderr)
     for job, count in run.due_work.items():
         print(f"due work: {count} {job.replace('_', ' ')}")
     target = f" to {run.target}" if run.target else ""
@@ -281,6 +299,7 @@ def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogO
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     from etl.sandbox_process import started_sandbox
@@ -316,6 +335,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _require_inbox(inbox: Path, create: bool) -> None:
+    """A typo in a folder must not pass for an empty inbox: cron would hear "nothing to do"
+    forever."""
+    if inbox.is_dir():
+        return
+    if inbox.exists():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    if not create:
+        raise UsageError(
+            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create to let "
+            "the tool make it"
+        )
+    inbox.mkdir(parents=True)
+
+
 def _require_credentials(settings: Settings) -> None:
     if not settings.token and not (settings.client_id and settings.client_secret):
         raise UsageError(
@@ -347,6 +381,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     from etl.sync import Sync
 
     _require_credentials(settings)
+    _require_inbox(settings.inbox, args.create)
     lock = InboxLock(settings.inbox, purpose="etl run")
     holder = lock.acquire()
     if holder is not None:
@@ -379,6 +414,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     )
     settings = settings_from(args)
     _require_credentials(settings)
+    _require_inbox(settings.inbox, args.create)
     watcher = Watcher(
         settings,
         lambda: ConnectClient(settings),
@@ -467,6 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("etl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `etl status --json | head`: the reader has had enough; nothing to complain about.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (OSError, sqlite3.Error) as error:
         # The machine, not the data: a full disk, a read-only folder, a ledger another process
         # holds. Inputs stay where they are (claimed files are resumed by the next run).

@@ -114,10 +114,16 @@ def test_a_terminal_gets_bars_and_a_pipe_gets_only_the_summary(tmp_path: Path) -
     ]
 
 
-def test_quiet_prints_only_the_closing_line_even_on_a_terminal(tmp_path: Path) -> None:
+def test_quiet_prints_only_what_went_wrong_and_the_closing_line_even_on_a_terminal(
+    tmp_path: Path,
+) -> None:
     code, screen = run_in_terminal("check", *SAMPLE_FILES, "--outbox", tmp_path, "--quiet")
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert (code, screen) == (1, f"run {run_dir.name}: exit 1; reports in {run_dir}\r\n")
+    assert (code, screen) == (
+        1,
+        "orders-with-mistakes.csv: PROBLEMS: 12 invalid of 20; see its errors.csv\r\n"
+        f"run {run_dir.name}: exit 1; reports in {run_dir}\r\n",
+    )
 
 
 def json_lines(err: str) -> list[dict[str, Any]]:

@@ -602,3 +602,15 @@ def test_item10_the_bytes_sent_are_the_json_built_once_and_the_file_is_hashed_on
     check_file(export, settings, run_dir)
     expected = (run_dir / "orders-a.csv.requests.jsonl").read_bytes().rstrip(b"\n")
     assert handler.bodies == [("application/json", expected)]
+
+
+def test_a_missing_inbox_is_an_error_unless_told_to_create_it(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Issue 14 item 8: `--inbox nope` made nope/ and said "nothing to do", exit 0, forever."""
+    missing, outbox = tmp_path / "nope", tmp_path / "outbox"
+    code, _, err = run_cli("run", "--sandbox", "--inbox", missing, "--outbox", outbox)
+    assert code == 2 and "does not exist" in err and "--create" in err
+    assert not missing.exists()
+    code, out, _ = run_cli("run", "--sandbox", "--create", "--inbox", missing, "--outbox", outbox)
+    assert code == 0 and missing.is_dir() and "nothing to do" in out
