@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ log = logging.getLogger("etl.watch")
 
 TICK_SECONDS = 0.25
 HEARTBEAT_NAME = "watch.heartbeat.json"
+BEAT_SECONDS = 5.0  # the heartbeat's pace during a run: a long file must not look like a hang
 API_DOWN_PAUSE_SECONDS = 60.0
 API_DOWN_PAUSE_MAX_SECONDS = 900.0
 
@@ -108,6 +110,7 @@ class Watcher:
         rescan_seconds: float = 30.0,
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        beat_seconds: float = BEAT_SECONDS,
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory
@@ -127,6 +130,8 @@ class Watcher:
         self._paused_until = 0.0
         self._pause = API_DOWN_PAUSE_SECONDS
         self.exit_codes: list[int] = []
+        self.beat_seconds = beat_seconds
+        self._beat_lock = threading.Lock()
         self.periodic.extend(
             [
                 Periodic("order action log flush", settings.action_flush_seconds, self._flush),
@@ -258,7 +263,24 @@ class Watcher:
                 ready.append((current.mtime_ns, path.name, path))
         return [path for _, _, path in sorted(ready)]
 
+    def _beating(self, done: threading.Event) -> None:
+        """Beat every few seconds until ``done``: the loop is inside one run meanwhile."""
+        while not done.wait(self.beat_seconds):
+            self._beat()
+
     def _process(self, ready: list[Path]) -> None:
+        done = threading.Event()
+        heart = threading.Thread(target=self._beating, args=(done,), name="etl-heartbeat")
+        self.heartbeat.state = "processing"
+        heart.start()
+        try:
+            self._process_files(ready)
+        finally:
+            done.set()
+            heart.join()
+            self.heartbeat.state = "stopping" if self.stopping.is_set() else "watching"
+
+    def _process_files(self, ready: list[Path]) -> None:
         sync = Sync(
             self.settings,
             self.client_factory,
@@ -301,11 +323,13 @@ class Watcher:
             log.exception("periodic %s failed", name)
 
     def _beat(self) -> None:
-        self.heartbeat.last_beat_at = now_text()
-        try:
-            write_json(self.settings.outbox / HEARTBEAT_NAME, _as_json(self.heartbeat))
-        except OSError as error:
-            log.error("cannot write the heartbeat: %s", error)
+        with self._beat_lock:  # the loop and, during a run, the heartbeat thread
+            moment = datetime.now(UTC).isoformat(timespec="milliseconds")
+            self.heartbeat.last_beat_at = moment.replace("+00:00", "Z")
+            try:
+                write_json(self.settings.outbox / HEARTBEAT_NAME, _as_json(self.heartbeat))
+            except OSError as error:
+                log.error("cannot write the heartbeat: %s", error)
 
 
 class WatcherRefused(Exception):

@@ -252,3 +252,37 @@ def test_etl_run_is_refused_while_a_watcher_holds_the_inbox(
         code, _, err = run_cli("run", "--inbox", settings.inbox, "--outbox", settings.outbox)
     assert code == 2
     assert "already taken by etl watch" in err
+
+
+def test_the_heartbeat_keeps_beating_during_a_long_file(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Issue 14 item 11: written only between files, the heartbeat of a watcher busy with one
+    long file went stale, and a health check would have killed a healthy process."""
+    settings = settings_for(sandbox, tmp_path)
+    write_csv(settings.inbox / "orders-slow.csv", generate_rows(300, seed=9, max_lines=1))
+    sandbox.set_faults({"faults": [{"delay": 0.6}], "path_prefix": ORDERS_PATH})
+    watcher = Watcher(
+        settings,
+        lambda: ConnectClient(settings, sleep=lambda s: None),
+        rescan_seconds=0.5,
+        beat_seconds=0.2,
+    )
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    beats: set[str] = set()
+    try:
+        deadline = time.monotonic() + 30
+        while not archived(settings) and time.monotonic() < deadline:
+            try:
+                heartbeat = json.loads((settings.outbox / HEARTBEAT_NAME).read_text())
+            except (FileNotFoundError, ValueError):
+                heartbeat = {}
+            if heartbeat.get("state") == "processing":
+                beats.add(heartbeat["last_beat_at"])
+            time.sleep(0.05)
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    assert archived(settings), "the file was delivered"
+    assert len(beats) >= 4, f"beats while the file was processed: {sorted(beats)}"
