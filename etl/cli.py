@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rescan", type=float, help="seconds between full rescans of the inbox (30)"
     )
     watch.add_argument("-v", "--verbose", action="store_true", help="one log line per run")
+    watch.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="start the local API double for as long as the watcher runs and send to it (a "
+        "demo; nothing leaves this machine)",
+    )
     watch.set_defaults(handler=cmd_watch)
 
     status = commands.add_parser(
@@ -302,11 +308,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
+    with sandboxed(settings, "run") as (sandboxed_settings, count):
+        code = _run(sandboxed_settings, args.force, args)
+        print(count())
+    return code
+
+
+@contextmanager
+def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Callable[[], str]]]:
+    """`--sandbox`: the local double started as a process of its own for this command, the
+    settings pointing at it, and a function that says what it received meanwhile."""
     from etl.sandbox_process import started_sandbox
 
     db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
     with started_sandbox(db_path) as sandbox:
-        print(f"sandbox: serving {sandbox.api_url} (process {sandbox.pid}; stops with this run)")
+        print(
+            f"sandbox: serving {sandbox.api_url} (process {sandbox.pid}; stops with this "
+            f"{command})",
+            flush=True,
+        )
         before = sandbox.counts()  # the file outlives runs: this run's requests come after this
         created = seed_pending_actions(sandbox, settings.inbox)
         if created:
@@ -326,13 +346,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             target_name=f"sandbox {db_path}",
             state=settings.state or db_path.parent / "ledger.sqlite3",
         )
-        code = _run(settings, args.force, args)
-        after = sandbox.counts(since=before.last_seq)
-        print(
-            f"sandbox: received {after.requests} request(s) during this run; "
-            f"holds {after.orders} order(s) in {db_path}"
-        )
-    return code
+
+        def count() -> str:
+            after = sandbox.counts(since=before.last_seq)
+            return (
+                f"sandbox: received {after.requests} request(s) during this {command}; "
+                f"holds {after.orders} order(s) in {db_path}"
+            )
+
+        yield settings, count
 
 
 def _require_inbox(inbox: Path, create: bool) -> None:
@@ -403,18 +425,27 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    import signal
-
-    from etl.client import ConnectClient
-    from etl.watch import Watcher, WatcherRefused
-
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
-    _require_credentials(settings)
     _require_inbox(settings.inbox, args.create)
+    if not args.sandbox:
+        return _watch(settings, args)
+    with sandboxed(settings, "watcher") as (sandboxed_settings, count):
+        code = _watch(sandboxed_settings, args)
+        print(count())
+    return code
+
+
+def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from etl.client import ConnectClient
+    from etl.watch import Watcher, WatcherRefused
+
+    _require_credentials(settings)
     watcher = Watcher(
         settings,
         lambda: ConnectClient(settings),

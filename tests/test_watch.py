@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -286,3 +287,43 @@ def test_the_heartbeat_keeps_beating_during_a_long_file(
         thread.join(timeout=30)
     assert archived(settings), "the file was delivered"
     assert len(beats) >= 4, f"beats while the file was processed: {sorted(beats)}"
+
+
+def test_etl_watch_sandbox_delivers_to_its_own_sandbox_and_stops_it(tmp_path: Path) -> None:
+    """Issue 14 item 10: `etl watch --sandbox`, like `etl run --sandbox`."""
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "etl.cli",
+            "watch",
+            "--sandbox",
+            "--inbox",
+            str(inbox),
+            "--outbox",
+            str(outbox),
+            "--settle",
+            "0.2",
+            "--rescan",
+            "0.5",
+        ],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        write_csv(inbox / "orders-a.csv", generate_rows(5, seed=3, max_lines=1))
+        wait_for(lambda: list((outbox / "archive").glob("*/orders-a.csv")), seconds=30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "sandbox: serving http://127.0.0.1:" in out
+    assert re.search(r"sandbox: received \d+ request\(s\) during this watcher; holds 5 order", out)
+    pid = int(out.split("(process ", 1)[1].split(";", 1)[0])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
