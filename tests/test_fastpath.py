@@ -255,26 +255,31 @@ def test_sending_records_in_order_while_the_next_batch_is_sent() -> None:
 
     events: list[str] = []
     sending_thread: set[str] = set()
+    recording = threading.Event()
+    overlapped: list[str] = []  # batches sent while another was being recorded
 
     def deliver(batch: Batch) -> Sent:
         sending_thread.add(threading.current_thread().name)
         time.sleep(0.02)
+        if recording.is_set():
+            overlapped.append(batch.batch_id)
         return Sent()
 
     def record(batch: Batch, sent: Sent) -> None:
+        recording.set()
         events.append(batch.batch_id)
         time.sleep(0.02)
+        recording.clear()
 
-    started = time.perf_counter()
     with SendingPipeline(deliver, record) as sending:
         for number in range(10):
             sending.send(Batch(f"b{number}", None, ()))
             if number == 4:
                 sending.then(lambda: events.append("screened"))
-    elapsed = time.perf_counter() - started
     assert events == [f"b{n}" for n in range(5)] + ["screened"] + [f"b{n}" for n in range(5, 10)]
     assert threading.current_thread().name not in sending_thread
-    assert elapsed < 10 * 0.04 * 0.8  # sending and recording overlapped
+    # Sending and recording overlapped (seen, not timed: a busy machine makes timings lie).
+    assert overlapped
 
 
 def test_after_a_failed_batch_nothing_more_is_sent() -> None:

@@ -54,6 +54,10 @@ class Running:
 
     def __enter__(self) -> Watcher:
         self.thread.start()
+        # Ready when it watches: its observer started and its first scan done (a real signal,
+        # not a fixed sleep that a slow machine outlasts).
+        wait_for(lambda: self.watcher.heartbeat.state == "watching" or not self.thread.is_alive())
+        wait_for(lambda: bool(self.watcher.heartbeat.last_scan_at) or not self.thread.is_alive())
         return self.watcher
 
     def __exit__(self, *exc: object) -> None:
@@ -115,7 +119,7 @@ def test_a_file_written_slowly_is_taken_once_and_complete(
                 handle.flush()
                 time.sleep(0.4)  # each pause shorter than the settle period
         wait_for(lambda: len(archived(settings)) == 1)
-        time.sleep(1.5)  # would a second, partial take happen?
+        time.sleep(1.5)  # longer than the settle period: a second, partial take would be seen
     (done,) = archived(settings)
     assert done.read_bytes() == data
     assert stored_ids(sandbox) == expected
@@ -130,10 +134,9 @@ def test_a_file_renamed_into_the_inbox_is_taken(
 ) -> None:
     settings = settings_for(sandbox, tmp_path, settle_seconds=0.5)
     with Running(settings, polling):
-        time.sleep(0.5)
         partial = settings.inbox / "orders-moved.csv.part"  # never taken under this name
         expected = export(partial, 20, "M-")
-        time.sleep(1.0)
+        time.sleep(1.0)  # twice the settle period: it would be taken by now, were it taken
         assert stored_ids(sandbox) == set()
         os.rename(partial, settings.inbox / "orders-moved.csv")
         outside = tmp_path / "orders-from-elsewhere.csv"
@@ -153,7 +156,6 @@ def test_fifty_files_dropped_at_once_are_each_processed_once(
     for number in range(50):
         expected |= export(staging / f"orders-{number:02d}.csv", 3, f"F{number:02d}-")
     with Running(settings, polling=False):
-        time.sleep(0.3)
         for path in sorted(staging.iterdir()):
             os.rename(path, settings.inbox / path.name)
         wait_for(lambda: len(archived(settings)) == 50, seconds=60)
@@ -169,7 +171,6 @@ def test_a_second_watcher_on_the_same_inbox_is_refused(
 ) -> None:
     settings = settings_for(sandbox, tmp_path)
     with Running(settings, polling=False):
-        time.sleep(0.3)
         second = Watcher(settings, lambda: ConnectClient(settings))
         with pytest.raises(WatcherRefused, match=r"already taken by etl watch \(pid \d+\)"):
             second.run()
@@ -249,7 +250,6 @@ def test_etl_run_is_refused_while_a_watcher_holds_the_inbox(
     monkeypatch.setenv("CONNECT_CLIENT_ID", "sandbox-client")
     monkeypatch.setenv("CONNECT_CLIENT_SECRET", SECRET)
     with Running(settings, polling=False):
-        time.sleep(0.3)
         code, _, err = run_cli("run", "--inbox", settings.inbox, "--outbox", settings.outbox)
     assert code == 2
     assert "already taken by etl watch" in err
