@@ -191,8 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER)
     sandbox.set_defaults(handler=cmd_sandbox)
 
-    template = commands.add_parser("template", help="print the full CSV header of a file kind")
+    template = commands.add_parser(
+        "template",
+        help="print the full CSV header of a file kind",
+        description="KIND: " + ", ".join(sorted(KINDS)) + ".",
+    )
     template.add_argument("kind", choices=sorted(KINDS), metavar="KIND")
+    shown = template.add_mutually_exclusive_group()
+    shown.add_argument("--required", action="store_true", help="only the columns every item needs")
+    shown.add_argument(
+        "--describe",
+        action="store_true",
+        help="one line per column: column, required, level (request, item or line), indexed",
+    )
     _common(template)
     template.set_defaults(handler=cmd_template)
     return parser
@@ -510,7 +521,23 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_template(args: argparse.Namespace) -> int:
-    print(",".join(flat_model(KINDS[args.kind]).template()))
+    kind = KINDS[args.kind]
+    columns = flat_model(kind).described()
+    if args.describe:
+        levels = {"request": "request", "item": kind.singular, "row": "line"}
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["column", "required", "level", "indexed"])
+        for column in columns:
+            writer.writerow(
+                [
+                    column.name,
+                    "yes" if column.required else "no",
+                    levels[column.level.value],
+                    "yes" if column.indexed else "no",
+                ]
+            )
+        return 0
+    print(",".join(c.name for c in columns if c.required or not args.required))
     return 0
 
 

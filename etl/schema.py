@@ -220,6 +220,16 @@ def parse_column(column: str) -> list[tuple[str, int | None]]:
     return segments
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateColumn:
+    """One column of `etl template`, described."""
+
+    name: str
+    required: bool  # every item needs a value in it (when the objects above it are sent)
+    level: Level
+    indexed: bool  # one of a list below the row: [0], [1]...
+
+
 class FlatModel:
     """Column name -> Leaf for one file kind, and the canonical header."""
 
@@ -321,9 +331,18 @@ class FlatModel:
 
     def template(self) -> list[str]:
         """Every column of the kind, arrays below row level shown with index [0]."""
-        columns: list[str] = []
+        return [column.name for column in self.described()]
+
+    def described(self) -> list[TemplateColumn]:
+        """Every column of the template with what a person filling it must know: whether every
+        item needs it, its level, whether it is indexed."""
+        request = self.request.resolve(self.request.document)
+        required = set(request.get("required", [])) if self.kind.request_schema else set()
+        columns: list[TemplateColumn] = []
         for name, node in self._request_props().items():
-            columns.extend(self._columns(self.request, name, node))
+            columns.extend(
+                self._described(self.request, name, node, Level.REQUEST, name in required)
+            )
         item_props = self.item.properties(self.item.document)
         # The id first and the per-row fields last: the order a person reads an export in.
         ordered = sorted(
@@ -333,33 +352,66 @@ class FlatModel:
                 n == self.kind.row_property,
             ),
         )
+        item_required = set(self.item.resolve(self.item.document).get("required", []))
         for name in ordered:
-            columns.extend(self._columns(self.item, name, item_props[name], top=True))
+            level = Level.ROW if name == self.kind.row_property else Level.ITEM
+            columns.extend(
+                self._described(
+                    self.item, name, item_props[name], level, name in item_required, top=True
+                )
+            )
         return columns
 
-    def _columns(
-        self, walker: SchemaWalker, prefix: str, node: dict[str, Any], top: bool = False
-    ) -> list[str]:
+    def _described(
+        self,
+        walker: SchemaWalker,
+        prefix: str,
+        node: dict[str, Any],
+        level: Level,
+        required: bool,
+        top: bool = False,
+        indexed: bool = False,
+    ) -> list[TemplateColumn]:
+        """The columns under one field; ``required``: the field and all above it are."""
         if node.get("x-discriminated"):
-            return [prefix]
+            return [TemplateColumn(prefix, required, level, indexed)]
         resolved = walker.resolve(node)
         if resolved.get("type") == "array":
             items = walker.resolve(resolved.get("items", {}))
             if items.get("type") == "string":
-                return [prefix]
-            name = prefix if top and prefix == self.kind.row_property else f"{prefix}[0]"
+                return [TemplateColumn(prefix, required, level, indexed)]
+            rows = top and prefix == self.kind.row_property
+            name = prefix if rows else f"{prefix}[0]"
+            # An element of a list below the row is needed only if the list must hold one.
+            needed = required and (rows or int(resolved.get("minItems", 0)) > 0)
+            inner = set(items.get("required", []))
             return [
                 col
                 for sub, subnode in walker.properties(items).items()
-                for col in self._columns(walker, f"{name}.{sub}", subnode)
+                for col in self._described(
+                    walker,
+                    f"{name}.{sub}",
+                    subnode,
+                    level,
+                    needed and sub in inner,
+                    indexed=indexed or not rows,
+                )
             ]
         if resolved.get("type") == "object" or "properties" in resolved:
+            inner = set(resolved.get("required", []))
             return [
                 col
                 for sub, subnode in walker.properties(resolved).items()
-                for col in self._columns(walker, f"{prefix}.{sub}", subnode)
+                for col in self._described(
+                    walker,
+                    f"{prefix}.{sub}",
+                    subnode,
+                    level,
+                    required and sub in inner,
+                    indexed=indexed,
+                )
             ]
-        return [prefix]
+        return [TemplateColumn(prefix, required, level, indexed)]
 
     def required_empty_objects(self) -> dict[Level, list[tuple[Key, ...]]]:
         """Required object properties with no required fields of their own (``shipping_info``).
