@@ -122,7 +122,7 @@ def is_older(candidate: str, stored: str) -> bool:
 def _delivered_before(known: OrderVersion, file_sha256: str) -> str:
     if known.file_sha256 == file_sha256:
         run = f"run {known.run_id}" if known.run_id else "an earlier run"
-        return f"delivered from this same file by {run}, which was stopped before it finished"
+        return f"already delivered from this same file by {run}"
     return "same content as the version already delivered to this API"
 
 
@@ -381,7 +381,10 @@ class Sync:
         if not self.force and record is not None and record.status == "delivered":
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
-            summary.reason = "identical to a file already processed (use --force to send again)"
+            summary.reason = (
+                "identical to a file already delivered whole to this API (use --force to send "
+                "again)"
+            )
             log.info("%s: duplicate of a processed file; archived, nothing sent", path.name)
             return summary
         ledger.file_claimed(sha256, path.name, self.run.run_id)
