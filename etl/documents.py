@@ -6,11 +6,13 @@ by its content, never by its name; a name that says one of these types must hold
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from etl.client import ConnectClient
 from etl.errors import NotFound, RejectedRequest
+from etl.inputs import InputRefused, allowed_owners, open_inside
 from etl.models import ItemResult, MappedItem, Outcome, Violation
 
 MAX_BYTES = 10 * 1024 * 1024  # documented maximum file size
@@ -99,16 +101,24 @@ def resolve_inside(inbox: Path, relative: str) -> Path:
 def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes, str]:
     """(bytes, content type) of a manifest's file, or DocumentRefused saying why not.
 
+    The file is opened once, folder by folder without following a link, checked on its
+    descriptor (a regular file, one name, its owner: etl/inputs.py) and read from it: a name
+    swapped for a link after a check cannot lead the read outside the inbox.
     ``filename`` is the name Connect is given (metadata.filename), when not the file's own."""
-    path = resolve_inside(inbox, relative)
-    if not path.is_file():
-        raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox")
-    size = path.stat().st_size
+    resolve_inside(inbox, relative)
+    try:
+        fd = open_inside(inbox.resolve(), Path(relative).parts, allowed_owners(inbox))
+    except FileNotFoundError:
+        raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox") from None
+    except InputRefused as refused:
+        raise DocumentRefused("DOCUMENT_PATH_REFUSED", f"'{relative}': {refused.reason}") from None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+        size = max(len(data), os.fstat(fd).st_size)
     if size > MAX_BYTES:
         raise DocumentRefused(
             "DOCUMENT_TOO_LARGE", f"'{relative}' weighs {size / 1_048_576:.1f} MB; at most 10 MB"
         )
-    data = path.read_bytes()
     mime, looks = sniff(data)
     if mime is None:
         raise DocumentRefused(

@@ -89,9 +89,11 @@ def prepare(
     settings: Settings,
     source: SourceFormat | None = None,
     scan: Future[FileScan] | None = None,
+    data: Path | None = None,
 ) -> Prepared:
     """Detect the kind, read the table (or its key columns), resolve the columns; raise
-    UnreadableFile otherwise. ``scan``: the file's bytes, being scanned elsewhere."""
+    UnreadableFile otherwise. ``scan``: the file's bytes, being scanned elsewhere; ``data``:
+    where to read them, when not at ``path`` (the claimed file's descriptor, etl/inputs.py)."""
     kind = detect_kind(path)
     if kind is None:
         raise UnreadableFile(
@@ -99,9 +101,17 @@ def prepare(
         )
     source = source or settings.source_for(path)
     if streamable(kind):
-        stream = open_source(path, kind, source.read, source.mapping, settings.default_origin, scan)
+        stream = open_source(
+            data or path,
+            kind,
+            source.read,
+            source.mapping,
+            settings.default_origin,
+            scan,
+            name=path.name,
+        )
         return Prepared(path, kind, source, stream.rows, stream=stream)
-    table = read_table(path, source.read)
+    table = read_table(data or path, source.read, name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
@@ -72,11 +72,13 @@ def refuse_missing_or_empty(path: Path) -> None:
         raise UnreadableFile(str(path), "the file is empty (0 bytes)")
 
 
-def read_table(path: Path, options: ReadOptions | None = None) -> Table:
-    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
+def read_table(path: Path, options: ReadOptions | None = None, name: str = "") -> Table:
+    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on.
+
+    ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
-    if path.suffix.lower() == ".parquet":
+    if PurePath(name or path.name).suffix.lower() == ".parquet":
         return _read_parquet(path)
     return _read_csv(path, options)
 

@@ -37,7 +37,7 @@ def _parse(text: str) -> datetime | None:
 
 
 def _file_entry(path: Path, outbox: Path | None = None) -> dict[str, Any]:
-    stat = path.stat()
+    stat = path.lstat()  # the entry itself: a link is shown as a link, never followed
     entry: dict[str, Any] = {
         "name": path.name,
         "bytes": stat.st_size,
@@ -101,7 +101,7 @@ def failed_files(outbox: Path) -> list[dict[str, Any]]:
     entries = []
     for run_dir in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
         for path in sorted(run_dir.iterdir()):
-            if not path.is_file() or path.name.endswith(REASON_SUFFIX):
+            if path.name.endswith(REASON_SUFFIX):
                 continue
             entry = {"run_id": run_dir.name, **_file_entry(path, outbox)}
             reason = path.with_name(path.name + REASON_SUFFIX)

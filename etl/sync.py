@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import os
 import re
 import threading
 import time
@@ -39,6 +40,7 @@ from etl.inbox import (
     stable_files,
     waiting_files,
 )
+from etl.inputs import InputFile, InputRefused, allowed_owners
 from etl.kinds import KINDS
 from etl.ledger import Ledger, OrderVersion
 from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
@@ -244,7 +246,7 @@ class Sync:
         inbox = self.settings.inbox
         resumed = claimed_files(inbox)
         if self.paths is not None:
-            stable, changing = [p for p in self.paths if p.exists()], list[Path]()
+            stable, changing = [p for p in self.paths if os.path.lexists(p)], list[Path]()
         else:
             stable, changing = stable_files(
                 waiting_files(inbox), self.settings.settle_seconds, self.sleep
@@ -271,11 +273,33 @@ class Sync:
     # --- one file -------------------------------------------------------------------------------
 
     def _process(self, path: Path, ledger: Ledger) -> FileSummary:
-        started = time.perf_counter()
+        """Open the claimed file once, as what it is (etl/inputs.py), and read only that."""
         summary = FileSummary(name=path.name)
         try:
+            opened = InputFile.open(path, allowed_owners(self.settings.inbox))
+        except InputRefused as refused:
+            return self._refuse(path, summary, f"refused: {refused.reason}")
+        except OSError as error:
+            summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
+            return summary
+        with opened:
+            return self._process_open(opened, ledger, summary)
+
+    def _refuse(self, path: Path, summary: FileSummary, reason: str) -> FileSummary:
+        """A link, a pipe, another name for a file elsewhere: moved to failed/ unread."""
+        summary.status, summary.reason = "unreadable", reason
+        violation = Violation(path.name, (), None, "$", "UNREADABLE_FILE", reason)
+        write_errors(self.run_dir / f"{path.name}.errors.csv", path.name, [violation])
+        quarantine(path, self.settings.outbox, self.run.run_id, reason)
+        log.warning("%s: %s", path.name, reason)
+        return summary
+
+    def _process_open(self, opened: InputFile, ledger: Ledger, summary: FileSummary) -> FileSummary:
+        started = time.perf_counter()
+        path = opened.path
+        try:
             # One pass over the bytes: the fingerprint, and what the CSV reader checks.
-            scanned = scan_file(path)
+            scanned = scan_file(opened.data)
         except OSError as error:
             summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
             return summary
@@ -304,7 +328,7 @@ class Sync:
         ledger.file_claimed(sha256, path.name, self.run.run_id)
         file_run = FileRun(path, sha256, summary, retries_before=self._retries())
         try:
-            prepared = prepare(path, self.settings, scan=scan)
+            prepared = prepare(path, self.settings, scan=scan, data=opened.data)
         except UnreadableFile as error:
             summary.status, summary.reason = "unreadable", error.reason
             file_run.violations.append(
