@@ -42,7 +42,7 @@ from etl.report import StreamingReports, write_json
 from etl.schema import FileKind
 from etl.stream import FileScan, Source, open_source, paused_gc, scan_file
 from etl.summary import FileSummary, RunSummary, new_run_id, now_text
-from etl.validate import validate_items, validator_for
+from etl.validate import refuse_dot_ids, validate_items, validator_for
 
 __all__ = [
     "Prepared",
@@ -132,6 +132,7 @@ def validated_chunks(
         first = 0
         for chunk in prepared.mapper.chunks():
             validate_items(chunk, validator, prepared.kind.row_property)
+            refuse_dot_ids(chunk, prepared.kind.url_ids)
             documents: list[Document | None] = [
                 None if i.violations else orjson.dumps(i.body) for i in chunk
             ]

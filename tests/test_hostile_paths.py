@@ -4,6 +4,7 @@ read goes back to the inbox. Real files in tmp folders, the real sandbox over lo
 
 from __future__ import annotations
 
+import csv
 import os
 import stat
 import threading
@@ -326,3 +327,53 @@ def test_the_inbox_lock_never_writes_through_a_link(
     assert outside.read_text() == "root:x:0:0:root:/root:/bin/bash\n"
     assert code == 2
     assert "not a regular file of its own" in err
+
+
+# --- item 2: ids that would be URL dot segments ----------------------------------------------
+
+
+def items_csv(sync: Sync, name: str) -> dict[str, dict[str, str]]:
+    with (sync.run_dir / f"{name}.items.csv").open(encoding="utf-8") as handle:
+        return {row["id"]: row for row in csv.DictReader(handle)}
+
+
+def api_paths(sandbox: SandboxServer) -> list[str]:
+    return [f"{r['method']} {r['path']}" for r in sandbox.requests_log() if "/api/" in r["path"]]
+
+
+def test_an_action_id_dot_dot_is_invalid_and_nothing_goes_to_another_path(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli
+) -> None:
+    """`.../orders/actions/..` is `.../orders`: the id must never reach a URL."""
+    (pending,) = (a["id"] for a in sandbox.create_actions(count=1))
+    settings = settings_for(sandbox, tmp_path)
+    rows = [{"action_id": "..", "status": "SUCCESS"}, {"action_id": pending, "status": "SUCCESS"}]
+    path = write_rows(settings.inbox / "action-status-dots.csv", rows)
+    code, _, _ = run_cli("check", path, "--outbox", tmp_path / "checked")
+    assert code == 1  # caught offline, by `etl check` too
+    sync = run_once(settings)
+    items = items_csv(sync, "action-status-dots.csv")
+    assert items[".."]["outcome"] == "INVALID"
+    assert items[".."]["code"] == "INVALID_ID"
+    assert "'..' cannot be used as an id" in items[".."]["message"]
+    assert items[pending]["outcome"] == "ACCEPTED"
+    assert api_paths(sandbox) == [f"PUT /api/channel-platform/v1/orders/actions/{pending}"]
+
+
+def test_a_document_id_dot_in_a_delete_is_invalid_and_nothing_is_deleted(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    row = {
+        "operation": "DELETE",
+        "channel_order_id": "O-1",
+        "origin.channel_id": "CH",
+        "origin.channel_store_id": "S",
+        "metadata.channel_document_id": ".",
+    }
+    write_rows(settings.inbox / "documents-dots.csv", [row])
+    sync = run_once(settings)
+    items = items_csv(sync, "documents-dots.csv")
+    assert items["."]["outcome"] == "INVALID"
+    assert items["."]["code"] == "INVALID_ID"
+    assert api_paths(sandbox) == []
