@@ -25,6 +25,7 @@ from etl.events import Observer, Observers
 from etl.kinds import KINDS
 from etl.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.pipeline import check_files
+from etl.printable import printable
 from etl.process_setup import skip_pandas_probe
 from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
@@ -195,22 +196,23 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def print_file_line(summary: FileSummary) -> None:
+    name, reason = printable(summary.name), printable(summary.reason)
     if summary.status == "duplicate":
-        print(f"{summary.name}: DUPLICATE: {summary.reason}")
+        print(f"{name}: DUPLICATE: {reason}")
         return
     if summary.status != "processed":
-        print(f"{summary.name}: {summary.status.upper()}: {summary.reason}", file=sys.stderr)
+        print(f"{name}: {summary.status.upper()}: {reason}", file=sys.stderr)
         return
     outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
     print(
-        f"{summary.name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
+        f"{name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
         f"{summary.violations} problem(s); {summary.requests} request(s)"
         + (
             f" ({summary.extra_requests} extra to isolate rejected orders)"
             if summary.extra_requests
             else ""
         )
-        + (f"; {summary.reason}" if summary.reason else "")
+        + (f"; {reason}" if reason else "")
     )
 
 

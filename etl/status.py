@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.inbox import PROCESSING, claimed_files, waiting_files
+from etl.printable import printable
 from etl.report_html import LATEST_NAME, REPORT_NAME, run_order
 
 HEARTBEAT_NAME = "watch.heartbeat.json"
@@ -238,15 +239,17 @@ def format_status(status: dict[str, Any]) -> str:
         f"{status['inbox_processing_count']} claimed"
     )
     for entry in status["inbox_waiting"]:
-        lines.append(f"  {entry['name']}  {_size(entry['bytes'])}  since {entry['modified_at']}")
+        lines.append(
+            f"  {printable(entry['name'])}  {_size(entry['bytes'])}  since {entry['modified_at']}"
+        )
     for entry in status["inbox_processing"]:
         lines.append(
-            f"  {PROCESSING}/{entry['name']}  {_size(entry['bytes'])}  (being processed, or left "
-            "by an interrupted run: the next run resumes it)"
+            f"  {PROCESSING}/{printable(entry['name'])}  {_size(entry['bytes'])}  "
+            "(being processed, or left by an interrupted run: the next run resumes it)"
         )
     lines.append(f"failed/: {status['failed_count']} file(s)")
     for entry in status["failed"]:
-        lines.append(f"  {entry['path']}: {entry['reason']}")
+        lines.append(f"  {printable(entry['path'])}: {printable(entry['reason'])}")
     shown = status["failed_count"] - len(status["failed"])
     if shown > 0:
         lines.append(f"  ... and {shown} more")

@@ -47,6 +47,7 @@ from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
 from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
+from etl.printable import printable
 from etl.report import write_errors, write_items, write_json
 from etl.schema import ORDERS
 from etl.sending import SendingPipeline, Sent
@@ -105,7 +106,7 @@ def _delivered_before(known: OrderVersion, file_sha256: str) -> str:
 
 def _failed_reason(file_run: FileRun, run_id: str) -> str:
     """What `.reason.txt` says of a file that goes to failed/: counts in the kind's words."""
-    summary, name = file_run.summary, file_run.path.name
+    summary, name = file_run.summary, printable(file_run.path.name)
     noun = KINDS[summary.kind].plural if summary.kind in KINDS else "items"
     counts = Counter(summary.outcomes)
     problems = ", ".join(
@@ -252,7 +253,9 @@ class Sync:
                 waiting_files(inbox), self.settings.settle_seconds, self.sleep
             )
         for path in changing:
-            log.info("%s is still being written; it will be taken by the next run", path.name)
+            log.info(
+                "%s is still being written; it will be taken by the next run", printable(path.name)
+            )
         claimed = [c for c in (claim(p, inbox) for p in stable) if c is not None]
         return resumed + claimed
 
@@ -291,7 +294,7 @@ class Sync:
         violation = Violation(path.name, (), None, "$", "UNREADABLE_FILE", reason)
         write_errors(self.run_dir / f"{path.name}.errors.csv", path.name, [violation])
         quarantine(path, self.settings.outbox, self.run.run_id, reason)
-        log.warning("%s: %s", path.name, reason)
+        log.warning("%s: %s", printable(path.name), reason)
         return summary
 
     def _process_open(self, opened: InputFile, ledger: Ledger, summary: FileSummary) -> FileSummary:
@@ -323,7 +326,9 @@ class Sync:
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
             summary.reason = "identical to a file already processed (use --force to send again)"
-            log.info("%s: duplicate of a processed file; archived, nothing sent", path.name)
+            log.info(
+                "%s: duplicate of a processed file; archived, nothing sent", printable(path.name)
+            )
             return summary
         ledger.file_claimed(sha256, path.name, self.run.run_id)
         file_run = FileRun(path, sha256, summary, retries_before=self._retries())
@@ -674,7 +679,7 @@ class Sync:
             # Calls already made are repeated by the next run, harmlessly: a status already
             # final is UNCHANGED, uploads replace, queued actions are queued once.
             self.api_down = ApiDown(error)
-            log.error("%s: giving up: %s", name, error)
+            log.error("%s: giving up: %s", printable(name), error)
             self._mark_failed(valid, "", file_run, str(error))
             return
         file_run.summary.requests += requests

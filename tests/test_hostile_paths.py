@@ -5,6 +5,7 @@ read goes back to the inbox. Real files in tmp folders, the real sandbox over lo
 from __future__ import annotations
 
 import csv
+import json
 import os
 import stat
 import threading
@@ -377,3 +378,62 @@ def test_a_document_id_dot_in_a_delete_is_invalid_and_nothing_is_deleted(
     assert items["."]["outcome"] == "INVALID"
     assert items["."]["code"] == "INVALID_ID"
     assert api_paths(sandbox) == []
+
+
+# --- item 3: names that would forge output lines ---------------------------------------------
+
+FORGED = "orders-\x1b[2K\rok\nrun 1: exit 0.csv"
+SHOWN = "orders-\\x1b[2K\\rok\\nrun 1: exit 0.csv"
+
+
+def assert_clean(text: str) -> None:
+    """No control character but the line ends, and no line a name could have forged."""
+    assert "\x1b" not in text and "\r" not in text
+    assert not [line for line in text.splitlines() if line.startswith("run 1: exit 0")]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_file_names_are_printed_escaped_on_the_terminal_and_in_logs(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    log_format: str,
+) -> None:
+    for name, value in connect_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    write_rows(inbox / FORGED, [base_line("A-1"), base_line("A-2", "L2", status="SHIPPING")])
+    args = ("--inbox", inbox, "--outbox", outbox, "--settle", "0", "-v", "--log-format")
+    code, out, err = run_cli("run", *args, log_format)
+    assert code == 1
+    assert_clean(out)
+    assert_clean(err)
+    assert SHOWN in out
+    if log_format == "json":
+        lines = [json.loads(line) for line in err.splitlines()]
+        assert {line["file"] for line in lines if "file" in line} == {SHOWN}
+    else:
+        assert f"INFO {SHOWN}: 2 orders from 2 rows" in err
+    reasons = list((outbox / "failed").rglob("*.reason.txt"))
+    assert len(reasons) == 1
+    reason = reasons[0].read_text(encoding="utf-8")
+    assert_clean(reason)
+    assert reason.count("\n") == 1 and SHOWN in reason
+
+
+def test_status_prints_names_and_reasons_escaped(tmp_path: Path, run_cli: RunCli) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    (inbox / ".processing").mkdir(parents=True)
+    (inbox / FORGED).write_text("x")
+    (inbox / ".processing" / FORGED).write_text("x")
+    failed = outbox / "failed" / "20261201T000000Z-abcd"
+    failed.mkdir(parents=True)
+    (failed / FORGED).write_text("x")
+    (failed / f"{FORGED}.reason.txt").write_text("refused \x1b[31mred\x1b[0m here\n")
+    code, out, err = run_cli("status", "--inbox", inbox, "--outbox", outbox)
+    assert (code, err) == (0, "")
+    assert_clean(out)
+    assert out.count(SHOWN) == 3
+    assert "refused \\x1b[31mred\\x1b[0m here" in out
