@@ -144,6 +144,18 @@ class InputFile:
         """The path readers open: this very file. Without /proc (not Linux), its name."""
         return PROC_FDS / str(self.fd) if PROC_FDS.is_dir() else self.path
 
+    def changed(self) -> bool:
+        """True when the file was written to since it was checked (a writer that kept it
+        open), or its name now leads to another file: what was read may not be all it holds."""
+        now = os.fstat(self.fd)
+        if (now.st_size, now.st_mtime_ns) != (self.checked.st_size, self.checked.st_mtime_ns):
+            return True
+        try:
+            named = self.path.lstat()
+        except FileNotFoundError:
+            return True
+        return (named.st_dev, named.st_ino) != (self.checked.st_dev, self.checked.st_ino)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)

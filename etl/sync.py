@@ -60,6 +60,9 @@ log = logging.getLogger("etl")
 EXIT_OK, EXIT_ITEMS, EXIT_CONFIG, EXIT_API = 0, 1, 2, 3
 # The API failures that stop a run: every later call would fail the same way.
 STOPPING_ERRORS = (RetriableApiError, AuthFailed, ApiMisconfigured)
+# A writer that kept the file open appended to it after the claim: what was read is not all of
+# it. Orders already sent are fine (upserts; the ledger has them), the rest come next time.
+CHANGED_WHILE_READ = "the file changed while it was read; it will be read again once it stays still"
 
 
 UPDATED_AT = re.compile(rb'"channel_updated_at":"([^"]*)"')
@@ -155,6 +158,7 @@ class FileRun:
     violations: list[Violation] = field(default_factory=list)
     retries_before: int = 0
     stopped: bool = False  # a graceful stop left some batches unsent
+    opened: InputFile | None = None  # what is read; None when only a move is left to do
 
 
 class Sync:
@@ -288,6 +292,15 @@ class Sync:
         with opened:
             return self._process_open(opened, ledger, summary)
 
+    def _put_back(self, path: Path, summary: FileSummary, why: str) -> FileSummary:
+        """Back to the inbox, not done: the next run (or the watcher) takes it again."""
+        release(path, self.settings.inbox)
+        summary.reason = f"left in the inbox for the next run: {why}"
+        summary.unfinished = True
+        if why == CHANGED_WHILE_READ:
+            log.warning("%s: %s", printable(path.name), why)
+        return summary
+
     def _refuse(self, path: Path, summary: FileSummary, reason: str) -> FileSummary:
         """A link, a pipe, another name for a file elsewhere: moved to failed/ unread."""
         summary.status, summary.reason = "unreadable", reason
@@ -322,6 +335,8 @@ class Sync:
             return summary
         if record is not None and record.status == "claimed" and record.run_id != self.run.run_id:
             self._drop_partial_reports(record.run_id, path.name)
+        if opened.changed():
+            return self._put_back(path, summary, CHANGED_WHILE_READ)
         if not self.force and record is not None and record.status == "delivered":
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
@@ -331,10 +346,13 @@ class Sync:
             )
             return summary
         ledger.file_claimed(sha256, path.name, self.run.run_id)
-        file_run = FileRun(path, sha256, summary, retries_before=self._retries())
+        file_run = FileRun(path, sha256, summary, retries_before=self._retries(), opened=opened)
         try:
             prepared = prepare(path, self.settings, scan=scan, data=opened.data)
         except UnreadableFile as error:
+            if opened.changed():  # unreadable, maybe, only because it was being written
+                ledger.file_released(sha256)
+                return self._put_back(path, summary, CHANGED_WHILE_READ)
             summary.status, summary.reason = "unreadable", error.reason
             file_run.violations.append(
                 Violation(path.name, (), None, "$", "UNREADABLE_FILE", error.reason)
@@ -626,12 +644,11 @@ class Sync:
         write_items(self.run_dir / f"{name}.items.csv", name, results)
         failpoints.reach("report")
         write_errors(self.run_dir / f"{name}.errors.csv", name, file_run.violations)
-        if self.api_down is not None or file_run.stopped:
+        changed = file_run.opened is not None and file_run.opened.changed()
+        if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
-            release(file_run.path, self.settings.inbox)
             why = self.api_down or "the tool was stopped before every batch was sent"
-            summary.reason = f"left in the inbox for the next run: {why}"
-            summary.unfinished = True
+            self._put_back(file_run.path, summary, CHANGED_WHILE_READ if changed else str(why))
             return
         unsettled = sum(n for o, n in summary.outcomes.items() if Outcome(o) not in SETTLED)
         destination, reason = "archive", ""

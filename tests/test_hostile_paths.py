@@ -16,6 +16,7 @@ import pytest
 from etl.client import ConnectClient
 from etl.config import Settings
 from etl.documents import DocumentRefused, load_document
+from etl.events import Observer
 from etl.sandbox import SandboxServer
 from etl.status import collect_status
 from etl.sync import Sync
@@ -437,3 +438,50 @@ def test_status_prints_names_and_reasons_escaped(tmp_path: Path, run_cli: RunCli
     assert_clean(out)
     assert out.count(SHOWN) == 3
     assert "refused \\x1b[31mred\\x1b[0m here" in out
+
+
+# --- item 4: a file written to while it is read -----------------------------------------------
+
+
+class LateWriter(Observer):
+    """The export program, still appending through the descriptor it opened before the claim
+    renamed the file: it writes the rest once the tool has begun reading."""
+
+    def __init__(self, path: Path, rows: list[dict[str, str]]) -> None:
+        self.handle = path.open("a", encoding="utf-8", newline="")
+        self.rows = rows
+
+    def file_started(self, name: str, rows: int) -> None:
+        if self.rows:
+            writer = csv.DictWriter(self.handle, fieldnames=list(self.rows[0]))
+            writer.writerows(self.rows)
+            self.handle.flush()
+            self.rows = []
+            self.handle.close()
+
+
+def test_a_file_appended_to_while_it_is_read_goes_back_to_the_inbox(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    first = [base_line(f"O-{n:03}", f"L{n}") for n in range(100)]
+    late = [base_line(f"O-{n:03}", f"L{n}") for n in range(100, 120)]
+    path = write_rows(settings.inbox / "orders-growing.csv", first)
+    writer = LateWriter(path, late)
+    sync = Sync(settings, lambda: ConnectClient(settings), observer=writer)
+    run = sync()
+    (summary,) = run.files
+    assert "the file changed while it was read; it will be read again once it stays still" in (
+        summary.reason
+    )
+    assert run.exit_code == 3  # not finished: the file waits in the inbox
+    assert path.is_file() and len(path.read_text().splitlines()) == 121  # back, whole
+    assert not (settings.outbox / "archive").exists()
+    assert not (settings.outbox / "failed").exists()
+    again = run_once(settings)
+    (second,) = again.run.files
+    assert second.status == "processed"
+    assert second.outcomes == {"UNCHANGED": len(sent_order_ids(sandbox)) - 20, "ACCEPTED": 20}
+    assert sent_order_ids(sandbox) == {f"O-{n:03}" for n in range(120)}
+    assert (settings.outbox / "archive" / again.run.run_id / "orders-growing.csv").is_file()
+    assert again.run.exit_code == 0
