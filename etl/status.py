@@ -18,6 +18,7 @@ from typing import Any
 from etl.inbox import PROCESSING, claimed_files, waiting_files
 from etl.printable import printable
 from etl.report_html import LATEST_NAME, REPORT_NAME, run_order
+from etl.summary import parse_summary
 
 HEARTBEAT_NAME = "watch.heartbeat.json"
 REASON_SUFFIX = ".reason.txt"
@@ -69,9 +70,14 @@ def recent_runs(outbox: Path, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     for run_dir in runs[:limit]:
         entry: dict[str, Any] = {"run_id": run_dir.name}
         try:
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            summary = parse_summary((run_dir / "summary.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
             entry.update(finished=False, exit_code=None)
+            found.append(entry)
+            continue
+        except (OSError, ValueError) as error:
+            # Another run's file, truncated or edited: say so, and show the other runs.
+            entry.update(finished=None, exit_code=None, unreadable=str(error))
             found.append(entry)
             continue
         totals = summary.get("totals", {})
@@ -255,6 +261,11 @@ def format_status(status: dict[str, Any]) -> str:
         lines.append(f"  ... and {shown} more")
     lines.append("recent runs (newest first):" if status["runs"] else "recent runs: none yet")
     for run in status["runs"]:
+        if run.get("unreadable"):
+            lines.append(
+                f"  {run['run_id']}  summary.json is unreadable: {printable(run['unreadable'])}"
+            )
+            continue
         if not run["finished"]:
             lines.append(f"  {run['run_id']}  running now, or interrupted (no summary.json)")
             continue

@@ -485,3 +485,58 @@ def test_a_file_appended_to_while_it_is_read_goes_back_to_the_inbox(
     assert sent_order_ids(sandbox) == {f"O-{n:03}" for n in range(120)}
     assert (settings.outbox / "archive" / again.run.run_id / "orders-growing.csv").is_file()
     assert again.run.exit_code == 0
+
+
+# --- item 5: another run's summary.json, malformed --------------------------------------------
+
+MALFORMED = {
+    "20261201T000001Z-aaaa": '{"run_id": "20261201T000001Z-aaaa", "command": "ru',  # truncated
+    "20261201T000002Z-bbbb": '["not", "an", "object"]',
+    "20261201T000003Z-cccc": json.dumps(
+        {
+            "run_id": "20261201T000003Z-cccc",
+            "command": "run",
+            "duration_seconds": "fast",
+            "exit_code": "zero",
+            "totals": {"outcomes": ["ACCEPTED"], "files": "two"},
+            "files": ["orders.csv"],
+        }
+    ),
+    "20261201T000004Z-dddd": json.dumps(
+        {"run_id": "20261201T000004Z-dddd", "files": [{"name": "../../../etc/passwd"}]}
+    ),
+}
+
+
+def malformed_runs(outbox: Path) -> None:
+    for run_id, text in MALFORMED.items():
+        folder = outbox / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(text, encoding="utf-8")
+
+
+def test_status_shows_malformed_summaries_as_unreadable(tmp_path: Path, run_cli: RunCli) -> None:
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    malformed_runs(outbox)
+    code, out, err = run_cli("status", "--inbox", inbox, "--outbox", outbox)
+    assert (code, err) == (0, "")
+    for run_id in MALFORMED:
+        (line,) = [line for line in out.splitlines() if run_id in line]
+        assert "summary.json is unreadable" in line
+    code, out, err = run_cli("status", "--json", "--inbox", inbox, "--outbox", outbox)
+    assert (code, err) == (0, "")
+    runs = json.loads(out)["runs"]
+    assert [r["run_id"] for r in runs] == sorted(MALFORMED, reverse=True)
+    assert all(r["unreadable"] and r["exit_code"] is None for r in runs)
+
+
+@pytest.mark.parametrize("run_id", [*MALFORMED, "latest"])
+def test_report_of_a_malformed_summary_says_so_and_never_crashes(
+    tmp_path: Path, run_cli: RunCli, run_id: str
+) -> None:
+    outbox = tmp_path / "outbox"
+    malformed_runs(outbox)
+    code, _, err = run_cli("report", run_id, "--outbox", outbox)
+    assert code == 2
+    assert "internal error" not in err
+    assert "summary.json is unreadable" in err
