@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from etl.cli import seed_pending_actions
 from etl.client import ConnectClient
 from etl.config import Settings
 from etl.documents import DocumentRefused, load_document
@@ -540,3 +541,35 @@ def test_report_of_a_malformed_summary_says_so_and_never_crashes(
     assert code == 2
     assert "internal error" not in err
     assert "summary.json is unreadable" in err
+
+
+# --- item 6: `etl run --sandbox` seeding the actions the inbox names --------------------------
+
+
+def test_seeding_skips_a_fifo_and_a_file_that_is_not_utf8(
+    sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    write_rows(inbox / "action-status-good.csv", [{"action_id": "A-1", "status": "SUCCESS"}])
+    os.mkfifo(inbox / "action-status-pipe.csv")
+    (inbox / "action-status-latin1.csv").write_bytes(
+        "action_id,status\nÉ-1,SUCCESS\n".encode("cp1252")
+    )
+    outside = tmp_path / "outside.csv"
+    write_rows(outside, [{"action_id": "OUTSIDE-1", "status": "SUCCESS"}])
+    os.symlink(outside, inbox / "action-status-link.csv")
+    created: list[int] = []
+    worker = threading.Thread(
+        target=lambda: created.append(seed_pending_actions(sandbox, inbox)), daemon=True
+    )
+    worker.start()
+    worker.join(20)
+    hung = worker.is_alive()
+    open_fifo_writer_to_unblock(inbox / "action-status-pipe.csv")
+    worker.join(10)
+    assert not hung, "a FIFO blocked the seeding"
+    assert created == [1]
+    assert [a["id"] for a in sandbox.actions()] == ["A-1"]
+    err = capsys.readouterr().err
+    assert "action-status-latin1.csv" in err and "not UTF-8" in err
