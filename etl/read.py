@@ -79,7 +79,7 @@ def read_table(path: Path, options: ReadOptions | None = None, name: str = "") -
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
     if PurePath(name or path.name).suffix.lower() == ".parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, name)
     return _read_csv(path, options)
 
 
@@ -275,13 +275,18 @@ def _spreadsheet_rows(raw: bytes, encoding: str, delimiter: str, count: int) -> 
 # --- Parquet -----------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path) -> Table:
+def parquet_problem(path: Path, name: str, error: Exception) -> UnreadableFile:
+    """pyarrow's reason, with the file's name where it names the path it opened (an open
+    file's ``/proc/self/fd/N`` tells a person nothing)."""
+    first = str(error).splitlines()[0].replace(str(path), name or path.name)
+    return UnreadableFile(str(path), f"not a readable Parquet file ({first})")
+
+
+def _read_parquet(path: Path, name: str = "") -> Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        raise parquet_problem(path, name, error) from None
     names = [name.strip() for name in table.column_names]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")

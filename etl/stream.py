@@ -40,6 +40,7 @@ from etl.read import (
     _encoding_problem,
     _header,
     _read_parquet,
+    parquet_problem,
     ragged_rows,
     read_arrow,
     refuse_missing_or_empty,
@@ -337,10 +338,8 @@ def _open_parquet(
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as error:
-        _read_parquet(path)  # raises the reason read_table gives, word for word
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        _read_parquet(path, name)  # raises the reason read_table gives, word for word
+        raise parquet_problem(path, name, error) from None
     originals = list(schema.names)
     names = [name.strip() for name in originals]
     if len(set(names)) != len(names):
@@ -362,18 +361,14 @@ def _open_parquet(
                         [text_array(c) for c in batch.columns], names=include
                     )
         except (pa.ArrowException, OSError) as error:
-            raise UnreadableFile(
-                str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-            ) from None
+            raise parquet_problem(path, name, error) from None
 
     index = _Index(columns, kind, default_origin)
     try:
         for batch in batches(_key_columns(columns, kind)):
             index.add(batch)
     except (pa.ArrowException, OSError) as error:
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        raise parquet_problem(path, name, error) from None
     if not index.contiguous:
         table = pa.Table.from_batches(list(batches(None)))
         return _regrouped(path, name, names, columns, kind, default_origin, table, None)
