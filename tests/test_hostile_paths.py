@@ -7,8 +7,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import stat
+import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -217,6 +220,51 @@ def test_fifos_are_refused_and_never_hang_the_run(sandbox: SandboxServer, tmp_pa
     reasons = [p.read_text() for p in failed.rglob("*.reason.txt")]
     assert all("named pipe (FIFO)" in r for r in reasons) and len(reasons) == 3
     assert all(stat.S_ISFIFO(p.lstat().st_mode) for p in failed.rglob("orders-*.csv"))
+
+
+def test_a_device_node_is_refused_without_being_opened(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    device = settings.inbox / "orders-null.csv"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o644, os.makedev(1, 3))  # what /dev/null is
+    except PermissionError:
+        pytest.skip("only root can make a device node")
+    sync = run_once(settings)
+    moved, reason = failed_entry(settings, sync, "orders-null.csv")
+    assert stat.S_ISCHR(moved.lstat().st_mode)
+    assert reason.startswith("refused: a character device, not a regular file")
+
+
+@pytest.fixture
+def other_file_system(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another file system than tmp_path (renames across fail: EXDEV)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system to move across")
+    folder = Path(tempfile.mkdtemp(prefix="etl-outbox-", dir=shm))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_link_moved_across_file_systems_stays_a_link(
+    sandbox: SandboxServer, tmp_path: Path, other_file_system: Path
+) -> None:
+    """Inbox and outbox on two file systems: the move is a copy, of the link, not its target."""
+    settings = settings_for(sandbox, tmp_path, outbox=other_file_system / "outbox")
+    outside = outside_orders(tmp_path)
+    before = outside.stat()
+    os.symlink(outside, settings.inbox / "orders-link.csv")
+    write_rows(settings.inbox / "orders-own.csv", [base_line("OWN-1")])
+    sync = run_once(settings)
+    moved, _ = failed_entry(settings, sync, "orders-link.csv")
+    assert moved.is_symlink() and os.readlink(moved) == str(outside)
+    assert not (settings.inbox / "orders-link.csv").exists()
+    assert_untouched(outside, before)
+    archived = settings.outbox / "archive" / sync.run.run_id / "orders-own.csv"
+    assert stat.S_IMODE(archived.stat().st_mode) == 0o600
+    assert sent_order_ids(sandbox) == {"OWN-1"}
 
 
 # --- item 1: documents named by a manifest ---------------------------------------------------
