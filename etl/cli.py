@@ -25,6 +25,7 @@ from etl.events import Observer, Observers
 from etl.kinds import KINDS
 from etl.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.pipeline import check_files
+from etl.printable import printable
 from etl.process_setup import skip_pandas_probe
 from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
@@ -226,22 +227,23 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def print_file_line(summary: FileSummary) -> None:
+    name, reason = printable(summary.name), printable(summary.reason)
     if summary.status == "duplicate":
-        print(f"{summary.name}: DUPLICATE: {summary.reason}")
+        print(f"{name}: DUPLICATE: {reason}")
         return
     if summary.status != "processed":
-        print(f"{summary.name}: {summary.status.upper()}: {summary.reason}", file=sys.stderr)
+        print(f"{name}: {summary.status.upper()}: {reason}", file=sys.stderr)
         return
     outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
     print(
-        f"{summary.name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
+        f"{name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
         f"{summary.violations} problem(s); {summary.requests} request(s)"
         + (
             f" ({summary.extra_requests} extra to isolate rejected orders)"
             if summary.extra_requests
             else ""
         )
-        + (f"; {summary.reason}" if summary.reason else "")
+        + (f"; {reason}" if reason else "")
     )
 
 
@@ -392,15 +394,31 @@ def _require_credentials(settings: Settings) -> None:
 
 
 def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
-    """The demo's stand-in for Connect's command events: the actions the inbox reports on."""
+    """The demo's stand-in for Connect's command events: the actions the inbox reports on.
+
+    Only regular files are read (etl/inputs.py: a pipe would block, a link lead elsewhere);
+    one that is not UTF-8 is skipped with a warning: the run itself reports it."""
+    from etl.inputs import InputRefused, allowed_owners, open_checked
     from etl.kinds import detect_kind
     from etl.schema import ACTION_STATUSES
 
     wanted: set[str] = set()
-    for path in inbox.glob("*") if inbox.is_dir() else []:
-        if detect_kind(path) is ACTION_STATUSES and path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
+    for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
+        if detect_kind(path) is not ACTION_STATUSES or path.suffix.lower() != ".csv":
+            continue
+        try:
+            fd, _ = open_checked(path, allowed_owners(inbox))
+        except (InputRefused, OSError):
+            continue
+        try:
+            with open(fd, encoding="utf-8-sig", newline="") as handle:
                 wanted.update(row.get("action_id", "") for row in csv.DictReader(handle))
+        except (UnicodeDecodeError, csv.Error) as error:
+            print(
+                f"sandbox: {printable(path.name)} skipped while creating pending actions "
+                f"(not UTF-8 CSV text: {error}); the run reports the file",
+                file=sys.stderr,
+            )
     known = {action["id"] for action in sandbox.actions()}
     missing = sorted(a for a in wanted - known if a)
     if missing:

@@ -6,11 +6,13 @@ by its content, never by its name; a name that says one of these types must hold
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from etl.client import ConnectClient
 from etl.errors import NotFound, RejectedRequest
+from etl.inputs import InputRefused, allowed_owners, open_inside
 from etl.models import ItemResult, MappedItem, Outcome, Violation
 
 MAX_BYTES = 10 * 1024 * 1024  # documented maximum file size
@@ -99,16 +101,24 @@ def resolve_inside(inbox: Path, relative: str) -> Path:
 def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes, str]:
     """(bytes, content type) of a manifest's file, or DocumentRefused saying why not.
 
+    The file is opened once, folder by folder without following a link, checked on its
+    descriptor (a regular file, one name, its owner: etl/inputs.py) and read from it: a name
+    swapped for a link after a check cannot lead the read outside the inbox.
     ``filename`` is the name Connect is given (metadata.filename), when not the file's own."""
-    path = resolve_inside(inbox, relative)
-    if not path.is_file():
-        raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox")
-    size = path.stat().st_size
+    resolve_inside(inbox, relative)
+    try:
+        fd = open_inside(inbox.resolve(), Path(relative).parts, allowed_owners(inbox))
+    except FileNotFoundError:
+        raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox") from None
+    except InputRefused as refused:
+        raise DocumentRefused("DOCUMENT_PATH_REFUSED", f"'{relative}': {refused.reason}") from None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+        size = max(len(data), os.fstat(fd).st_size)
     if size > MAX_BYTES:
         raise DocumentRefused(
             "DOCUMENT_TOO_LARGE", f"'{relative}' weighs {size / 1_048_576:.1f} MB; at most 10 MB"
         )
-    data = path.read_bytes()
     mime, looks = sniff(data)
     if mime is None:
         raise DocumentRefused(
@@ -128,16 +138,18 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
     return data, mime
 
 
-def check_documents(items: list[MappedItem], inbox: Path) -> dict[str, tuple[bytes, str]]:
-    """Load every upload's file before anything is sent; refusals become violations."""
-    loaded: dict[str, tuple[bytes, str]] = {}
+def check_documents(items: list[MappedItem], inbox: Path) -> Path:
+    """Check every upload's file before anything is sent; refusals become violations. Returns
+    the folder the files are named from, for ``send_documents`` to read each one again when
+    its turn comes: holding every file's bytes at once is 2 GB for a manifest that names one
+    10 MB file 200 ways."""
     for item in items:
         if item.body.get("operation") != "UPLOAD" or item.violations:
             continue
         relative = str(item.body.get("file", ""))
         filename = str(item.body.get("metadata", {}).get("filename", ""))
         try:
-            loaded[relative] = load_document(inbox, relative, filename)
+            load_document(inbox, relative, filename)
         except DocumentRefused as refused:
             item.violations.append(
                 Violation(
@@ -150,15 +162,14 @@ def check_documents(items: list[MappedItem], inbox: Path) -> dict[str, tuple[byt
                     relative,
                 )
             )
-    return loaded
+    return inbox
 
 
 def send_documents(
-    items: list[MappedItem],
-    files: dict[str, tuple[bytes, str]],
-    client: Callable[[], ConnectClient],
+    items: list[MappedItem], inbox: Path, client: Callable[[], ConnectClient]
 ) -> list[ItemResult]:
-    """Upload or delete, one call per row."""
+    """Upload or delete, one call per row; each file read (and checked again) just before its
+    upload, so one file at a time is in memory, and one swapped since the check is refused."""
     results = []
     for item in items:
         body = item.body
@@ -166,7 +177,9 @@ def send_documents(
         metadata = body["metadata"]
         try:
             if body["operation"] == "UPLOAD":
-                data, mime = files[str(body["file"])]
+                data, mime = load_document(
+                    inbox, str(body["file"]), str(metadata.get("filename", ""))
+                )
                 client().upload_document(
                     str(body["channel_order_id"]),
                     data,
@@ -189,6 +202,20 @@ def send_documents(
                     error.status,
                     error.code or "DATA_NOT_FOUND",
                     "no such document in Connect (already deleted?)" if already else str(error),
+                )
+            )
+            continue
+        except DocumentRefused as refused:
+            results.append(
+                ItemResult(
+                    item.item_id,
+                    item.origin,
+                    item.rows,
+                    Outcome.REJECTED,
+                    "",
+                    None,
+                    refused.code,
+                    f"file: {refused.message} (it changed after it was checked)",
                 )
             )
             continue

@@ -40,6 +40,8 @@ CODE_HINTS = {
     "TOO_FEW_ITEMS": "The list needs more entries: an order needs at least one line.",
     "BELOW_MINIMUM": "The number is below the smallest value Connect allows.",
     "ABOVE_MAXIMUM": "The number is above the largest value Connect allows.",
+    "INVALID_ID": "'.' and '..' cannot be ids: in a URL they mean another path. Use the id "
+    "Connect gave.",
     "STALE": "A newer version of this order was already accepted and Connect ignores older "
     "ones: nothing to do unless channel_updated_at is wrong.",
     "NOT_SENT": "Connect could not be reached: the next run sends these orders by itself.",

@@ -8,14 +8,17 @@ the next one. Finished files move to ``<outbox>/archive/<run_id>/`` or
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.inputs import open_no_follow
 from etl.kinds import is_ignored
 from etl.report import atomic_writer, beside
 
@@ -37,7 +40,12 @@ class InboxLock:
     def acquire(self) -> str | None:
         """None when acquired; otherwise a sentence saying who holds the inbox."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(self.path)
+        if fd is None:
+            return (
+                f"the inbox lock {self.path} is not a regular file of its own (a link, or "
+                "another kind of file): remove it, and the next run makes a new one"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,42 +67,76 @@ class InboxLock:
             self._fd = None
 
 
+def _open_lock(path: Path) -> int | None:
+    """The lock file, created if need be; None when a link or anything but a file of its own
+    stands there: it is truncated and rewritten, and that must never happen to another file."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return None
+        raise
+    found = os.fstat(fd)
+    if not stat.S_ISREG(found.st_mode) or found.st_nlink != 1:
+        os.close(fd)
+        return None
+    return fd
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """What stands at a name: size and mtime, and which entry it is (inode, type), so that a
+    file swapped for a link or a pipe with the same size and mtime is a change too."""
+
     size: int
     mtime_ns: int
+    inode: int = 0
+    kind: int = 0  # stat.S_IFMT
 
 
 def snapshot(path: Path) -> Snapshot | None:
-    """Size and mtime of a file, or None when it is gone."""
+    """The entry itself (never what a link points to), or None when it is gone."""
     try:
-        stat = path.stat()
+        found = path.lstat()
     except FileNotFoundError:
         return None
-    return Snapshot(stat.st_size, stat.st_mtime_ns)
+    return Snapshot(found.st_size, found.st_mtime_ns, found.st_ino, stat.S_IFMT(found.st_mode))
 
 
 def waiting_files(inbox: Path) -> list[Path]:
-    """Files in the inbox that may be taken, oldest first (arrival order)."""
+    """Entries in the inbox that may be taken, oldest first (arrival order). Links, pipes and
+    the like are listed too, so that the run refuses them into failed/ with a reason instead
+    of leaving them unexplained; folders are not (documents live in them)."""
     if not inbox.is_dir():
         return []
     found = []
     for entry in os.scandir(inbox):
         path = Path(entry.path)
-        if entry.is_file(follow_symlinks=False) and not is_ignored(path):
-            found.append((entry.stat().st_mtime_ns, path.name, path))
+        if is_ignored(path) or entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            found.append((entry.stat(follow_symlinks=False).st_mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue
     return [path for _, _, path in sorted(found)]
 
 
 def claimed_files(inbox: Path) -> list[Path]:
-    """Files a previous run claimed but did not finish (it was killed): resume them first."""
+    """Entries a previous run claimed but did not finish (it was killed): resume them first.
+    Whatever stands there is listed, a link or a pipe too: the run refuses those."""
     folder = inbox / PROCESSING
     if not folder.is_dir():
         return []
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and not is_ignored(p)),
-        key=lambda p: (p.stat().st_mtime_ns, p.name),
-    )
+    found = []
+    for path in folder.iterdir():
+        if is_ignored(path):
+            continue
+        try:
+            found.append((path.lstat().st_mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, _, path in sorted(found)]
 
 
 def stable_files(
@@ -122,7 +164,7 @@ def claim(path: Path, inbox: Path) -> Path | None:
     folder = inbox / PROCESSING
     folder.mkdir(exist_ok=True)
     target = folder / path.name
-    if target.exists():
+    if os.path.lexists(target):
         return None  # a file of that name is already in progress; take it next time
     try:
         os.rename(path, target)
@@ -138,11 +180,46 @@ def _move(path: Path, folder: Path) -> Path:
         os.replace(path, target)
     except OSError:
         # Inbox and outbox on different file systems: copy, then remove (never lose the file).
-        shutil.copy2(path, target)
-        path.unlink()
+        _copy_entry(path, target)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
     # Exports hold names and addresses: kept files are for their owner's eyes only.
-    target.chmod(0o600)
+    make_private(target)
     return target
+
+
+def _copy_entry(path: Path, target: Path) -> None:
+    """Copy what stands at ``path`` as it is: a link as a link, never what it points to."""
+    found = path.lstat()
+    if stat.S_ISLNK(found.st_mode):
+        os.symlink(os.readlink(path), target)
+    elif stat.S_ISDIR(found.st_mode):
+        shutil.copytree(path, target, symlinks=True)
+    elif stat.S_ISREG(found.st_mode):
+        fd = open_no_follow(path)
+        with os.fdopen(fd, "rb") as source, target.open("xb") as copy:
+            shutil.copyfileobj(source, copy)
+        os.utime(target, ns=(found.st_atime_ns, found.st_mtime_ns))
+    # A pipe, a socket or a device holds nothing to keep: its reason file says what it was.
+
+
+def make_private(path: Path) -> None:
+    """chmod 0600 through a descriptor of the file itself: never through a link (its target
+    could be /etc/passwd), never a file with other names (their mode is the same one)."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return
+        fd = open_no_follow(path)
+    except OSError:
+        return  # swapped for a link, or gone, meanwhile
+    try:
+        found = os.fstat(fd)
+        if stat.S_ISREG(found.st_mode) and found.st_nlink == 1:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def archive(path: Path, outbox: Path, run_id: str) -> Path:
@@ -160,7 +237,7 @@ def quarantine(path: Path, outbox: Path, run_id: str, reason: str) -> Path:
 def release(path: Path, inbox: Path) -> Path:
     """Put a claimed file back in the inbox for the next run (the API could not be reached)."""
     target = inbox / path.name
-    if target.exists():
+    if os.path.lexists(target):
         return path  # a newer file of the same name arrived; keep ours claimed for resumption
     os.replace(path, target)
     return target

@@ -17,6 +17,7 @@ import orjson
 from tqdm import tqdm
 
 from etl.events import Observer
+from etl.printable import printable
 from etl.summary import FileSummary, RunSummary
 
 LOGGER = "etl"
@@ -126,6 +127,7 @@ class LogObserver(Observer):
     def batch_finished(
         self, name: str, batch_id: str, items: int, accepted: int, requests: int
     ) -> None:
+        name = printable(name)
         log.info(
             "%s: batch %s: %d orders, %d accepted, %d request(s)",
             name,
@@ -147,22 +149,20 @@ class LogObserver(Observer):
 
     def file_finished(self, summary: FileSummary) -> None:
         self._logged.add(summary.name)
+        name = printable(summary.name)  # a name is anyone's choice: never raw on a line
         if summary.status != "processed":
             log.info(
                 "%s: %s: %s",
-                summary.name,
+                name,
                 summary.status,
-                summary.reason,
-                extra={
-                    "event": "file",
-                    "fields": {"file": summary.name, "status": summary.status},
-                },
+                printable(summary.reason),
+                extra={"event": "file", "fields": {"file": name, "status": summary.status}},
             )
             return
         outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
         log.info(
             "%s: %d %s from %d rows in %.1f s: %s; %d problem(s); %d request(s), %d retries",
-            summary.name,
+            name,
             summary.items,
             summary.kind or "orders",
             summary.rows,
@@ -174,7 +174,7 @@ class LogObserver(Observer):
             extra={
                 "event": "file",
                 "fields": {
-                    "file": summary.name,
+                    "file": name,
                     "status": summary.status,
                     "kind": summary.kind,
                     "rows": summary.rows,

@@ -91,8 +91,8 @@ def send(
     if kind is TRACK_ACTIONS:
         return track_actions(items, context.actions(), context.source_name)
     if kind is DOCUMENTS:
-        files = prepared if isinstance(prepared, dict) else {}
-        return send_documents(items, files, context.client), len(items)
+        inbox = prepared if isinstance(prepared, Path) else context.inbox
+        return send_documents(items, inbox, context.client), len(items)
     if kind is ANONYMIZATION:
         return _anonymize(items, context)
     raise ValueError(f"no sender for {kind.name}")

@@ -42,7 +42,7 @@ from etl.report import StreamingReports, write_json
 from etl.schema import FileKind
 from etl.stream import FileScan, Source, open_source, paused_gc, scan_file
 from etl.summary import FileSummary, RunSummary, new_run_id, now_text
-from etl.validate import validate_items, validator_for
+from etl.validate import refuse_dot_ids, validate_items, validator_for
 
 __all__ = [
     "Prepared",
@@ -89,9 +89,11 @@ def prepare(
     settings: Settings,
     source: SourceFormat | None = None,
     scan: Future[FileScan] | None = None,
+    data: Path | None = None,
 ) -> Prepared:
     """Detect the kind, read the table (or its key columns), resolve the columns; raise
-    UnreadableFile otherwise. ``scan``: the file's bytes, being scanned elsewhere."""
+    UnreadableFile otherwise. ``scan``: the file's bytes, being scanned elsewhere; ``data``:
+    where to read them, when not at ``path`` (the claimed file's descriptor, etl/inputs.py)."""
     kind = detect_kind(path)
     if kind is None:
         raise UnreadableFile(
@@ -99,9 +101,17 @@ def prepare(
         )
     source = source or settings.source_for(path)
     if streamable(kind):
-        stream = open_source(path, kind, source.read, source.mapping, settings.default_origin, scan)
+        stream = open_source(
+            data or path,
+            kind,
+            source.read,
+            source.mapping,
+            settings.default_origin,
+            scan,
+            name=path.name,
+        )
         return Prepared(path, kind, source, stream.rows, stream=stream)
-    table = read_table(path, source.read)
+    table = read_table(data or path, source.read, name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
@@ -122,6 +132,7 @@ def validated_chunks(
         first = 0
         for chunk in prepared.mapper.chunks():
             validate_items(chunk, validator, prepared.kind.row_property)
+            refuse_dot_ids(chunk, prepared.kind.url_ids)
             documents: list[Document | None] = [
                 None if i.violations else orjson.dumps(i.body) for i in chunk
             ]

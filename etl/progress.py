@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from tqdm import tqdm
 
 from etl.events import Observer
+from etl.printable import printable
 from etl.summary import FileSummary
 
 
@@ -45,7 +46,7 @@ class ProgressObserver(Observer):
         stream = self.stream if self.stream is not None else sys.stderr
         self.bar = tqdm(
             total=rows,
-            desc=name,
+            desc=printable(name),
             unit=" rows",
             unit_scale=rows >= 100_000,
             file=stream,

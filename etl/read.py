@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import orjson
@@ -72,12 +72,14 @@ def refuse_missing_or_empty(path: Path) -> None:
         raise UnreadableFile(str(path), "the file is empty (0 bytes)")
 
 
-def read_table(path: Path, options: ReadOptions | None = None) -> Table:
-    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
+def read_table(path: Path, options: ReadOptions | None = None, name: str = "") -> Table:
+    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on.
+
+    ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
-    if path.suffix.lower() == ".parquet":
-        return _read_parquet(path)
+    if PurePath(name or path.name).suffix.lower() == ".parquet":
+        return _read_parquet(path, name)
     return _read_csv(path, options)
 
 
@@ -273,13 +275,18 @@ def _spreadsheet_rows(raw: bytes, encoding: str, delimiter: str, count: int) -> 
 # --- Parquet -----------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path) -> Table:
+def parquet_problem(path: Path, name: str, error: Exception) -> UnreadableFile:
+    """pyarrow's reason, with the file's name where it names the path it opened (an open
+    file's ``/proc/self/fd/N`` tells a person nothing)."""
+    first = str(error).splitlines()[0].replace(str(path), name or path.name)
+    return UnreadableFile(str(path), f"not a readable Parquet file ({first})")
+
+
+def _read_parquet(path: Path, name: str = "") -> Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        raise parquet_problem(path, name, error) from None
     names = [name.strip() for name in table.column_names]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import csv
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
@@ -26,8 +25,9 @@ from markupsafe import Markup
 
 from etl.errors import UsageError
 from etl.hints import CODE_HINTS, hint_for
+from etl.printable import printable
 from etl.report import atomic_writer, beside, restored
-from etl.summary import FileSummary, RunSummary, run_sequence
+from etl.summary import FileSummary, RunSummary, parse_summary, run_sequence
 
 REPORT_NAME = "report.html"
 LATEST_NAME = "latest.html"
@@ -41,7 +41,8 @@ NOT_DELIVERED = ("STALE", "FAILED")
 
 
 class ReportMissing(UsageError):
-    """The run folder has no summary.json: running now, or killed before the end."""
+    """The run folder has no summary.json (running now, or killed before the end), or one
+    that cannot be read back."""
 
 
 @dataclass(frozen=True)
@@ -206,11 +207,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
 
 def load_report(run_dir: Path, limit: int = MAX_PROBLEMS_PER_FILE) -> ReportView:
     """Everything the page shows, read back from the files the run wrote."""
-    summary_path = run_dir / "summary.json"
-    try:
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportMissing(f"{run_dir} has no summary.json (not a finished run)") from None
+    summary = read_summary(run_dir, "not a finished run")
     totals = summary.get("totals", {})
     outcomes = {str(k): int(v) for k, v in dict(totals.get("outcomes") or {}).items()}
     command = str(summary.get("command", ""))
@@ -357,14 +354,22 @@ def find_run(outbox: Path, run_id: str) -> Path:
     raise UsageError(f"{run_id!r} matches {len(matches)} runs in {runs}: give more of the id")
 
 
+def read_summary(run_dir: Path, missing: str) -> dict[str, Any]:
+    """A run's summary.json (``summary.parse_summary``), or ReportMissing saying why not."""
+    try:
+        return parse_summary((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportMissing(f"{run_dir} has no summary.json ({missing})") from None
+    except (OSError, ValueError) as error:
+        raise ReportMissing(
+            f"{run_dir}/summary.json is unreadable ({printable(str(error))}): truncated or "
+            "edited; the run's other files are still there"
+        ) from None
+
+
 def read_run_summary(run_dir: Path) -> RunSummary:
     """summary.json back into a RunSummary, for printing a past run like a fresh one."""
-    try:
-        data = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportMissing(
-            f"{run_dir} has no summary.json (running now, or interrupted)"
-        ) from None
+    data = read_summary(run_dir, "running now, or interrupted")
     known = {f.name for f in fields(FileSummary)}
     return RunSummary(
         run_id=str(data.get("run_id", run_dir.name)),
@@ -372,7 +377,9 @@ def read_run_summary(run_dir: Path) -> RunSummary:
         started_at=str(data.get("started_at", "")),
         target=str(data.get("target", "")),
         due_work={str(k): int(v) for k, v in (data.get("due_work") or {}).items()},
-        files=[FileSummary(**{k: v for k, v in f.items() if k in known}) for f in data["files"]],
+        files=[
+            FileSummary(**{k: v for k, v in f.items() if k in known}) for f in data.get("files", [])
+        ],
         finished_at=str(data.get("finished_at", "")),
         seconds=float(data.get("duration_seconds", 0.0)),
         exit_code=int(data.get("exit_code", 0)),

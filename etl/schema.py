@@ -79,6 +79,8 @@ class FileKind:
     group_rows: bool = True  # rows sharing an id make one item (orders); else one row, one item
     has_origin: bool = True  # the request carries origin.channel_id / origin.channel_store_id
     singular: str = ""  # "order", for messages
+    # Dotted paths of the fields that become one segment of the request's URL path.
+    url_ids: tuple[str, ...] = ()
 
     @property
     def plural(self) -> str:
@@ -111,6 +113,7 @@ ACTION_STATUSES = FileKind(
     group_rows=False,
     has_origin=False,
     singular="action status",
+    url_ids=("action_id",),
 )
 ORDER_ACTIONS = FileKind(
     name="order-actions",
@@ -135,6 +138,7 @@ TRACK_ACTIONS = FileKind(
     group_rows=False,
     has_origin=False,
     singular="tracked action",
+    url_ids=("action_id",),
 )
 DOCUMENTS = FileKind(
     name="documents",
@@ -147,6 +151,7 @@ DOCUMENTS = FileKind(
     group_rows=False,
     has_origin=False,
     singular="document",
+    url_ids=("channel_order_id", "metadata.channel_document_id"),
 )
 ANONYMIZATION = FileKind(
     name="anonymize",

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from etl.inbox import PROCESSING, claimed_files, waiting_files
+from etl.printable import printable
 from etl.report import beside
 from etl.report_html import LATEST_NAME, REPORT_NAME, run_order
+from etl.summary import parse_summary
 
 HEARTBEAT_NAME = "watch.heartbeat.json"
 REASON_SUFFIX = ".reason.txt"
@@ -38,7 +40,7 @@ def _parse(text: str) -> datetime | None:
 
 
 def _file_entry(path: Path, outbox: Path | None = None) -> dict[str, Any]:
-    stat = path.stat()
+    stat = path.lstat()  # the entry itself: a link is shown as a link, never followed
     entry: dict[str, Any] = {
         "name": path.name,
         "bytes": stat.st_size,
@@ -69,9 +71,14 @@ def recent_runs(outbox: Path, limit: int = RECENT_RUNS) -> list[dict[str, Any]]:
     for run_dir in runs[:limit]:
         entry: dict[str, Any] = {"run_id": run_dir.name}
         try:
-            summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
+            summary = parse_summary((run_dir / "summary.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
             entry.update(finished=False, exit_code=None)
+            found.append(entry)
+            continue
+        except (OSError, ValueError) as error:
+            # Another run's file, truncated or edited: say so, and show the other runs.
+            entry.update(finished=None, exit_code=None, unreadable=str(error))
             found.append(entry)
             continue
         totals = summary.get("totals", {})
@@ -102,7 +109,7 @@ def failed_files(outbox: Path) -> list[dict[str, Any]]:
     entries = []
     for run_dir in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
         for path in sorted(run_dir.iterdir()):
-            if not path.is_file() or path.name.endswith(REASON_SUFFIX):
+            if path.name.endswith(REASON_SUFFIX):
                 continue
             entry = {"run_id": run_dir.name, **_file_entry(path, outbox)}
             reason = beside(path.parent, path.name, REASON_SUFFIX)
@@ -239,20 +246,27 @@ def format_status(status: dict[str, Any]) -> str:
         f"{status['inbox_processing_count']} claimed"
     )
     for entry in status["inbox_waiting"]:
-        lines.append(f"  {entry['name']}  {_size(entry['bytes'])}  since {entry['modified_at']}")
+        lines.append(
+            f"  {printable(entry['name'])}  {_size(entry['bytes'])}  since {entry['modified_at']}"
+        )
     for entry in status["inbox_processing"]:
         lines.append(
-            f"  {PROCESSING}/{entry['name']}  {_size(entry['bytes'])}  (being processed, or left "
-            "by an interrupted run: the next run resumes it)"
+            f"  {PROCESSING}/{printable(entry['name'])}  {_size(entry['bytes'])}  "
+            "(being processed, or left by an interrupted run: the next run resumes it)"
         )
     lines.append(f"failed/: {status['failed_count']} file(s)")
     for entry in status["failed"]:
-        lines.append(f"  {entry['path']}: {entry['reason']}")
+        lines.append(f"  {printable(entry['path'])}: {printable(entry['reason'])}")
     shown = status["failed_count"] - len(status["failed"])
     if shown > 0:
         lines.append(f"  ... and {shown} more")
     lines.append("recent runs (newest first):" if status["runs"] else "recent runs: none yet")
     for run in status["runs"]:
+        if run.get("unreadable"):
+            lines.append(
+                f"  {run['run_id']}  summary.json is unreadable: {printable(run['unreadable'])}"
+            )
+            continue
         if not run["finished"]:
             lines.append(f"  {run['run_id']}  running now, or interrupted (no summary.json)")
             continue

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,7 @@ from etl.read import (
     _encoding_problem,
     _header,
     _read_parquet,
+    parquet_problem,
     ragged_rows,
     read_arrow,
     refuse_missing_or_empty,
@@ -156,12 +157,16 @@ def open_source(
     mapping: ColumnMapping,
     default_origin: Origin | None,
     scan: Future[FileScan] | None = None,
+    name: str = "",
 ) -> Source:
-    """Read the key columns of a CSV or Parquet file, or raise UnreadableFile as read_table does."""
+    """Read the key columns of a CSV or Parquet file, or raise UnreadableFile as read_table does.
+
+    ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
+    name = name or path.name
     refuse_missing_or_empty(path)
-    if path.suffix.lower() == ".parquet":
-        return _open_parquet(path, kind, read, mapping, default_origin)
-    return _open_csv(path, kind, read, mapping, default_origin, scan)
+    if PurePath(name).suffix.lower() == ".parquet":
+        return _open_parquet(path, name, kind, read, mapping, default_origin)
+    return _open_csv(path, name, kind, read, mapping, default_origin, scan)
 
 
 @contextmanager
@@ -182,6 +187,7 @@ def paused_gc() -> Iterator[None]:
 
 def _open_csv(
     path: Path,
+    name: str,
     kind: FileKind,
     options: ReadOptions,
     mapping: ColumnMapping,
@@ -194,7 +200,7 @@ def _open_csv(
     delimiter = options.delimiter or sniff_delimiter(sample)
     names = _header(path, sample, delimiter)
     try:
-        columns: list[PlanColumn] | None = resolve_columns(names, path.name, kind, mapping)
+        columns: list[PlanColumn] | None = resolve_columns(names, name, kind, mapping)
         problem: UnreadableFile | None = None
     except UnreadableFile as error:
         columns, problem = None, error
@@ -244,11 +250,11 @@ def _open_csv(
     if not index.contiguous:
         table, all_numbers = read_arrow(path, options)
         return _regrouped(
-            path, names, columns, kind, default_origin, table, np.asarray(all_numbers)
+            path, name, names, columns, kind, default_origin, table, np.asarray(all_numbers)
         )
     return Source(
         path,
-        path.name,
+        name,
         names,
         columns,
         kind,
@@ -322,6 +328,7 @@ def _spreadsheet_rows(path: Path, encoding: str, delimiter: str, count: int) -> 
 
 def _open_parquet(
     path: Path,
+    name: str,
     kind: FileKind,
     options: ReadOptions,
     mapping: ColumnMapping,
@@ -331,17 +338,15 @@ def _open_parquet(
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as error:
-        _read_parquet(path)  # raises the reason read_table gives, word for word
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        _read_parquet(path, name)  # raises the reason read_table gives, word for word
+        raise parquet_problem(path, name, error) from None
     originals = list(schema.names)
     names = [name.strip() for name in originals]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
     if parquet.metadata.num_rows == 0:
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
-    columns = resolve_columns(names, path.name, kind, mapping)
+    columns = resolve_columns(names, name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:
@@ -356,24 +361,20 @@ def _open_parquet(
                         [text_array(c) for c in batch.columns], names=include
                     )
         except (pa.ArrowException, OSError) as error:
-            raise UnreadableFile(
-                str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-            ) from None
+            raise parquet_problem(path, name, error) from None
 
     index = _Index(columns, kind, default_origin)
     try:
         for batch in batches(_key_columns(columns, kind)):
             index.add(batch)
     except (pa.ArrowException, OSError) as error:
-        raise UnreadableFile(
-            str(path), f"not a readable Parquet file ({str(error).splitlines()[0]})"
-        ) from None
+        raise parquet_problem(path, name, error) from None
     if not index.contiguous:
         table = pa.Table.from_batches(list(batches(None)))
-        return _regrouped(path, names, columns, kind, default_origin, table, None)
+        return _regrouped(path, name, names, columns, kind, default_origin, table, None)
     return Source(
         path,
-        path.name,
+        name,
         names,
         columns,
         kind,
@@ -500,6 +501,7 @@ class _Index:
 
 def _regrouped(
     path: Path,
+    name: str,
     names: list[str],
     columns: list[PlanColumn],
     kind: FileKind,
@@ -523,7 +525,7 @@ def _regrouped(
     own_numbers = numbers if numbers is not None else np.arange(2, table.num_rows + 2)
     return Source(
         path,
-        path.name,
+        name,
         names,
         columns,
         kind,

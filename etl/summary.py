@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -111,3 +112,87 @@ def run_sequence(run_id: str) -> int:
 
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- reading summary.json back ------------------------------------------------------------------
+
+_TEXT = (str,)
+_COUNT = (int,)
+_NUMBER = (int, float)
+_RUN_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": _TEXT,
+    "command": _TEXT,
+    "target": _TEXT,
+    "tool_version": _TEXT,
+    "started_at": _TEXT,
+    "finished_at": _TEXT,
+    "note": _TEXT,
+    "duration_seconds": _NUMBER,
+    "exit_code": _COUNT,
+    "interrupted": (bool,),
+    "totals": (dict,),
+    "files": (list,),
+    "due_work": (dict,),
+    "left_in_inbox": (list,),
+    "reports": (list,),
+}
+_TOTAL_FIELDS = ("files", "items", "violations", "requests", "extra_requests", "retries")
+_FILE_FIELDS: dict[str, tuple[type, ...]] = {
+    "name": _TEXT,
+    "kind": _TEXT,
+    "sha256": _TEXT,
+    "status": _TEXT,
+    "reason": _TEXT,
+    "rows": _COUNT,
+    "items": _COUNT,
+    "outcomes": (dict,),
+    "violations": _COUNT,
+    "requests": _COUNT,
+    "extra_requests": _COUNT,
+    "retries": _COUNT,
+    "seconds": _NUMBER,
+    "unfinished": (bool,),
+}
+
+
+def parse_summary(text: str) -> dict[str, Any]:
+    """A summary.json's content, every field it has of the type ``RunSummary.as_json`` writes,
+    or ValueError saying what is wrong: another run's file may be truncated (a full disk), or
+    edited by hand, and must never crash `etl status` or `etl report`."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    _check_fields(data, _RUN_FIELDS, "")
+    totals = data.get("totals", {})
+    _check_fields(totals, dict.fromkeys(_TOTAL_FIELDS, _COUNT), "totals.")
+    _check_counts(totals.get("outcomes", {}), "totals.outcomes")
+    _check_counts(data.get("due_work", {}), "due_work")
+    for index, entry in enumerate(data.get("files", [])):
+        where = f"files[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ValueError(f"{where} is not a file entry with a name")
+        _check_fields(entry, _FILE_FIELDS, f"{where}.")
+        _check_counts(entry.get("outcomes", {}), f"{where}.outcomes")
+        if "/" in entry["name"] or entry["name"] in ("", ".", ".."):
+            raise ValueError(f"{where}.name is not a file name")  # reports are read beside it
+    for key in ("left_in_inbox", "reports"):
+        if not all(isinstance(value, str) for value in data.get(key, [])):
+            raise ValueError(f"{key} holds something other than names")
+    return data
+
+
+def _check_fields(data: dict[str, Any], types: dict[str, tuple[type, ...]], where: str) -> None:
+    for key, allowed in types.items():
+        if key not in data:
+            continue
+        value = data[key]
+        # JSON true is a Python int too; a count or a number is never a boolean.
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{where}{key} is {json.dumps(value)[:40]}, of the wrong type")
+
+
+def _check_counts(counts: Any, where: str) -> None:
+    if not isinstance(counts, dict) or not all(
+        isinstance(n, int) and not isinstance(n, bool) for n in counts.values()
+    ):
+        raise ValueError(f"{where} is not a table of counts")

@@ -12,6 +12,7 @@ import errno
 import functools
 import hashlib
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -49,12 +50,14 @@ from etl.inbox import (
     stable_files,
     waiting_files,
 )
+from etl.inputs import InputFile, InputRefused, allowed_owners
 from etl.kinds import KINDS
 from etl.ledger import Ledger, OrderVersion
 from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
 from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
+from etl.printable import printable
 from etl.report import atomic_writer, beside, write_errors, write_items, write_json
 from etl.schema import ORDERS
 from etl.sending import SendingPipeline, Sent
@@ -82,6 +85,9 @@ MACHINE_ERRNOS = frozenset(
 )
 # The API failures that stop a run: every later call would fail the same way.
 STOPPING_ERRORS = (RetriableApiError, AuthFailed, ApiMisconfigured)
+# A writer that kept the file open appended to it after the claim: what was read is not all of
+# it. Orders already sent are fine (upserts; the ledger has them), the rest come next time.
+CHANGED_WHILE_READ = "the file changed while it was read; it will be read again once it stays still"
 
 
 UPDATED_AT = re.compile(rb'"channel_updated_at":"([^"]*)"')
@@ -128,7 +134,7 @@ def _delivered_before(known: OrderVersion, file_sha256: str) -> str:
 
 def _failed_reason(file_run: FileRun, run_id: str) -> str:
     """What `.reason.txt` says of a file that goes to failed/: counts in the kind's words."""
-    summary, name = file_run.summary, file_run.path.name
+    summary, name = file_run.summary, printable(file_run.path.name)
     noun = KINDS[summary.kind].plural if summary.kind in KINDS else "items"
     counts = Counter(summary.outcomes)
     problems = ", ".join(
@@ -188,6 +194,7 @@ class FileRun:
     violations: list[Violation] = field(default_factory=list)
     retries_before: int = 0
     stopped: bool = False  # a graceful stop left some batches unsent
+    opened: InputFile | None = None  # what is read; None when only a move is left to do
 
 
 class Sync:
@@ -288,13 +295,15 @@ class Sync:
         inbox = self.settings.inbox
         resumed = claimed_files(inbox)
         if self.paths is not None:
-            stable, changing = [p for p in self.paths if p.exists()], list[Path]()
+            stable, changing = [p for p in self.paths if os.path.lexists(p)], list[Path]()
         else:
             stable, changing = stable_files(
                 waiting_files(inbox), self.settings.settle_seconds, self.sleep
             )
         for path in changing:
-            log.info("%s is still being written; it will be taken by the next run", path.name)
+            log.info(
+                "%s is still being written; it will be taken by the next run", printable(path.name)
+            )
         claimed = [c for c in (claim(p, inbox) for p in stable) if c is not None]
         return resumed + claimed
 
@@ -345,7 +354,7 @@ class Sync:
         )
         log.error("%s: %s", name, reason)
         summary = FileSummary(name=name, status="error", reason=reason)
-        if path.exists():
+        if path.is_file() and not path.is_symlink():  # never read through a link
             sha256 = scan_file(path).sha256
             summary.sha256 = sha256
             ledger.file_claimed(sha256, name, self.run.run_id)
@@ -354,11 +363,42 @@ class Sync:
         return summary
 
     def _process(self, path: Path, ledger: Ledger) -> FileSummary:
-        started = time.perf_counter()
+        """Open the claimed file once, as what it is (etl/inputs.py), and read only that."""
         summary = FileSummary(name=path.name)
         try:
+            opened = InputFile.open(path, allowed_owners(self.settings.inbox))
+        except InputRefused as refused:
+            return self._refuse(path, summary, f"refused: {refused.reason}")
+        except OSError as error:
+            summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
+            return summary
+        with opened:
+            return self._process_open(opened, ledger, summary)
+
+    def _put_back(self, path: Path, summary: FileSummary, why: str) -> FileSummary:
+        """Back to the inbox, not done: the next run (or the watcher) takes it again."""
+        release(path, self.settings.inbox)
+        summary.reason = f"left in the inbox for the next run: {why}"
+        summary.unfinished = True
+        if why == CHANGED_WHILE_READ:
+            log.warning("%s: %s", printable(path.name), why)
+        return summary
+
+    def _refuse(self, path: Path, summary: FileSummary, reason: str) -> FileSummary:
+        """A link, a pipe, another name for a file elsewhere: moved to failed/ unread."""
+        summary.status, summary.reason = "unreadable", reason
+        violation = Violation(path.name, (), None, "$", "UNREADABLE_FILE", reason)
+        write_errors(beside(self.run_dir, path.name, ".errors.csv"), path.name, [violation])
+        quarantine(path, self.settings.outbox, self.run.run_id, reason)
+        log.warning("%s: %s", printable(path.name), reason)
+        return summary
+
+    def _process_open(self, opened: InputFile, ledger: Ledger, summary: FileSummary) -> FileSummary:
+        started = time.perf_counter()
+        path = opened.path
+        try:
             # One pass over the bytes: the fingerprint, and what the CSV reader checks.
-            scanned = scan_file(path)
+            scanned = scan_file(opened.data)
         except OSError as error:
             summary.status, summary.reason = "unreadable", f"cannot open the file: {error}"
             return summary
@@ -378,6 +418,8 @@ class Sync:
             return summary
         if record is not None and record.status == "claimed" and record.run_id != self.run.run_id:
             self._drop_partial_reports(record.run_id, path.name)
+        if opened.changed():
+            return self._put_back(path, summary, CHANGED_WHILE_READ)
         if not self.force and record is not None and record.status == "delivered":
             archive(path, self.settings.outbox, self.run.run_id)
             summary.status = "duplicate"
@@ -385,13 +427,18 @@ class Sync:
                 "identical to a file already delivered whole to this API (use --force to send "
                 "again)"
             )
-            log.info("%s: duplicate of a processed file; archived, nothing sent", path.name)
+            log.info(
+                "%s: duplicate of a processed file; archived, nothing sent", printable(path.name)
+            )
             return summary
         ledger.file_claimed(sha256, path.name, self.run.run_id)
-        file_run = FileRun(path, sha256, summary, retries_before=self._retries())
+        file_run = FileRun(path, sha256, summary, retries_before=self._retries(), opened=opened)
         try:
-            prepared = prepare(path, self.settings, scan=scan)
+            prepared = prepare(path, self.settings, scan=scan, data=opened.data)
         except UnreadableFile as error:
+            if opened.changed():  # unreadable, maybe, only because it was being written
+                ledger.file_released(sha256)
+                return self._put_back(path, summary, CHANGED_WHILE_READ)
             summary.status, summary.reason = "unreadable", error.reason
             file_run.violations.append(
                 Violation(path.name, (), None, "$", "UNREADABLE_FILE", error.reason)
@@ -689,12 +736,11 @@ class Sync:
         write_items(beside(self.run_dir, name, ".items.csv"), name, results)
         failpoints.reach("report")
         write_errors(beside(self.run_dir, name, ".errors.csv"), name, file_run.violations)
-        if self.api_down is not None or file_run.stopped:
+        changed = file_run.opened is not None and file_run.opened.changed()
+        if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
-            release(file_run.path, self.settings.inbox)
             why = self.api_down or "the tool was stopped before every batch was sent"
-            summary.reason = f"left in the inbox for the next run: {why}"
-            summary.unfinished = True
+            self._put_back(file_run.path, summary, CHANGED_WHILE_READ if changed else str(why))
             return
         unsettled = sum(n for o, n in summary.outcomes.items() if Outcome(o) not in SETTLED)
         destination, reason = "archive", ""
@@ -743,7 +789,7 @@ class Sync:
             # Calls already made are repeated by the next run, harmlessly: a status already
             # final is UNCHANGED, uploads replace, queued actions are queued once.
             self.api_down = ApiDown(error)
-            log.error("%s: giving up: %s", name, error)
+            log.error("%s: giving up: %s", printable(name), error)
             self._mark_failed(valid, "", file_run, str(error))
             return
         file_run.summary.requests += requests

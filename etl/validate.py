@@ -186,6 +186,34 @@ def validate_items(
             )
 
 
+DOT_SEGMENTS = (".", "..")
+
+
+def refuse_dot_ids(items: list[MappedItem], url_ids: tuple[str, ...]) -> None:
+    """Ids that become a segment of a URL path may not be ``.`` or ``..``: the URL would name
+    another path (``.../orders/actions/..`` is ``.../orders``), so another operation."""
+    for item in items:
+        for dotted in url_ids:
+            value: Any = item.body
+            for key in dotted.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value in DOT_SEGMENTS:
+                item.violations.append(
+                    Violation(
+                        file=item.source,
+                        rows=item.rows,
+                        item_id=item.item_id or None,
+                        path=f"$.{dotted}",
+                        code="INVALID_ID",
+                        message=(
+                            f"{dotted}: '{value}' cannot be used as an id: in the request's "
+                            "URL it would name another path"
+                        ),
+                        value=value,
+                    )
+                )
+
+
 def _rows_for(item: MappedItem, path: str, row_property: str | None) -> tuple[int, ...]:
     """A line-level problem points at its own row; an order-level one at all rows of the order."""
     prefix = f"$.{row_property}["

@@ -200,9 +200,9 @@ def test_documents_upload_then_delete_as_the_sandbox_received_them(
         document_row("DELETE", "D-1"),
         document_row("DELETE", "D-1"),
     ]
-    files = check_documents(items, inbox)
+    folder = check_documents(items, inbox)
     assert all(not i.violations for i in items)
-    results = send_documents(items, files, lambda: client)
+    results = send_documents(items, folder, lambda: client)
     client.close()
     assert [r.outcome for r in results] == [Outcome.ACCEPTED, Outcome.ACCEPTED, Outcome.UNCHANGED]
     upload, delete, _ = requests_to(sandbox, "/api/channel-platform/v1/orders/")
@@ -247,7 +247,7 @@ def test_document_files_are_refused_before_any_upload(
         load_document(inbox, name)
     assert refused.value.code == code
     row = document_row("UPLOAD", "D-9", channel_order_id="O-1", file=name)
-    assert check_documents([row], inbox) == {}
+    check_documents([row], inbox)
     assert [v.code for v in row.violations] == [code]
 
 

@@ -4,7 +4,10 @@ file's problem; the run (and the watcher) goes on with the others."""
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +22,7 @@ from etl.sandbox import SandboxServer
 from etl.sync import Sync
 from etl.watch import Watcher
 
-from .conftest import base_line, settings_for, write_rows
+from .conftest import REPO, SECRET, base_line, settings_for, write_rows
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 
@@ -163,3 +166,58 @@ def test_an_answer_the_api_does_not_document_stops_the_run_and_keeps_every_file(
         "orders-b.csv",
     ]
     assert len(sandbox.requests_log(path=ORDERS_PATH)) == 1
+
+
+@pytest.mark.slow  # 2 GB through the sandbox: about a minute
+def test_a_manifest_naming_one_big_file_many_ways_holds_one_copy_at_a_time(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """200 spellings of one 10 MiB file held 2.2 GB at once, then MemoryError. The run's
+    peak memory, measured in a subprocess, stays far below 200 copies."""
+    settings = settings_for(sandbox, tmp_path)
+    files = settings.inbox / "files"
+    files.mkdir()
+    (files / "big.pdf").write_bytes(b"%PDF-1.7\n" + b"0" * (10 * 1024 * 1024 - 64))
+    ways = [f"files/{'./' * n}big.pdf" for n in range(200)]
+    rows = [
+        {
+            "operation": "UPLOAD",
+            "channel_order_id": f"O{n}",
+            "file": way,
+            "origin.channel_id": "CH",
+            "origin.channel_store_id": "S1",
+            "metadata.channel_document_id": f"D{n}",
+            "metadata.filename": "big.pdf",
+            "metadata.type": "CUSTOMER_INVOICE",
+        }
+        for n, way in enumerate(ways)
+    ]
+    write_rows(settings.inbox / "documents-a.csv", rows)
+    write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
+    script = (
+        "import resource, sys\n"
+        "from etl.client import ConnectClient\n"
+        "from etl.sync import Sync\n"
+        "from pathlib import Path\n"
+        "from etl.config import Settings, Secret\n"
+        f"s = Settings(inbox=Path({str(settings.inbox)!r}), outbox=Path({str(settings.outbox)!r}), "
+        f"api_url={settings.api_url!r}, token_url={settings.token_url!r}, "
+        f"client_id='sandbox-client', client_secret=Secret({SECRET!r}), settle_seconds=0.0, "
+        "requests_per_second=0.0)\n"
+        "run = Sync(s, lambda: ConnectClient(s))()\n"
+        "print(run.exit_code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert done.stdout, done.stderr[-2000:]
+    code, peak_mib = (int(x) for x in done.stdout.split())
+    assert code == 0, done.stderr
+    assert peak_mib < 600, f"peak {peak_mib} MiB"
+    assert len(sandbox.documents()) == 200 and _stored(sandbox) == {"B1"}

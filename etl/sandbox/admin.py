@@ -12,6 +12,11 @@ if TYPE_CHECKING:
 
 PREFIX = "/_sandbox/"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+# The names this machine's programs reach the sandbox by; a page whose own name was made to
+# resolve to 127.0.0.1 (DNS rebinding) still sends that name in Host.
+OWN_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+JSON = "application/json"
 
 AdminRoute = Callable[["SandboxApp", Request], Response]
 
@@ -123,10 +128,35 @@ ROUTES: dict[str, dict[str, AdminRoute]] = {
 }
 
 
-def handle(app: SandboxApp, request: Request) -> Response:
-    """Answer an admin request; 403 unless it comes from this machine."""
+def refusal(request: Request) -> Response | None:
+    """403 unless the request comes from this machine and names the sandbox by its own
+    address; 415 for a write that is not JSON, which no web page can send to another site
+    without the browser asking the sandbox first (a form or a no-cors fetch cannot)."""
     if request.client_host not in LOOPBACK:
         return error_response(403, "FORBIDDEN", "Admin routes answer loopback clients only")
+    own = {f"{host}:{request.server_port}" for host in OWN_HOSTS}
+    if request.headers.get("host", "").lower() not in own:
+        return error_response(
+            403,
+            "FORBIDDEN",
+            "Admin routes answer requests whose Host header is the sandbox's own address "
+            f"({' or '.join(sorted(own))}), not a name a web page chose",
+        )
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method in WRITES and content_type != JSON:
+        return error_response(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Admin writes must be sent with Content-Type: {JSON} (even without a body)",
+        )
+    return None
+
+
+def handle(app: SandboxApp, request: Request) -> Response:
+    """Answer an admin request, once ``refusal`` finds nothing against it."""
+    refused = refusal(request)
+    if refused is not None:
+        return refused
     methods = ROUTES.get(request.path.rstrip("/"))
     if methods is None:
         known = ", ".join(sorted(ROUTES))

@@ -70,6 +70,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
             client_host=self.client_address[0],
+            server_port=self.server.server_address[1],
         )
         try:
             response = self.server.app.handle(request)

@@ -100,7 +100,9 @@ class SandboxServer:
         if db_path is None:
             self._temp_dir = tempfile.mkdtemp(prefix="etl-sandbox-")
             db_path = Path(self._temp_dir) / "sandbox.sqlite3"
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+        if not db_path.parent.exists():
+            # Made here, so the sandbox's own: what it received is its owner's business.
+            db_path.parent.mkdir(mode=0o700, parents=True)
         self._stopping.clear()
         self._store = Store(db_path, TABLES)
         self._app = SandboxApp(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -131,6 +132,7 @@ class Store:
         self.path = path
         self._tables = tuple(tables)
         self._lock = threading.Lock()
+        _make_private(path)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits,
@@ -246,6 +248,31 @@ class Store:
         """Close the connection (SQLite folds the WAL back into the file)."""
         with self._lock:
             self._db.close()
+
+
+# SQLite gives the -wal and -shm files the mode of the database file itself.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _make_private(path: Path) -> None:
+    """The database (created if need be) and the side files a crash left, readable by their
+    owner only: they hold every order received, names and addresses included."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags | os.O_CREAT, 0o600)
+    except OSError as error:  # a folder there, a link: said as SQLite would say it
+        raise sqlite3.OperationalError(
+            f"unable to open database file {path}: {error.strerror}"
+        ) from None
+    os.fchmod(fd, 0o600)  # one left readable by everyone by an older sandbox
+    os.close(fd)
+    for suffix in SIDE_FILES:
+        try:
+            fd = os.open(path.with_name(path.name + suffix), flags)
+        except FileNotFoundError:
+            continue
+        os.fchmod(fd, 0o600)
+        os.close(fd)
 
 
 def _upsert(db: sqlite3.Connection, write: OrdersWrite, now: str) -> int:

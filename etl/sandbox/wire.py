@@ -33,6 +33,7 @@ class Request:
     headers: dict[str, str]  # names lower-cased
     body: bytes
     client_host: str
+    server_port: int = 0  # the port the sandbox listens on (0: not known, as in a unit test)
 
     @cached_property
     def document(self) -> Any:

@@ -93,8 +93,10 @@ class Api:
         return self.http.request(method, self.sandbox.api_url + path, headers=headers, **kwargs)
 
     def admin(self, method: str, route: str, body: Any = None) -> Any:
+        # Admin writes are JSON, even without a body (a web page cannot send that cross-site).
+        headers = {} if method == "GET" else {"Content-Type": "application/json"}
         response = self.http.request(
-            method, f"{self.sandbox.admin_url}/{route}", json=body, timeout=TIMEOUT
+            method, f"{self.sandbox.admin_url}/{route}", json=body, headers=headers, timeout=TIMEOUT
         )
         assert response.status_code == 200, response.text
         return response.json()
