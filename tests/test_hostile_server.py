@@ -1,0 +1,221 @@
+"""Issue 13 ("a server that misbehaves gets nothing and decides nothing"): each test plays one
+attack from a real server on loopback, and failed on the main of 2026-12-03 before its fix
+(the redirect tests guard a fix made before them)."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl.client import ConnectClient
+from etl.config import Secret, Settings
+from etl.errors import ApiMisconfigured
+from etl.sync import Sync
+
+from .conftest import base_line, write_rows
+
+ORDERS_PATH = "/api/channel-platform/v1/orders"
+ACTIONS_PATH = "/api/v2/orders/actions"
+TOKEN_PATH = "/oauth/token"
+STATIC_TOKEN = "static-token-for-the-hostile-server"
+CLIENT_SECRET = "hostile-test-client-secret"
+
+
+# --- a server that misbehaves on purpose ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Answer = Callable[["Handler", "Loopback"], None]
+
+
+class Handler(BaseHTTPRequestHandler):
+    loopback: Loopback
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.loopback.received.append(Received(self.command, self.path, dict(self.headers), body))
+        self.loopback.answer(self, self.loopback)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def reply(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        for name, value in {"Content-Type": content_type, **(headers or {})}.items():
+            self.send_header(name, value)
+        if status != 204:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Loopback:
+    """A server on 127.0.0.1 whose ``answer`` replies to every request; it keeps what it got.
+    ``stopping`` is set when the test leaves it: a handler that drips or streams stops then."""
+
+    answer: Answer
+    received: list[Received] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+    def paths(self, method: str | None = None) -> list[str]:
+        return [r.path for r in self.received if method in (None, r.method)]
+
+    def __enter__(self) -> Loopback:
+        handler = type("BoundHandler", (Handler,), {"loopback": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def replying(status: int, body: bytes = b"", **options: Any) -> Answer:
+    return lambda handler, _: handler.reply(status, body, **options)
+
+
+def static_settings(tmp_path: Path, api: Loopback, **changes: Any) -> Settings:
+    """Settings sending to ``api`` with a static token: no token endpoint in the way."""
+    values: dict[str, Any] = {
+        "inbox": tmp_path / "inbox",
+        "outbox": tmp_path / "outbox",
+        "api_url": f"{api.url}/api",
+        "token": Secret(STATIC_TOKEN),
+        "settle_seconds": 0.0,
+        "timeout": 2.0,
+        "max_attempts": 2,
+        "requests_per_second": 0.0,
+        **changes,
+    }
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    return Settings(**values)
+
+
+def run_sync(settings: Settings) -> Sync:
+    sync = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))
+    sync()
+    return sync
+
+
+def outcomes(sync: Sync, name: str) -> dict[str, str]:
+    with (sync.run_dir / f"{name}.items.csv").open(encoding="utf-8") as handle:
+        return {row["id"]: row["outcome"] for row in csv.DictReader(handle)}
+
+
+def orders(count: int) -> list[dict[str, str]]:
+    return [base_line(f"O{n}", f"L{n}") for n in range(count)]
+
+
+@contextmanager
+def bounded(seconds: float) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    assert elapsed < seconds, f"took {elapsed:.1f} s"
+
+
+# --- redirects are not followed (fixed on main before these tests) ---------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirected_orders_post_does_not_become_a_get_counted_as_accepted(
+    tmp_path: Path, status: int
+) -> None:
+    """requests turns a POST redirected by 301/302/303 into a GET; a GET answered 200 would
+    have counted every order as accepted."""
+
+    def answer(handler: Handler, _: Loopback) -> None:
+        if handler.command == "POST":
+            handler.reply(status, headers={"Location": "/api/landing"})
+        else:
+            handler.reply(200, b"{}")
+
+    with Loopback(answer) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "orders-a.csv", orders(2))
+        sync = run_sync(settings)
+    assert api.paths("GET") == []
+    assert sync.run.exit_code == 2
+    assert "ACCEPTED" not in sync.run.files[0].outcomes
+    assert "/api/landing" in str(sync.api_down) and "redirect" in str(sync.api_down)
+    assert (settings.inbox / "orders-a.csv").exists()
+
+
+@pytest.mark.parametrize("status", [307, 308])
+def test_a_307_to_another_host_receives_no_body(tmp_path: Path, status: int) -> None:
+    with (
+        Loopback(replying(204)) as elsewhere,
+        Loopback(
+            lambda handler, _: handler.reply(
+                status, headers={"Location": elsewhere.url + handler.path}
+            )
+        ) as api,
+    ):
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "orders-a.csv", orders(2))
+        sync = run_sync(settings)
+    assert elsewhere.received == []
+    assert sync.run.exit_code == 2
+    assert "ACCEPTED" not in sync.run.files[0].outcomes
+
+
+@pytest.mark.parametrize("status", [301, 307, 308])
+def test_a_redirected_token_request_does_not_carry_the_secret_elsewhere(
+    tmp_path: Path, status: int
+) -> None:
+    with (
+        Loopback(replying(200, b'{"access_token": "stolen", "expires_in": 3600}')) as elsewhere,
+        Loopback(
+            lambda handler, _: handler.reply(
+                status, headers={"Location": elsewhere.url + TOKEN_PATH}
+            )
+        ) as auth,
+        Loopback(replying(204)) as api,
+    ):
+        settings = static_settings(
+            tmp_path,
+            api,
+            token=Secret(""),
+            token_url=auth.url + TOKEN_PATH,
+            client_id="client",
+            client_secret=Secret(CLIENT_SECRET),
+        )
+        with ConnectClient(settings) as client, pytest.raises(ApiMisconfigured) as raised:
+            client.report_order_actions({"actions": []})
+    assert elsewhere.received == []
+    assert api.received == []
+    assert elsewhere.url + TOKEN_PATH in str(raised.value)
+    assert CLIENT_SECRET not in str(raised.value)
