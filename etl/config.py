@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -100,6 +101,15 @@ class Settings:
     default_source: SourceFormat = field(default_factory=SourceFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
     target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
+    allow_insecure: bool = False  # http:// to a host that is not loopback ([connect])
+
+    def __post_init__(self) -> None:
+        # Here, not in load_settings: a Settings built in Python, or changed with replace(),
+        # must not send the secret in clear either.
+        for name in URL_SETTINGS:
+            problem = url_problem(name, getattr(self, name), self.allow_insecure)
+            if problem is not None:
+                raise UsageError(problem)
 
     @property
     def target(self) -> str:
@@ -131,6 +141,51 @@ class Settings:
             if fnmatch.fnmatch(path.name, rule.glob):
                 return rule.source
         return self.default_source
+
+
+URL_SETTINGS = {
+    "api_url": "api_url (CONNECT_API_URL)",
+    "token_url": "token_url (CONNECT_TOKEN_URL)",
+}
+
+
+def url_problem(name: str, url: str, allow_insecure: bool = False) -> str | None:
+    """Why the URL setting ``name`` must not be used, or None. The message never repeats a
+    URL holding credentials: it would go to the terminal, then to reports and the ledger."""
+    label = URL_SETTINGS[name]
+    if "@" in url:
+        # user:password@host, whatever the password holds ('/' included, which ends the host
+        # for a URL parser and would leave the rest in the path).
+        return (
+            f"{label} holds a user name or password (user:password@host): remove them; "
+            "credentials come from CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET, or "
+            "CONNECT_TOKEN, never from a URL"
+        )
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return f"{label} {url} has a port that is not a number"
+    if scheme not in ("http", "https") or not parts.hostname:
+        return f"{label} {url} is not a URL like https://miraklconnect.com/api"
+    if scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        return (
+            f"{label} {url} is not HTTPS: the credentials and the orders would cross the "
+            "network in clear; use https://, or set allow_insecure = true in [connect] for a "
+            "test server you trust (loopback addresses are always allowed)"
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def normalized_url(url: str) -> str:
@@ -245,6 +300,10 @@ def load_settings(
         for key in ("client_secret", "token"):
             if key in connect:
                 values[key] = Secret(str(connect[key]))
+        allow_insecure = connect.get("allow_insecure", False)
+        if not isinstance(allow_insecure, bool):
+            raise UsageError(f"config file {path}: [connect] allow_insecure must be true or false")
+        values["allow_insecure"] = allow_insecure
         for key, kind in (
             ("timeout", float),
             ("max_attempts", int),

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from etl.client import ConnectClient
-from etl.config import Secret, Settings
-from etl.errors import ApiMisconfigured
+from etl.config import Secret, Settings, load_settings
+from etl.errors import ApiMisconfigured, UsageError
 from etl.sync import Sync
 
-from .conftest import base_line, write_rows
+from .conftest import RunCli, base_line, write_rows
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 ACTIONS_PATH = "/api/v2/orders/actions"
@@ -219,3 +219,100 @@ def test_a_redirected_token_request_does_not_carry_the_secret_elsewhere(
     assert api.received == []
     assert elsewhere.url + TOKEN_PATH in str(raised.value)
     assert CLIENT_SECRET not in str(raised.value)
+
+
+# --- item 4: credentials never cross the network in clear, never ride in a URL ---------------
+
+
+def cli_folders(tmp_path: Path) -> list[str | Path]:
+    (tmp_path / "inbox").mkdir(exist_ok=True)
+    return ["--inbox", tmp_path / "inbox", "--outbox", tmp_path / "outbox", "--settle", "0"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "label"),
+    [
+        ("CONNECT_API_URL", "api_url (CONNECT_API_URL)"),
+        ("CONNECT_TOKEN_URL", "token_url (CONNECT_TOKEN_URL)"),
+    ],
+)
+def test_an_http_url_to_another_host_is_refused(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, variable: str, label: str
+) -> None:
+    monkeypatch.setenv("CONNECT_CLIENT_ID", "client")
+    monkeypatch.setenv("CONNECT_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv(variable, "http://connect.example/api")
+    code, out, err = run_cli("run", *cli_folders(tmp_path))
+    assert code == 2, out + err
+    assert err == (
+        f"etl: {label} http://connect.example/api is not HTTPS: the credentials and the orders "
+        "would cross the network in clear; use https://, or set allow_insecure = true in "
+        "[connect] for a test server you trust (loopback addresses are always allowed)\n"
+    )
+    assert not (tmp_path / "outbox").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/api",
+        "http://127.8.9.10/api",
+        "http://[::1]:8080/api",
+        "http://localhost:8080/api",
+        "http://LocalHost/api",
+    ],
+)
+def test_http_to_a_loopback_address_is_allowed(url: str) -> None:
+    settings = load_settings(None, {"api_url": url, "token_url": url}, environ={})
+    assert settings.api_url == url
+
+
+def test_http_elsewhere_is_allowed_when_the_config_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        '[connect]\napi_url = "http://connect.test/api"\nallow_insecure = true\n',
+        encoding="utf-8",
+    )
+    assert load_settings(config, environ={}).api_url == "http://connect.test/api"
+    config.write_text('[connect]\nallow_insecure = "yes"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"\[connect\] allow_insecure must be true or false"):
+        load_settings(config, environ={})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:hunter2@connect.example/api",
+        "https://hunter2@connect.example/api",
+        "https://user:hun/ter2@connect.example/api",
+        "https://user:hunter2@127.0.0.1:9/api",
+    ],
+)
+@pytest.mark.parametrize(
+    ("variable", "label"),
+    [
+        ("CONNECT_API_URL", "api_url (CONNECT_API_URL)"),
+        ("CONNECT_TOKEN_URL", "token_url (CONNECT_TOKEN_URL)"),
+    ],
+)
+def test_credentials_inside_a_url_are_refused_without_being_repeated(
+    tmp_path: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    variable: str,
+    label: str,
+) -> None:
+    """They would have gone to stderr, summary.json, items.csv, the report and the ledger."""
+    monkeypatch.setenv("CONNECT_CLIENT_ID", "client")
+    monkeypatch.setenv("CONNECT_CLIENT_SECRET", CLIENT_SECRET)
+    monkeypatch.setenv(variable, url)
+    code, out, err = run_cli("run", *cli_folders(tmp_path))
+    assert code == 2, out + err
+    assert err == (
+        f"etl: {label} holds a user name or password (user:password@host): remove them; "
+        "credentials come from CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET, or CONNECT_TOKEN, "
+        "never from a URL\n"
+    )
+    assert "hunter2" not in out + err and "ter2" not in out + err
+    assert not (tmp_path / "outbox").exists()
