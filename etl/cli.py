@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from etl import __version__
-from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
+from etl.config import (
+    Secret,
+    Settings,
+    SourceFormat,
+    checked_number,
+    load_mapping_file,
+    load_settings,
+)
 from etl.errors import UsageError
 from etl.events import Observer, Observers
 from etl.kinds import KINDS
@@ -31,6 +38,7 @@ from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary
 
 EXIT_USAGE = 2
+NUMBER_FLAGS = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +198,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "token_url": getattr(args, "token_url", None),
         "client_id": getattr(args, "client_id", None),
         "settle_seconds": getattr(args, "settle", None),
+        "rescan_seconds": getattr(args, "rescan", None),
     }
+    for name, flag in NUMBER_FLAGS.items():
+        if overrides[name] is not None:
+            checked_number(name, overrides[name], flag)  # named as typed, not as the setting
     return load_settings(getattr(args, "config", None), overrides)
 
 
@@ -372,7 +384,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         settings,
         lambda: ConnectClient(settings),
         polling=settings.polling if args.polling is None else args.polling,
-        rescan_seconds=args.rescan or settings.rescan_seconds,
+        rescan_seconds=settings.rescan_seconds,
     )
 
     def stop(signum: int, frame: object) -> None:

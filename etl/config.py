@@ -202,6 +202,81 @@ def normalized_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
 
 
+@dataclass(frozen=True)
+class NumberRange:
+    """The values a numeric setting takes; ``text`` says them to the user."""
+
+    text: str
+    low: float
+    high: float
+    open_low: bool = False  # the low end itself is refused
+    whole: bool = False
+
+    def parse(self, raw: Any) -> float | None:
+        """``raw`` as a number within the range, or None (nan and infinities never are)."""
+        if isinstance(raw, bool):
+            return None
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        above_low = self.low < value if self.open_low else self.low <= value
+        if not (above_low and value <= self.high) or (self.whole and not value.is_integer()):
+            return None
+        return value
+
+
+SECONDS_UP_TO_AN_HOUR = NumberRange("a number of seconds from 0 to 3600", 0, 3600)
+NUMBER_RANGES = {
+    "timeout": NumberRange("a number of seconds above 0 and at most 600", 0, 600, open_low=True),
+    "max_attempts": NumberRange("a whole number from 1 to 100", 1, 100, whole=True),
+    "requests_per_second": NumberRange(
+        "a number above 0 and at most 30 (upsertOrders' documented maximum per second)",
+        0,
+        30,
+        open_low=True,
+    ),
+    "settle_seconds": SECONDS_UP_TO_AN_HOUR,
+    "ledger_timeout": SECONDS_UP_TO_AN_HOUR,
+    "rescan_seconds": NumberRange(
+        "a number of seconds above 0 and at most 3600", 0, 3600, open_low=True
+    ),
+    "action_flush_seconds": NumberRange(
+        "a number of seconds from 0 to 86400; below 60 counts as 60", 0, 86400
+    ),
+    "action_poll_seconds": NumberRange(
+        "a number of seconds from 0 to 86400; below 60 counts as 60", 0, 86400
+    ),
+}
+NUMBERS_IN_CONNECT_OR_WATCH = (
+    "timeout",
+    "max_attempts",
+    "requests_per_second",
+    "settle_seconds",
+    "rescan_seconds",
+    "ledger_timeout",
+)
+
+
+def checked_number(name: str, raw: Any, where: str) -> float:
+    """``raw`` as the numeric setting ``name`` takes it; a UsageError saying ``where`` it was
+    set and what is allowed otherwise."""
+    number_range = NUMBER_RANGES[name]
+    value = number_range.parse(raw)
+    if value is None:
+        raise UsageError(f"{where} must be {number_range.text} (got {_shown(raw)})")
+    return int(value) if number_range.whole else value
+
+
+def _shown(raw: Any) -> str:
+    """A value as the user wrote it: TOML's true, 1e+09 rather than 1000000000.0."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, float):
+        return f"{raw:g}"
+    return str(raw)
+
+
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
@@ -304,32 +379,22 @@ def load_settings(
         if not isinstance(allow_insecure, bool):
             raise UsageError(f"config file {path}: [connect] allow_insecure must be true or false")
         values["allow_insecure"] = allow_insecure
-        for key, kind in (
-            ("timeout", float),
-            ("max_attempts", int),
-            ("requests_per_second", float),
-            ("settle_seconds", float),
-            ("rescan_seconds", float),
-            ("ledger_timeout", float),
-        ):
-            if key in connect or key in data.get("watch", {}):
-                raw = connect.get(key, data.get("watch", {}).get(key))
-                try:
-                    values[key] = kind(raw)
-                except (TypeError, ValueError):
-                    raise UsageError(f"config file {path}: {key} must be a number") from None
+        watch = data.get("watch", {})
+        for key in NUMBERS_IN_CONNECT_OR_WATCH:
+            for table_name, table in (("connect", connect), ("watch", watch)):
+                if key in table:
+                    where = f"config file {path}: [{table_name}] {key}"
+                    values[key] = checked_number(key, table[key], where)
+                    break
         for key, name in (
             ("flush_seconds", "action_flush_seconds"),
             ("poll_seconds", "action_poll_seconds"),
         ):
             if key in data.get("actions", {}):
-                try:
-                    values[name] = max(60.0, float(data["actions"][key]))
-                except (TypeError, ValueError):
-                    raise UsageError(
-                        f"config file {path}: [actions] {key} must be a number"
-                    ) from None
-        polling = data.get("watch", {}).get("polling", False)
+                where = f"config file {path}: [actions] {key}"
+                number = checked_number(name, data["actions"][key], where)
+                values[name] = max(60.0, number)  # the documented maximum: once a minute
+        polling = watch.get("polling", False)
         if not isinstance(polling, bool):
             raise UsageError(f"config file {path}: [watch] polling must be true or false")
         values["polling"] = polling
@@ -349,6 +414,6 @@ def load_settings(
             values[key] = Secret(environ[variable]) if secret else environ[variable]
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = value
+            values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values)

@@ -5,6 +5,9 @@ attack from a real server on loopback, and failed on the main of 2026-12-03 befo
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +24,7 @@ from etl.config import Secret, Settings, load_settings
 from etl.errors import ApiMisconfigured, UsageError
 from etl.sync import Sync
 
-from .conftest import RunCli, base_line, write_rows
+from .conftest import REPO, RunCli, base_line, write_rows
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 ACTIONS_PATH = "/api/v2/orders/actions"
@@ -316,3 +319,151 @@ def test_credentials_inside_a_url_are_refused_without_being_repeated(
     )
     assert "hunter2" not in out + err and "ter2" not in out + err
     assert not (tmp_path / "outbox").exists()
+
+
+# --- item 6: numeric settings within their ranges ---------------------------------------------
+
+SECONDS_TO_600 = "a number of seconds above 0 and at most 600"
+ATTEMPTS = "a whole number from 1 to 100"
+RATE = "a number above 0 and at most 30 (upsertOrders' documented maximum per second)"
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "message"),
+    [
+        ("connect", "timeout = 0", f"[connect] timeout must be {SECONDS_TO_600} (got 0)"),
+        ("connect", "timeout = -5", f"[connect] timeout must be {SECONDS_TO_600} (got -5)"),
+        ("connect", "timeout = nan", f"[connect] timeout must be {SECONDS_TO_600} (got nan)"),
+        ("connect", "timeout = inf", f"[connect] timeout must be {SECONDS_TO_600} (got inf)"),
+        ("connect", "max_attempts = 1e9", f"[connect] max_attempts must be {ATTEMPTS} (got 1e+09)"),
+        ("connect", "max_attempts = 0", f"[connect] max_attempts must be {ATTEMPTS} (got 0)"),
+        ("connect", "max_attempts = 2.5", f"[connect] max_attempts must be {ATTEMPTS} (got 2.5)"),
+        ("connect", "max_attempts = true", f"[connect] max_attempts must be {ATTEMPTS} (got true)"),
+        (
+            "connect",
+            "requests_per_second = 31",
+            f"[connect] requests_per_second must be {RATE} (got 31)",
+        ),
+        (
+            "connect",
+            "requests_per_second = -1",
+            f"[connect] requests_per_second must be {RATE} (got -1)",
+        ),
+        (
+            "connect",
+            "requests_per_second = 0",
+            f"[connect] requests_per_second must be {RATE} (got 0)",
+        ),
+        (
+            "connect",
+            "requests_per_second = nan",
+            f"[connect] requests_per_second must be {RATE} (got nan)",
+        ),
+        (
+            "watch",
+            "settle_seconds = inf",
+            "[watch] settle_seconds must be a number of seconds from 0 to 3600 (got inf)",
+        ),
+        (
+            "watch",
+            "rescan_seconds = -1",
+            "[watch] rescan_seconds must be a number of seconds above 0 and at most 3600 (got -1)",
+        ),
+        (
+            "connect",
+            "ledger_timeout = nan",
+            "[connect] ledger_timeout must be a number of seconds from 0 to 3600 (got nan)",
+        ),
+        (
+            "actions",
+            "flush_seconds = inf",
+            "[actions] flush_seconds must be a number of seconds from 0 to 86400; "
+            "below 60 counts as 60 (got inf)",
+        ),
+        (
+            "actions",
+            "poll_seconds = nan",
+            "[actions] poll_seconds must be a number of seconds from 0 to 86400; "
+            "below 60 counts as 60 (got nan)",
+        ),
+    ],
+)
+def test_a_numeric_setting_out_of_its_range_is_refused(
+    tmp_path: Path, table: str, line: str, message: str
+) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text(f"[{table}]\n{line}\n", encoding="utf-8")
+    with pytest.raises(UsageError) as raised:
+        load_settings(config, environ={})
+    assert str(raised.value) == f"config file {config}: {message}"
+
+
+def test_numeric_settings_within_their_ranges_are_taken(tmp_path: Path) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        "[connect]\ntimeout = 600\nmax_attempts = 100.0\nrequests_per_second = 30\n"
+        "[watch]\nsettle_seconds = 0\n[actions]\nflush_seconds = 10\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    assert (settings.timeout, settings.max_attempts, settings.requests_per_second) == (
+        600.0,
+        100,
+        30.0,
+    )
+    assert type(settings.max_attempts) is int
+    assert (settings.settle_seconds, settings.action_flush_seconds) == (0.0, 60.0)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "range_"),
+    [
+        ("--settle", "nan", "a number of seconds from 0 to 3600"),
+        ("--settle", "inf", "a number of seconds from 0 to 3600"),
+        ("--settle", "-1", "a number of seconds from 0 to 3600"),
+    ],
+)
+def test_a_numeric_flag_of_run_out_of_its_range_is_refused(
+    tmp_path: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    flag: str,
+    value: str,
+    range_: str,
+) -> None:
+    monkeypatch.setenv("CONNECT_TOKEN", STATIC_TOKEN)
+    monkeypatch.setenv("CONNECT_API_URL", "http://127.0.0.1:9/api")
+    (tmp_path / "inbox").mkdir()
+    folders = ["--inbox", tmp_path / "inbox", "--outbox", tmp_path / "outbox"]
+    code, out, err = run_cli("run", *folders, flag, value)
+    assert code == 2, out + err
+    assert err == f"etl: {flag} must be {range_} (got {value})\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "range_"),
+    [
+        ("--rescan", "nan", "a number of seconds above 0 and at most 3600"),
+        ("--rescan", "0", "a number of seconds above 0 and at most 3600"),
+        ("--settle", "nan", "a number of seconds from 0 to 3600"),
+    ],
+)
+def test_a_numeric_flag_of_watch_out_of_its_range_is_refused(
+    tmp_path: Path, flag: str, value: str, range_: str
+) -> None:
+    """In a process of its own: a watcher that took the value would run until stopped."""
+    (tmp_path / "inbox").mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "CONNECT_TOKEN": STATIC_TOKEN,
+        "CONNECT_API_URL": "http://127.0.0.1:9/api",
+    }
+    command = [sys.executable, "-m", "etl.cli", "watch", "--inbox", str(tmp_path / "inbox")]
+    command += ["--outbox", str(tmp_path / "outbox"), flag, value]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"etl watch {flag} {value} was taken: the watcher ran on")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == f"etl: {flag} must be {range_} (got {value})\n"
