@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,14 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
 UPSERT_ORDERS = "/channel-platform/v1/orders"
+# What a bearer token may hold: visible ASCII. Anything else cannot go in an Authorization
+# header, and requests' refusal of the header would quote it, token and all.
+BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
+UNSENDABLE_TOKEN = (
+    "the token holds characters an HTTP header cannot carry (a line break, a space, a control "
+    "or non-ASCII character); check CONNECT_TOKEN or [connect] token, or the token endpoint's "
+    "answer (the token is not shown here)"
+)
 
 
 @dataclass(frozen=True)
@@ -287,6 +296,8 @@ class ConnectClient:
             except RetriableApiError as error:  # the token endpoint itself is down: not sent
                 self._retry_or_raise(error, attempt)
                 continue
+            if not BEARER_TOKEN.fullmatch(bearer):
+                raise ApiMisconfigured(UNSENDABLE_TOKEN)
             self.stats.requests += 1
             try:
                 response = self.session.request(
@@ -298,6 +309,13 @@ class ConnectClient:
                     timeout=self.settings.timeout,
                     allow_redirects=False,
                 )
+            except ValueError as error:
+                # A header or URL requests (or http.client) cannot build; their messages quote
+                # the value, which may be the token: only the kind of error is kept.
+                raise ApiMisconfigured(
+                    f"{method} {path}: the request could not be built ({type(error).__name__}); "
+                    "check api_url and the token (the value is not shown here)"
+                ) from None
             except (requests.ConnectionError, requests.Timeout) as error:
                 what = f"{method} {path}: {_describe_network_error(error)}"
                 if not operation.idempotent and not _never_sent(error):

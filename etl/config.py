@@ -350,6 +350,17 @@ def _constant_text(value: Any) -> str:
     return str(value)
 
 
+CREDENTIALS_AND_URLS = ("api_url", "token_url", "client_id", "client_secret", "token")
+
+
+def _loaded(key: str, value: str) -> str:
+    """A value as read from a file or the environment. Credentials and URLs lose surrounding
+    whitespace: one read from a file written on Windows ends in a carriage return, which no
+    header can carry (and requests' refusal would print the token). Ids of the data are kept
+    as they are."""
+    return value.strip() if key in CREDENTIALS_AND_URLS else value
+
+
 def load_settings(
     config: Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -371,10 +382,10 @@ def load_settings(
         connect = data.get("connect", {})
         for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
             if key in connect:
-                values[key] = str(connect[key])
+                values[key] = _loaded(key, str(connect[key]))
         for key in ("client_secret", "token"):
             if key in connect:
-                values[key] = Secret(str(connect[key]))
+                values[key] = Secret(_loaded(key, str(connect[key])))
         allow_insecure = connect.get("allow_insecure", False)
         if not isinstance(allow_insecure, bool):
             raise UsageError(f"config file {path}: [connect] allow_insecure must be true or false")
@@ -410,8 +421,8 @@ def load_settings(
             rules.append(MappingRule(glob=str(rule["glob"]), source=source))
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
-            secret = key in ("client_secret", "token")
-            values[key] = Secret(environ[variable]) if secret else environ[variable]
+            value = _loaded(key, environ[variable])
+            values[key] = Secret(value) if key in ("client_secret", "token") else value
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value

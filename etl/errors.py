@@ -11,7 +11,8 @@
         ├── AuthFailed        401/403 after one token refresh: stop the run (exit 3)
         ├── ApiMisconfigured  no such route (404 without the API's error body), 405, a
         │                     redirect, an answer that is not the API's JSON: a wrong base URL
-        │                     or proxy, never a verdict on an item: stop the run (exit 2)
+        │                     or proxy, never a verdict on an item; or a token no header can
+        │                     carry: stop the run (exit 2)
         └── OutcomeUnknown    sent, but whether Connect got it cannot be known (read timeout,
                               connection dropped after the body left): never resent blindly
                               when the operation is not idempotent

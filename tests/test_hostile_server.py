@@ -22,9 +22,10 @@ import pytest
 from etl.client import ConnectClient
 from etl.config import Secret, Settings, load_settings
 from etl.errors import ApiMisconfigured, UsageError
+from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import REPO, RunCli, base_line, write_rows
+from .conftest import REPO, SECRET, RunCli, base_line, write_rows
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 ACTIONS_PATH = "/api/v2/orders/actions"
@@ -467,3 +468,88 @@ def test_a_numeric_flag_of_watch_out_of_its_range_is_refused(
         pytest.fail(f"etl watch {flag} {value} was taken: the watcher ran on")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == f"etl: {flag} must be {range_} (got {value})\n"
+
+
+# --- item 5: a token never shows in a message ---------------------------------------------------
+
+
+def sandbox_env(server: SandboxServer, **variables: str) -> dict[str, str]:
+    return {"CONNECT_API_URL": server.api_url, "CONNECT_TOKEN_URL": server.token_url, **variables}
+
+
+def written(folder: Path) -> str:
+    """Every file the run wrote, as text: summary.json, items.csv, the report, the ledger."""
+    return "".join(
+        path.read_bytes().decode("utf-8", "replace") for path in folder.rglob("*") if path.is_file()
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "config"),
+    [
+        ({"CONNECT_TOKEN": STATIC_TOKEN + "\r"}, ""),
+        ({"CONNECT_TOKEN": f" {STATIC_TOKEN}\r\n"}, ""),
+        ({}, f'[connect]\ntoken = "{STATIC_TOKEN}\\r\\n"\n'),
+        ({"CONNECT_CLIENT_ID": "sandbox-client\r", "CONNECT_CLIENT_SECRET": SECRET + "\r"}, ""),
+        ({"CONNECT_CLIENT_ID": "sandbox-client"}, f'[connect]\nclient_secret = "{SECRET}\\r"\n'),
+    ],
+)
+def test_a_credential_read_from_a_crlf_file_is_used_without_its_line_ending(
+    tmp_path: Path,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    config: str,
+) -> None:
+    with SandboxServer(
+        db_path=tmp_path / "sandbox.sqlite3", client_secret=SECRET, static_token=STATIC_TOKEN
+    ) as server:
+        for name, value in sandbox_env(server, **variables).items():
+            monkeypatch.setenv(name, value)
+        (tmp_path / "etl.toml").write_text(config, encoding="utf-8")
+        folders = cli_folders(tmp_path)
+        write_rows(tmp_path / "inbox" / "orders-a.csv", orders(1))
+        code, out, err = run_cli("run", *folders, "--config", tmp_path / "etl.toml")
+        stored = [o["channel_order_id"] for o in server.stored_orders()]
+    assert code == 0, out + err
+    assert stored == ["O0"]
+    assert STATIC_TOKEN not in out + err and SECRET not in out + err
+
+
+@pytest.mark.parametrize(
+    "token", ["abc\rinner-secret", "abc\ninner-secret", "abc inner-secret", "abc€inner-secret"]
+)
+def test_a_token_no_header_can_carry_is_refused_without_being_repeated(
+    tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    with Loopback(replying(204)) as api:
+        monkeypatch.setenv("CONNECT_API_URL", f"{api.url}/api")
+        monkeypatch.setenv("CONNECT_TOKEN", token)
+        folders = cli_folders(tmp_path)
+        write_rows(tmp_path / "inbox" / "orders-a.csv", orders(1))
+        code, out, err = run_cli("run", *folders)
+    assert code == 2, out + err
+    assert "the token holds characters an HTTP header cannot carry" in err
+    assert "inner-secret" not in out + err
+    assert "inner-secret" not in written(tmp_path / "outbox")
+    assert api.received == []
+    assert (tmp_path / "inbox" / "orders-a.csv").exists()
+
+
+def test_a_token_endpoint_handing_out_a_token_no_header_can_carry(tmp_path: Path) -> None:
+    """A hostile token endpoint: its token would have ended in the message of the error."""
+    answer = b'{"access_token": "abc\\r\\nX-Injected: inner-secret", "expires_in": 3600}'
+    with Loopback(replying(200, answer)) as auth, Loopback(replying(204)) as api:
+        settings = static_settings(
+            tmp_path,
+            api,
+            token=Secret(""),
+            token_url=auth.url + TOKEN_PATH,
+            client_id="client",
+            client_secret=Secret(CLIENT_SECRET),
+        )
+        with ConnectClient(settings) as client, pytest.raises(ApiMisconfigured) as raised:
+            client.upsert_orders({"orders": []})
+    assert "the token holds characters an HTTP header cannot carry" in str(raised.value)
+    assert "inner-secret" not in str(raised.value)
+    assert api.received == []
