@@ -5,6 +5,7 @@ attack from a real server on loopback, and failed on the main of 2026-12-03 befo
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -45,7 +46,7 @@ class Received:
     body: bytes
 
 
-Answer = Callable[["Handler", "Loopback"], None]
+Answer = Callable[["Handler", Received], None]  # replies to one request
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,8 +54,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.loopback.received.append(Received(self.command, self.path, dict(self.headers), body))
-        self.loopback.answer(self, self.loopback)
+        received = Received(self.command, self.path, dict(self.headers), body)
+        self.loopback.received.append(received)
+        self.loopback.answer(self, received)
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -161,7 +163,7 @@ def test_a_redirected_orders_post_does_not_become_a_get_counted_as_accepted(
     """requests turns a POST redirected by 301/302/303 into a GET; a GET answered 200 would
     have counted every order as accepted."""
 
-    def answer(handler: Handler, _: Loopback) -> None:
+    def answer(handler: Handler, _: Received) -> None:
         if handler.command == "POST":
             handler.reply(status, headers={"Location": "/api/landing"})
         else:
@@ -553,3 +555,60 @@ def test_a_token_endpoint_handing_out_a_token_no_header_can_carry(tmp_path: Path
     assert "the token holds characters an HTTP header cannot carry" in str(raised.value)
     assert "inner-secret" not in str(raised.value)
     assert api.received == []
+
+
+# --- item 3: a 400 blaming items the batch does not have is isolated by halving ---------------
+
+
+def blaming(field: str) -> list[dict[str, str]]:
+    return [{"field": field, "message": "must be one of SHIPPED, ..."}]
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        # fields naming orders a batch of 4 does not have (all four were rejected)
+        blaming("$.orders[500].status"),
+        blaming("$.orders[-1].status"),
+        blaming("$.orders[4]"),
+        blaming("$.orders[x]"),
+        # errors that are not a list of objects (the run crashed)
+        "the status is wrong",
+        5,
+        ["$.orders[1]"],
+    ],
+)
+def test_a_400_blaming_no_order_of_the_batch_rejects_only_the_bad_order(
+    tmp_path: Path, errors: Any
+) -> None:
+    """Connect refuses any request holding order BAD, and its errors name no order of the
+    batch: halving finds BAD, the other three are delivered."""
+
+    def answer(handler: Handler, received: Received) -> None:
+        sent = [o["channel_order_id"] for o in json.loads(received.body)["orders"]]
+        if "BAD" not in sent:
+            handler.reply(204)
+            return
+        refusal = {"code": "INVALID_REQUEST", "message": "invalid order", "errors": errors}
+        handler.reply(400, json.dumps(refusal).encode())
+
+    with Loopback(answer) as api:
+        settings = static_settings(tmp_path, api)
+        rows = orders(4)
+        rows[1] = base_line("BAD", "LBAD")
+        write_rows(settings.inbox / "orders-a.csv", rows)
+        sync = run_sync(settings)
+    assert outcomes(sync, "orders-a.csv") == {
+        "O0": "ACCEPTED",
+        "BAD": "REJECTED",
+        "O2": "ACCEPTED",
+        "O3": "ACCEPTED",
+    }
+    delivered = {
+        o["channel_order_id"]
+        for r in api.received
+        for o in json.loads(r.body)["orders"]
+        if "BAD" not in r.body.decode()
+    }
+    assert delivered == {"O0", "O2", "O3"}
+    assert sync.run.exit_code == 1
