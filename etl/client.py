@@ -40,6 +40,7 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
 UPSERT_ORDERS = "/channel-platform/v1/orders"
+URL_FIX = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
 # What a bearer token may hold: visible ASCII. Anything else cannot go in an Authorization
 # header, and requests' refusal of the header would quote it, token and all.
 BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
@@ -51,12 +52,29 @@ UNSENDABLE_TOKEN = (
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The success answer an operation documents (its OpenAPI ``responses``): the status and,
+    for a JSON object, the fields the caller reads with their types (a text is never empty).
+    No fields: no content."""
+
+    status: int = 204
+    fields: tuple[tuple[str, type], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return f"{self.status} with no content"
+        names = ", ".join(name for name, _ in self.fields)
+        return f"{self.status} with a JSON object holding {names}"
+
+
+@dataclass(frozen=True)
 class Operation:
     """What the API's documentation says of one operation that decides how to call it."""
 
     name: str  # its pacing bucket, whatever ids its path holds
     idempotent: bool = True  # sending it twice does what sending it once does
     not_found_names_item: bool = False  # it documents a 404 about the resource it names
+    answer: Answer = Answer()  # its success: any other 2xx is not one
 
 
 UPSERT = Operation("upsertOrders", not_found_names_item=True)  # unknown channel or store
@@ -65,8 +83,12 @@ ANONYMIZE = Operation("updateAnonymizeAfterDate")
 UPLOAD_DOCUMENT = Operation("uploadOrderDocument", not_found_names_item=True)  # unknown store
 DELETE_DOCUMENT = Operation("deleteOrderDocument", not_found_names_item=True)
 # Each call creates actions with new ids: a resend after a lost answer reports them twice.
-REPORT_ACTIONS = Operation("reportActions", idempotent=False)
-GET_ACTION_STATUS = Operation("getActionStatus", not_found_names_item=True)
+REPORT_ACTIONS = Operation(
+    "reportActions", idempotent=False, answer=Answer(200, (("actions", list),))
+)
+GET_ACTION_STATUS = Operation(
+    "getActionStatus", not_found_names_item=True, answer=Answer(200, (("status", str),))
+)
 
 
 class Verdict(StrEnum):
@@ -330,7 +352,10 @@ class ConnectClient:
             if misplaced is not None:
                 raise ApiMisconfigured(misplaced, status=response.status_code)
             if verdict is Verdict.OK:
-                return response
+                unexpected = _unexpected_answer(response, operation)
+                if unexpected is None:
+                    return response
+                raise _not_the_answer(f"{method} {path} {unexpected}", response, operation)
             body = _json_or_empty(response)
             message = _api_message(method, path, response.status_code, body)
             code = str(body.get("code", ""))
@@ -453,8 +478,14 @@ class ConnectClient:
         response = self.send(
             "POST", "/v2/orders/actions", REPORT_ACTIONS, json_body=body, rate=1 / 60
         )
-        payload = _json_or_empty(response)
-        return [str(entry.get("action_id", "")) for entry in payload.get("actions") or []]
+        # Entries are in the order of the actions sent; one without a text id names nothing
+        # (the caller closes its row as unknown, never as tracked under an id like "None").
+        return [
+            entry["action_id"]
+            if isinstance(entry, dict) and isinstance(entry.get("action_id"), str)
+            else ""
+            for entry in _json_or_empty(response)["actions"]
+        ]
 
     def get_action_status(self, action_id: str) -> dict[str, Any]:
         """GET /v2/orders/actions/{action_id} (v2-getActionStatus)."""
@@ -463,7 +494,12 @@ class ConnectClient:
             f"/v2/orders/actions/{path_segment(action_id)}",
             GET_ACTION_STATUS,
         )
-        return _json_or_empty(response)
+        answer = _json_or_empty(response)
+        errors = answer.get("errors")  # read as objects by the reports: nothing else kept
+        answer["errors"] = (
+            [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        )
+        return answer
 
 
 def _json_argument(body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -495,7 +531,7 @@ def _misconfiguration(
     in HTML are what a wrong base URL or a proxy answer."""
     status = response.status_code
     where = f"{method} {path} answered {status}"
-    fix = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
+    fix = URL_FIX
     if 300 <= status < 400:
         location = response.headers.get("Location", "") or "(no Location)"
         return f"{where}, a redirect to {location}; redirects are not followed: {fix}"
@@ -509,6 +545,45 @@ def _misconfiguration(
         kind = response.headers.get("Content-Type", "unknown type").split(";")[0]
         return f"{where} with a {kind} page, not the API's JSON; {fix}"
     return None
+
+
+def _unexpected_answer(response: requests.Response, operation: Operation) -> str | None:
+    """How a 2xx differs from the success answer the operation documents, or None."""
+    expected = operation.answer
+    if response.status_code == expected.status and _holds(response.content, expected.fields):
+        return None
+    kind = response.headers.get("Content-Type", "no type").split(";")[0]
+    got = f"{len(response.content)} bytes of {kind}" if response.content else "no content"
+    return f"answered {response.status_code} with {got}, where {operation.name} answers {expected}"
+
+
+def _holds(content: bytes, fields: tuple[tuple[str, type], ...]) -> bool:
+    if not fields:
+        return not content.strip()
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and all(
+        isinstance(body.get(name), kind) and body[name] != "" for name, kind in fields
+    )
+
+
+def _not_the_answer(what: str, response: requests.Response, operation: Operation) -> ApiError:
+    """The error for a 2xx that is not the operation's answer: a portal, a proxy, a wrong
+    URL, or an API that changed. The server took the request; whether it carried it out
+    cannot be known. For a call that is not idempotent that is an unknown outcome, never sent
+    again (a configuration error would leave it queued, to be sent again once the URL is
+    fixed: twice). An idempotent one is a configuration error: the run stops (exit 2),
+    nothing counts as delivered, and sending it again later is harmless."""
+    status = response.status_code
+    if not operation.idempotent:
+        return OutcomeUnknown(
+            f"{what}; whether Connect acted on it cannot be known, so it is not sent again "
+            "(it is not idempotent: a second call would act twice)",
+            status=status,
+        )
+    return ApiMisconfigured(f"{what}; this is not Connect's answer: {URL_FIX}", status=status)
 
 
 def _is_json(response: requests.Response) -> bool:

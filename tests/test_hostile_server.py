@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -612,3 +613,113 @@ def test_a_400_blaming_no_order_of_the_batch_rejects_only_the_bad_order(
     }
     assert delivered == {"O0", "O2", "O3"}
     assert sync.run.exit_code == 1
+
+
+# --- item 1: a 2xx that is not the operation's answer is not a success -------------------------
+
+
+def age_pacing(settings: Settings, seconds: float) -> None:
+    """As if ``seconds`` had passed since the last flush of the order action log."""
+    db = sqlite3.connect(settings.ledger_path)
+    with db:
+        db.execute("UPDATE pacing SET last_sent_at = last_sent_at - ?", (seconds,))
+    db.close()
+
+
+def reported_actions(rows: int) -> list[dict[str, str]]:
+    return [
+        {
+            "entity_id": f"O{n}",
+            "entity_type": "ORDER",
+            "type": "SYNCHRONIZE_ORDER",
+            "status": "SUCCESS",
+            "executed_at": "2026-11-22T09:00:00Z",
+        }
+        for n in range(rows)
+    ]
+
+
+NOT_JSON = [
+    (200, "text/html", b"<html><body>Welcome to the portal</body></html>"),
+    (200, "application/octet-stream", b"\x00\xffgarbage"),
+]
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        *NOT_JSON,
+        (200, "application/json", b"{}"),
+        (200, "application/json", b""),
+        (202, "application/json", b""),
+    ],
+)
+def test_a_2xx_other_than_upsert_orders_204_delivers_nothing(
+    tmp_path: Path, status: int, content_type: str, body: bytes
+) -> None:
+    """upsertOrders answers 204 No Content (channel OpenAPI); anything else is a portal, a
+    proxy or a wrong URL: a configuration error, never ACCEPTED."""
+    with Loopback(replying(status, body, content_type=content_type)) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "orders-a.csv", orders(2))
+        sync = run_sync(settings)
+    assert sync.run.exit_code == 2
+    assert "ACCEPTED" not in sync.run.files[0].outcomes
+    assert f"answered {status}" in str(sync.api_down) and "204" in str(sync.api_down)
+    assert (settings.inbox / "orders-a.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        *NOT_JSON,
+        (204, "application/json", b""),
+        (200, "application/json", b'{"actions": [{"action_id": null}, {"action_id": 7}]}'),
+        (200, "application/json", b'{"actions": ["a1", "a2"]}'),
+        (200, "application/json", b'{"actions": "a1"}'),
+        (200, "application/json", b'{"actions": {"action_id": "a1"}}'),
+        (200, "application/json", b'[{"action_id": "a1"}]'),
+    ],
+)
+def test_a_2xx_to_report_order_actions_without_ids_is_unknown_and_never_resent(
+    tmp_path: Path, status: int, content_type: str, body: bytes
+) -> None:
+    """v2-reportOrderActions answers 200 with the ids of the actions it created (seller
+    OpenAPI); without them whether it created them cannot be known."""
+    with Loopback(replying(status, body, content_type=content_type)) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "order-actions-a.csv", reported_actions(2))
+        first = run_sync(settings)
+        age_pacing(settings, 120)
+        run_sync(settings)  # a minute on: nothing is sent again
+    assert outcomes(first, "order-actions-a.csv") == {"O0": "UNKNOWN", "O1": "UNKNOWN"}
+    assert first.run.exit_code == 1
+    assert api.paths() == [ACTIONS_PATH], "one report, and no id polled"
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        *NOT_JSON,
+        (200, "application/json", b"{}"),
+        (200, "application/json", b'{"id": "a1", "created_at": "2026-11-22T09:00:00Z"}'),
+        (200, "application/json", b'{"id": "a1", "status": ""}'),
+        (200, "application/json", b'{"id": "a1", "status": null}'),
+        (200, "application/json", b'{"id": "a1", "status": 5}'),
+        (200, "application/json", b'[{"status": "SUCCESS"}]'),
+        (204, "application/json", b""),
+    ],
+)
+def test_an_action_status_answer_without_a_status_is_not_a_status(
+    tmp_path: Path, status: int, content_type: str, body: bytes
+) -> None:
+    """v2-getActionStatus answers 200 with the action's status; an answer without one was
+    taken for PENDING and polled again and again."""
+    with Loopback(replying(status, body, content_type=content_type)) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "track-actions-a.csv", [{"action_id": "a1"}])
+        sync = run_sync(settings)
+    assert api.paths() == [f"{ACTIONS_PATH}/a1"]
+    assert sync.run.exit_code == 2
+    assert "getActionStatus" in str(sync.api_down)
+    assert (settings.inbox / "track-actions-a.csv").exists()
