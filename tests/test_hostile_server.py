@@ -723,3 +723,16 @@ def test_an_action_status_answer_without_a_status_is_not_a_status(
     assert sync.run.exit_code == 2
     assert "getActionStatus" in str(sync.api_down)
     assert (settings.inbox / "track-actions-a.csv").exists()
+
+
+@pytest.mark.parametrize("errors", ['"no stock left"', "[1, 2]", '{"code": "X"}'])
+def test_action_errors_that_are_not_objects_do_not_crash_the_report(
+    tmp_path: Path, errors: str
+) -> None:
+    body = f'{{"id": "a1", "status": "FAILED", "errors": {errors}}}'.encode()
+    with Loopback(replying(200, body)) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "track-actions-a.csv", [{"action_id": "a1"}])
+        sync = run_sync(settings)
+    assert outcomes(sync, "track-actions-a.csv") == {"a1": "REJECTED"}
+    assert sync.run.exit_code == 1
