@@ -34,11 +34,23 @@ from etl.errors import (
     RejectedRequest,
     RetriableApiError,
 )
+from etl.transport import AnswerNotRead, deadline, read_whole, with_deadlines
 
 TOKEN_MARGIN_SECONDS = 60.0  # fetch a new token this long before the old one expires
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
+DEADLINE_READS = 4  # a call's whole answer comes within this many per-read timeouts
+MAX_ANSWER_BYTES = 1 << 20  # the API's answers are a few KiB: more is not the API
+# How a call can fail on the way: before the request left (see _never_sent), or after, its
+# answer not read whole (then whether the server acted on it cannot be known).
+NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the body was cut short
+    requests.exceptions.ContentDecodingError,  # a body its encoding cannot decode
+    AnswerNotRead,
+)
 UPSERT_ORDERS = "/channel-platform/v1/orders"
 URL_FIX = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
 # What a bearer token may hold: visible ASCII. Anything else cannot go in an Authorization
@@ -184,7 +196,7 @@ class ConnectClient:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.session = session or requests.Session()
+        self.session = with_deadlines(session or requests.Session())
         self.session.headers["User-Agent"] = f"mirakl-connect-etl/{__version__}"
         self.clock = clock
         self.wall_clock = wall_clock
@@ -223,19 +235,19 @@ class ConnectClient:
     def _fetch_token(self) -> None:
         self.stats.token_fetches += 1
         try:
-            response = self.session.post(
+            response = self._exchange(
+                "POST",
                 self.settings.token_url,
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self.settings.client_id,
                     "client_secret": self.settings.client_secret.reveal(),
                 },
-                timeout=self.settings.timeout,
-                allow_redirects=False,  # a redirect would carry the secret to another place
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except NETWORK_ERRORS as error:
             raise RetriableApiError(
-                f"cannot reach the token endpoint {self.settings.token_url}: {type(error).__name__}"
+                f"cannot reach the token endpoint {self.settings.token_url}: "
+                f"{_describe_network_error(error)}"
             ) from None
         if 300 <= response.status_code < 400:
             location = response.headers.get("Location", "") or "(no Location)"
@@ -270,6 +282,31 @@ class ConnectClient:
         self._token_expires = self.clock() + lifetime - margin
 
     # --- requests -------------------------------------------------------------------------------
+
+    def _exchange(self, method: str, url: str, **options: Any) -> requests.Response:
+        """One request and its answer read whole: within the call's deadline (a few per-read
+        timeouts: a server dripping a byte a second never reaches the per-read one) and up to
+        the size cap; AnswerNotRead otherwise. Redirects are not followed: a redirect would
+        carry the secret, the token or the orders to another place."""
+        seconds = self.settings.timeout * DEADLINE_READS
+        with deadline(seconds) as at:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    timeout=self.settings.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **options,
+                )
+                read_whole(response, MAX_ANSWER_BYTES)
+            except NETWORK_ERRORS as error:
+                if time.monotonic() < at or _never_sent(error):
+                    raise
+                raise AnswerNotRead(
+                    f"no complete answer within the call's deadline ({seconds:g} s)"
+                ) from error
+        return response
 
     def pacer(self, operation: str, rate: float) -> Pacer:
         if operation not in self._pacers:
@@ -322,14 +359,12 @@ class ConnectClient:
                 raise ApiMisconfigured(UNSENDABLE_TOKEN)
             self.stats.requests += 1
             try:
-                response = self.session.request(
+                response = self._exchange(
                     method,
                     url,
                     data=data,
                     files=files,
                     headers={**headers, "Authorization": f"Bearer {bearer}"},
-                    timeout=self.settings.timeout,
-                    allow_redirects=False,
                 )
             except ValueError as error:
                 # A header or URL requests (or http.client) cannot build; their messages quote
@@ -338,7 +373,7 @@ class ConnectClient:
                     f"{method} {path}: the request could not be built ({type(error).__name__}); "
                     "check api_url and the token (the value is not shown here)"
                 ) from None
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except NETWORK_ERRORS as error:
                 what = f"{method} {path}: {_describe_network_error(error)}"
                 if not operation.idempotent and not _never_sent(error):
                     raise OutcomeUnknown(
@@ -595,6 +630,8 @@ def _is_json(response: requests.Response) -> bool:
 
 
 def _describe_network_error(error: Exception) -> str:
+    if isinstance(error, AnswerNotRead):
+        return str(error)
     if isinstance(error, requests.Timeout):
         return "no answer within the timeout"
     return "connection failed or dropped"

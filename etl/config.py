@@ -89,7 +89,7 @@ class Settings:
     token: Secret = field(default_factory=lambda: Secret(""))
     channel_id: str = ""
     store_id: str = ""
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds per read; a call's whole answer gets a few (client.py)
     max_attempts: int = 6
     requests_per_second: float = 20.0
     settle_seconds: float = 2.0

@@ -5,6 +5,8 @@ attack from a real server on loopback, and failed on the main of 2026-12-03 befo
 from __future__ import annotations
 
 import csv
+import functools
+import gzip
 import json
 import os
 import sqlite3
@@ -23,7 +25,7 @@ import pytest
 
 from etl.client import ConnectClient
 from etl.config import Secret, Settings, load_settings
-from etl.errors import ApiMisconfigured, UsageError
+from etl.errors import ApiMisconfigured, OutcomeUnknown, RetriableApiError, UsageError
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
@@ -736,3 +738,153 @@ def test_action_errors_that_are_not_objects_do_not_crash_the_report(
         sync = run_sync(settings)
     assert outcomes(sync, "track-actions-a.csv") == {"a1": "REJECTED"}
     assert sync.run.exit_code == 1
+
+
+# --- item 2: every call has a deadline, every answer a size cap --------------------------------
+
+PER_READ = 0.3  # seconds: the settings' timeout in these tests; a call's deadline is a few
+
+
+def dripping(head: bytes, drip: bytes, every: float = 0.05) -> Answer:
+    """Sends ``head`` at once, then ``drip`` a byte at a time: each read gets a byte well
+    within the per-read timeout, and the whole never ends in time."""
+
+    def answer(handler: Handler, _: Received) -> None:
+        handler.wfile.write(head)
+        for byte in drip:
+            if handler.loopback.stopping.wait(every):
+                return
+            try:
+                handler.wfile.write(bytes([byte]))
+            except OSError:  # the client gave up: as it should
+                return
+
+    return answer
+
+
+def streaming(head: bytes, chunk: bytes, most: int = 64 << 20) -> Answer:
+    """Sends ``head``, then ``chunk`` again and again (up to ``most`` bytes: the client that
+    reads it all must still end)."""
+
+    def answer(handler: Handler, _: Received) -> None:
+        handler.wfile.write(head)
+        for _sent in range(0, most, len(chunk)):
+            if handler.loopback.stopping.is_set():
+                return
+            try:
+                handler.wfile.write(chunk)
+            except OSError:
+                return
+
+    return answer
+
+
+OK_HEAD = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+DRIPPING_BODY = dripping(OK_HEAD + b"Content-Length: 100000\r\n\r\n", b"{" + b" " * 99_999)
+DRIPPING_HEADERS = dripping(b"HTTP/1.0 200 OK\r\n", b"X-Slow: " + b"a" * 60_000)
+ENDLESS_BODY = streaming(OK_HEAD + b"\r\n", b" " * 65_536)
+
+
+@functools.cache
+def bomb() -> bytes:
+    """64 MiB of spaces in 64 KiB of gzip."""
+    return gzip.compress(b" " * (64 << 20))
+
+
+def GZIP_BOMB(handler: Handler, _: Received) -> None:  # an Answer, named like the others
+    handler.reply(200, bomb(), headers={"Content-Encoding": "gzip"})
+
+
+TOO_LONG = "no complete answer within the call's deadline"
+TOO_LARGE = "an answer over 1 MiB"
+
+
+def call_in_time(seconds: float, call: Callable[[], object]) -> BaseException | None:
+    """``call`` in a thread, given ``seconds``: the error it raised (None if it returned).
+    A call still running then fails the test; it ends once its server stops."""
+    raised: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            call()
+            raised.append(None)
+        except BaseException as error:
+            raised.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the call was still running after {seconds} s"
+    return raised[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (DRIPPING_BODY, TOO_LONG),
+        (DRIPPING_HEADERS, TOO_LONG),
+        (ENDLESS_BODY, TOO_LARGE),
+        (GZIP_BOMB, TOO_LARGE),
+    ],
+    ids=["dripping-body", "dripping-headers", "endless-body", "gzip-bomb"],
+)
+def test_an_idempotent_call_answered_too_slowly_or_too_much_is_retried_then_given_up(
+    tmp_path: Path, answer: Answer, why: str
+) -> None:
+    with Loopback(answer) as api:
+        settings = static_settings(tmp_path, api, timeout=PER_READ, max_attempts=2)
+        with ConnectClient(settings, sleep=lambda s: None) as client:
+            error = call_in_time(20, lambda: client.upsert_orders({"orders": []}))
+    assert isinstance(error, RetriableApiError), repr(error)
+    assert why in str(error) and "gave up after 2 attempts" in str(error)
+    assert len(api.received) == 2
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [(DRIPPING_BODY, TOO_LONG), (DRIPPING_HEADERS, TOO_LONG), (ENDLESS_BODY, TOO_LARGE)],
+    ids=["dripping-body", "dripping-headers", "endless-body"],
+)
+def test_a_call_that_is_not_idempotent_answered_too_slowly_or_too_much_is_unknown(
+    tmp_path: Path, answer: Answer, why: str
+) -> None:
+    with Loopback(answer) as api:
+        settings = static_settings(tmp_path, api, timeout=PER_READ, max_attempts=3)
+        with ConnectClient(settings, sleep=lambda s: None) as client:
+            error = call_in_time(20, lambda: client.report_order_actions({"actions": []}))
+    assert isinstance(error, OutcomeUnknown), repr(error)
+    assert why in str(error) and "not sent again" in str(error)
+    assert len(api.received) == 1
+
+
+def test_a_dripping_token_endpoint_does_not_hold_the_run(tmp_path: Path) -> None:
+    with Loopback(DRIPPING_BODY) as auth, Loopback(replying(204)) as api:
+        settings = static_settings(
+            tmp_path,
+            api,
+            token=Secret(""),
+            token_url=auth.url + TOKEN_PATH,
+            client_id="client",
+            client_secret=Secret(CLIENT_SECRET),
+            timeout=PER_READ,
+            max_attempts=2,
+        )
+        with ConnectClient(settings, sleep=lambda s: None) as client:
+            error = call_in_time(20, lambda: client.upsert_orders({"orders": []}))
+    assert isinstance(error, RetriableApiError), repr(error)
+    assert TOO_LONG in str(error) and api.received == []
+
+
+def test_a_run_against_a_dripping_api_ends_and_leaves_the_file_for_the_next(
+    tmp_path: Path,
+) -> None:
+    with Loopback(DRIPPING_BODY) as api:
+        settings = static_settings(tmp_path, api, timeout=PER_READ, max_attempts=2)
+        write_rows(settings.inbox / "orders-a.csv", orders(2))
+        syncs: list[Sync] = []
+        error = call_in_time(20, lambda: syncs.append(run_sync(settings)))
+    assert error is None
+    (sync,) = syncs
+    assert sync.run.exit_code == 3
+    assert TOO_LONG in str(sync.api_down)
+    assert (settings.inbox / "orders-a.csv").exists()
