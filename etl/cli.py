@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from etl import __version__
-from etl.config import Secret, Settings, SourceFormat, load_mapping_file, load_settings
+from etl.config import (
+    Secret,
+    Settings,
+    SourceFormat,
+    checked_number,
+    load_mapping_file,
+    load_settings,
+)
 from etl.errors import UsageError
 from etl.events import Observer, Observers
 from etl.kinds import KINDS
@@ -34,6 +41,7 @@ from etl.summary import FileSummary, RunSummary
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
 EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
+NUMBER_FLAGS = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -222,7 +230,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "client_id": getattr(args, "client_id", None),
         "settle_seconds": getattr(args, "settle", None),
         "fresh_ledger": getattr(args, "fresh_ledger", None) or None,
+        "rescan_seconds": getattr(args, "rescan", None),
     }
+    for name, flag in NUMBER_FLAGS.items():
+        if overrides[name] is not None:
+            checked_number(name, overrides[name], flag)  # named as typed, not as the setting
     return load_settings(getattr(args, "config", None), overrides)
 
 
@@ -479,7 +491,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         lambda: ConnectClient(settings),
         polling=settings.polling if args.polling is None else args.polling,
-        rescan_seconds=args.rescan or settings.rescan_seconds,
+        rescan_seconds=settings.rescan_seconds,
     )
 
     def stop(signum: int, frame: object) -> None:

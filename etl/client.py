@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,12 +34,49 @@ from etl.errors import (
     RejectedRequest,
     RetriableApiError,
 )
+from etl.transport import AnswerNotRead, deadline, read_whole, with_deadlines
 
 TOKEN_MARGIN_SECONDS = 60.0  # fetch a new token this long before the old one expires
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_RETRY_AFTER_SECONDS = 900.0  # a Retry-After longer than this means "down": give up instead
+DEADLINE_READS = 4  # a call's whole answer comes within this many per-read timeouts
+MAX_ANSWER_BYTES = 1 << 20  # the API's answers are a few KiB: more is not the API
+# How a call can fail on the way: before the request left (see _never_sent), or after, its
+# answer not read whole (then whether the server acted on it cannot be known).
+NETWORK_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the body was cut short
+    requests.exceptions.ContentDecodingError,  # a body its encoding cannot decode
+    AnswerNotRead,
+)
 UPSERT_ORDERS = "/channel-platform/v1/orders"
+URL_FIX = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
+# What a bearer token may hold: visible ASCII. Anything else cannot go in an Authorization
+# header, and requests' refusal of the header would quote it, token and all.
+BEARER_TOKEN = re.compile(r"[\x21-\x7e]+")
+UNSENDABLE_TOKEN = (
+    "the token holds characters an HTTP header cannot carry (a line break, a space, a control "
+    "or non-ASCII character); check CONNECT_TOKEN or [connect] token, or the token endpoint's "
+    "answer (the token is not shown here)"
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The success answer an operation documents (its OpenAPI ``responses``): the status and,
+    for a JSON object, the fields the caller reads with their types (a text is never empty).
+    No fields: no content."""
+
+    status: int = 204
+    fields: tuple[tuple[str, type], ...] = ()
+
+    def __str__(self) -> str:
+        if not self.fields:
+            return f"{self.status} with no content"
+        names = ", ".join(name for name, _ in self.fields)
+        return f"{self.status} with a JSON object holding {names}"
 
 
 @dataclass(frozen=True)
@@ -48,6 +86,7 @@ class Operation:
     name: str  # its pacing bucket, whatever ids its path holds
     idempotent: bool = True  # sending it twice does what sending it once does
     not_found_names_item: bool = False  # it documents a 404 about the resource it names
+    answer: Answer = Answer()  # its success: any other 2xx is not one
 
 
 UPSERT = Operation("upsertOrders", not_found_names_item=True)  # unknown channel or store
@@ -56,8 +95,12 @@ ANONYMIZE = Operation("updateAnonymizeAfterDate")
 UPLOAD_DOCUMENT = Operation("uploadOrderDocument", not_found_names_item=True)  # unknown store
 DELETE_DOCUMENT = Operation("deleteOrderDocument", not_found_names_item=True)
 # Each call creates actions with new ids: a resend after a lost answer reports them twice.
-REPORT_ACTIONS = Operation("reportActions", idempotent=False)
-GET_ACTION_STATUS = Operation("getActionStatus", not_found_names_item=True)
+REPORT_ACTIONS = Operation(
+    "reportActions", idempotent=False, answer=Answer(200, (("actions", list),))
+)
+GET_ACTION_STATUS = Operation(
+    "getActionStatus", not_found_names_item=True, answer=Answer(200, (("status", str),))
+)
 
 
 class Verdict(StrEnum):
@@ -153,7 +196,7 @@ class ConnectClient:
         rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
-        self.session = session or requests.Session()
+        self.session = with_deadlines(session or requests.Session())
         self.session.headers["User-Agent"] = f"mirakl-connect-etl/{__version__}"
         self.clock = clock
         self.wall_clock = wall_clock
@@ -192,19 +235,19 @@ class ConnectClient:
     def _fetch_token(self) -> None:
         self.stats.token_fetches += 1
         try:
-            response = self.session.post(
+            response = self._exchange(
+                "POST",
                 self.settings.token_url,
                 data={
                     "grant_type": "client_credentials",
                     "client_id": self.settings.client_id,
                     "client_secret": self.settings.client_secret.reveal(),
                 },
-                timeout=self.settings.timeout,
-                allow_redirects=False,  # a redirect would carry the secret to another place
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
+        except NETWORK_ERRORS as error:
             raise RetriableApiError(
-                f"cannot reach the token endpoint {self.settings.token_url}: {type(error).__name__}"
+                f"cannot reach the token endpoint {self.settings.token_url}: "
+                f"{_describe_network_error(error)}"
             ) from None
         if 300 <= response.status_code < 400:
             location = response.headers.get("Location", "") or "(no Location)"
@@ -239,6 +282,31 @@ class ConnectClient:
         self._token_expires = self.clock() + lifetime - margin
 
     # --- requests -------------------------------------------------------------------------------
+
+    def _exchange(self, method: str, url: str, **options: Any) -> requests.Response:
+        """One request and its answer read whole: within the call's deadline (a few per-read
+        timeouts: a server dripping a byte a second never reaches the per-read one) and up to
+        the size cap; AnswerNotRead otherwise. Redirects are not followed: a redirect would
+        carry the secret, the token or the orders to another place."""
+        seconds = self.settings.timeout * DEADLINE_READS
+        with deadline(seconds) as at:
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    timeout=self.settings.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                    **options,
+                )
+                read_whole(response, MAX_ANSWER_BYTES)
+            except NETWORK_ERRORS as error:
+                if time.monotonic() < at or _never_sent(error):
+                    raise
+                raise AnswerNotRead(
+                    f"no complete answer within the call's deadline ({seconds:g} s)"
+                ) from error
+        return response
 
     def pacer(self, operation: str, rate: float) -> Pacer:
         if operation not in self._pacers:
@@ -287,18 +355,25 @@ class ConnectClient:
             except RetriableApiError as error:  # the token endpoint itself is down: not sent
                 self._retry_or_raise(error, attempt)
                 continue
+            if not BEARER_TOKEN.fullmatch(bearer):
+                raise ApiMisconfigured(UNSENDABLE_TOKEN)
             self.stats.requests += 1
             try:
-                response = self.session.request(
+                response = self._exchange(
                     method,
                     url,
                     data=data,
                     files=files,
                     headers={**headers, "Authorization": f"Bearer {bearer}"},
-                    timeout=self.settings.timeout,
-                    allow_redirects=False,
                 )
-            except (requests.ConnectionError, requests.Timeout) as error:
+            except ValueError as error:
+                # A header or URL requests (or http.client) cannot build; their messages quote
+                # the value, which may be the token: only the kind of error is kept.
+                raise ApiMisconfigured(
+                    f"{method} {path}: the request could not be built ({type(error).__name__}); "
+                    "check api_url and the token (the value is not shown here)"
+                ) from None
+            except NETWORK_ERRORS as error:
                 what = f"{method} {path}: {_describe_network_error(error)}"
                 if not operation.idempotent and not _never_sent(error):
                     raise OutcomeUnknown(
@@ -312,7 +387,10 @@ class ConnectClient:
             if misplaced is not None:
                 raise ApiMisconfigured(misplaced, status=response.status_code)
             if verdict is Verdict.OK:
-                return response
+                unexpected = _unexpected_answer(response, operation)
+                if unexpected is None:
+                    return response
+                raise _not_the_answer(f"{method} {path} {unexpected}", response, operation)
             body = _json_or_empty(response)
             message = _api_message(method, path, response.status_code, body)
             code = str(body.get("code", ""))
@@ -435,8 +513,14 @@ class ConnectClient:
         response = self.send(
             "POST", "/v2/orders/actions", REPORT_ACTIONS, json_body=body, rate=1 / 60
         )
-        payload = _json_or_empty(response)
-        return [str(entry.get("action_id", "")) for entry in payload.get("actions") or []]
+        # Entries are in the order of the actions sent; one without a text id names nothing
+        # (the caller closes its row as unknown, never as tracked under an id like "None").
+        return [
+            entry["action_id"]
+            if isinstance(entry, dict) and isinstance(entry.get("action_id"), str)
+            else ""
+            for entry in _json_or_empty(response)["actions"]
+        ]
 
     def get_action_status(self, action_id: str) -> dict[str, Any]:
         """GET /v2/orders/actions/{action_id} (v2-getActionStatus)."""
@@ -445,7 +529,12 @@ class ConnectClient:
             f"/v2/orders/actions/{path_segment(action_id)}",
             GET_ACTION_STATUS,
         )
-        return _json_or_empty(response)
+        answer = _json_or_empty(response)
+        errors = answer.get("errors")  # read as objects by the reports: nothing else kept
+        answer["errors"] = (
+            [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        )
+        return answer
 
 
 def _json_argument(body: bytes | dict[str, Any]) -> dict[str, Any]:
@@ -477,7 +566,7 @@ def _misconfiguration(
     in HTML are what a wrong base URL or a proxy answer."""
     status = response.status_code
     where = f"{method} {path} answered {status}"
-    fix = "check api_url (CONNECT_API_URL): it ends with /api, e.g. https://miraklconnect.com/api"
+    fix = URL_FIX
     if 300 <= status < 400:
         location = response.headers.get("Location", "") or "(no Location)"
         return f"{where}, a redirect to {location}; redirects are not followed: {fix}"
@@ -493,6 +582,45 @@ def _misconfiguration(
     return None
 
 
+def _unexpected_answer(response: requests.Response, operation: Operation) -> str | None:
+    """How a 2xx differs from the success answer the operation documents, or None."""
+    expected = operation.answer
+    if response.status_code == expected.status and _holds(response.content, expected.fields):
+        return None
+    kind = response.headers.get("Content-Type", "no type").split(";")[0]
+    got = f"{len(response.content)} bytes of {kind}" if response.content else "no content"
+    return f"answered {response.status_code} with {got}, where {operation.name} answers {expected}"
+
+
+def _holds(content: bytes, fields: tuple[tuple[str, type], ...]) -> bool:
+    if not fields:
+        return not content.strip()
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and all(
+        isinstance(body.get(name), kind) and body[name] != "" for name, kind in fields
+    )
+
+
+def _not_the_answer(what: str, response: requests.Response, operation: Operation) -> ApiError:
+    """The error for a 2xx that is not the operation's answer: a portal, a proxy, a wrong
+    URL, or an API that changed. The server took the request; whether it carried it out
+    cannot be known. For a call that is not idempotent that is an unknown outcome, never sent
+    again (a configuration error would leave it queued, to be sent again once the URL is
+    fixed: twice). An idempotent one is a configuration error: the run stops (exit 2),
+    nothing counts as delivered, and sending it again later is harmless."""
+    status = response.status_code
+    if not operation.idempotent:
+        return OutcomeUnknown(
+            f"{what}; whether Connect acted on it cannot be known, so it is not sent again "
+            "(it is not idempotent: a second call would act twice)",
+            status=status,
+        )
+    return ApiMisconfigured(f"{what}; this is not Connect's answer: {URL_FIX}", status=status)
+
+
 def _is_json(response: requests.Response) -> bool:
     try:
         response.json()
@@ -502,6 +630,8 @@ def _is_json(response: requests.Response) -> bool:
 
 
 def _describe_network_error(error: Exception) -> str:
+    if isinstance(error, AnswerNotRead):
+        return str(error)
     if isinstance(error, requests.Timeout):
         return "no answer within the timeout"
     return "connection failed or dropped"

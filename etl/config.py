@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -88,7 +89,7 @@ class Settings:
     token: Secret = field(default_factory=lambda: Secret(""))
     channel_id: str = ""
     store_id: str = ""
-    timeout: float = 30.0
+    timeout: float = 30.0  # seconds per read; a call's whole answer gets a few (client.py)
     max_attempts: int = 6
     requests_per_second: float = 20.0
     settle_seconds: float = 2.0
@@ -101,6 +102,15 @@ class Settings:
     mapping_rules: tuple[MappingRule, ...] = ()
     target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
     fresh_ledger: bool = False  # adopt a ledger that is new or older than the outbox knew
+    allow_insecure: bool = False  # http:// to a host that is not loopback ([connect])
+
+    def __post_init__(self) -> None:
+        # Here, not in load_settings: a Settings built in Python, or changed with replace(),
+        # must not send the secret in clear either.
+        for name in URL_SETTINGS:
+            problem = url_problem(name, getattr(self, name), self.allow_insecure)
+            if problem is not None:
+                raise UsageError(problem)
 
     @property
     def target(self) -> str:
@@ -134,6 +144,51 @@ class Settings:
         return self.default_source
 
 
+URL_SETTINGS = {
+    "api_url": "api_url (CONNECT_API_URL)",
+    "token_url": "token_url (CONNECT_TOKEN_URL)",
+}
+
+
+def url_problem(name: str, url: str, allow_insecure: bool = False) -> str | None:
+    """Why the URL setting ``name`` must not be used, or None. The message never repeats a
+    URL holding credentials: it would go to the terminal, then to reports and the ledger."""
+    label = URL_SETTINGS[name]
+    if "@" in url:
+        # user:password@host, whatever the password holds ('/' included, which ends the host
+        # for a URL parser and would leave the rest in the path).
+        return (
+            f"{label} holds a user name or password (user:password@host): remove them; "
+            "credentials come from CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET, or "
+            "CONNECT_TOKEN, never from a URL"
+        )
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return f"{label} {url} has a port that is not a number"
+    if scheme not in ("http", "https") or not parts.hostname:
+        return f"{label} {url} is not a URL like https://miraklconnect.com/api"
+    if scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        return (
+            f"{label} {url} is not HTTPS: the credentials and the orders would cross the "
+            "network in clear; use https://, or set allow_insecure = true in [connect] for a "
+            "test server you trust (loopback addresses are always allowed)"
+        )
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def normalized_url(url: str) -> str:
     """One spelling per base URL: scheme and host in lower case, no default port, no trailing
     slash (``HTTPS://Connect.example:443/api/`` is ``https://connect.example/api``)."""
@@ -146,6 +201,81 @@ def normalized_url(url: str) -> str:
         port = None
     netloc = host if port in (None, default_port) else f"{host}:{port}"
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class NumberRange:
+    """The values a numeric setting takes; ``text`` says them to the user."""
+
+    text: str
+    low: float
+    high: float
+    open_low: bool = False  # the low end itself is refused
+    whole: bool = False
+
+    def parse(self, raw: Any) -> float | None:
+        """``raw`` as a number within the range, or None (nan and infinities never are)."""
+        if isinstance(raw, bool):
+            return None
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        above_low = self.low < value if self.open_low else self.low <= value
+        if not (above_low and value <= self.high) or (self.whole and not value.is_integer()):
+            return None
+        return value
+
+
+SECONDS_UP_TO_AN_HOUR = NumberRange("a number of seconds from 0 to 3600", 0, 3600)
+NUMBER_RANGES = {
+    "timeout": NumberRange("a number of seconds above 0 and at most 600", 0, 600, open_low=True),
+    "max_attempts": NumberRange("a whole number from 1 to 100", 1, 100, whole=True),
+    "requests_per_second": NumberRange(
+        "a number above 0 and at most 30 (upsertOrders' documented maximum per second)",
+        0,
+        30,
+        open_low=True,
+    ),
+    "settle_seconds": SECONDS_UP_TO_AN_HOUR,
+    "ledger_timeout": SECONDS_UP_TO_AN_HOUR,
+    "rescan_seconds": NumberRange(
+        "a number of seconds above 0 and at most 3600", 0, 3600, open_low=True
+    ),
+    "action_flush_seconds": NumberRange(
+        "a number of seconds from 0 to 86400; below 60 counts as 60", 0, 86400
+    ),
+    "action_poll_seconds": NumberRange(
+        "a number of seconds from 0 to 86400; below 60 counts as 60", 0, 86400
+    ),
+}
+NUMBERS_IN_CONNECT_OR_WATCH = (
+    "timeout",
+    "max_attempts",
+    "requests_per_second",
+    "settle_seconds",
+    "rescan_seconds",
+    "ledger_timeout",
+)
+
+
+def checked_number(name: str, raw: Any, where: str) -> float:
+    """``raw`` as the numeric setting ``name`` takes it; a UsageError saying ``where`` it was
+    set and what is allowed otherwise."""
+    number_range = NUMBER_RANGES[name]
+    value = number_range.parse(raw)
+    if value is None:
+        raise UsageError(f"{where} must be {number_range.text} (got {_shown(raw)})")
+    return int(value) if number_range.whole else value
+
+
+def _shown(raw: Any) -> str:
+    """A value as the user wrote it: TOML's true, 1e+09 rather than 1000000000.0."""
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, float):
+        return f"{raw:g}"
+    return str(raw)
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -221,6 +351,17 @@ def _constant_text(value: Any) -> str:
     return str(value)
 
 
+CREDENTIALS_AND_URLS = ("api_url", "token_url", "client_id", "client_secret", "token")
+
+
+def _loaded(key: str, value: str) -> str:
+    """A value as read from a file or the environment. Credentials and URLs lose surrounding
+    whitespace: one read from a file written on Windows ends in a carriage return, which no
+    header can carry (and requests' refusal would print the token). Ids of the data are kept
+    as they are."""
+    return value.strip() if key in CREDENTIALS_AND_URLS else value
+
+
 def load_settings(
     config: Path | None = None,
     overrides: dict[str, Any] | None = None,
@@ -242,36 +383,30 @@ def load_settings(
         connect = data.get("connect", {})
         for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
             if key in connect:
-                values[key] = str(connect[key])
+                values[key] = _loaded(key, str(connect[key]))
         for key in ("client_secret", "token"):
             if key in connect:
-                values[key] = Secret(str(connect[key]))
-        for key, kind in (
-            ("timeout", float),
-            ("max_attempts", int),
-            ("requests_per_second", float),
-            ("settle_seconds", float),
-            ("rescan_seconds", float),
-            ("ledger_timeout", float),
-        ):
-            if key in connect or key in data.get("watch", {}):
-                raw = connect.get(key, data.get("watch", {}).get(key))
-                try:
-                    values[key] = kind(raw)
-                except (TypeError, ValueError):
-                    raise UsageError(f"config file {path}: {key} must be a number") from None
+                values[key] = Secret(_loaded(key, str(connect[key])))
+        allow_insecure = connect.get("allow_insecure", False)
+        if not isinstance(allow_insecure, bool):
+            raise UsageError(f"config file {path}: [connect] allow_insecure must be true or false")
+        values["allow_insecure"] = allow_insecure
+        watch = data.get("watch", {})
+        for key in NUMBERS_IN_CONNECT_OR_WATCH:
+            for table_name, table in (("connect", connect), ("watch", watch)):
+                if key in table:
+                    where = f"config file {path}: [{table_name}] {key}"
+                    values[key] = checked_number(key, table[key], where)
+                    break
         for key, name in (
             ("flush_seconds", "action_flush_seconds"),
             ("poll_seconds", "action_poll_seconds"),
         ):
             if key in data.get("actions", {}):
-                try:
-                    values[name] = max(60.0, float(data["actions"][key]))
-                except (TypeError, ValueError):
-                    raise UsageError(
-                        f"config file {path}: [actions] {key} must be a number"
-                    ) from None
-        polling = data.get("watch", {}).get("polling", False)
+                where = f"config file {path}: [actions] {key}"
+                number = checked_number(name, data["actions"][key], where)
+                values[name] = max(60.0, number)  # the documented maximum: once a minute
+        polling = watch.get("polling", False)
         if not isinstance(polling, bool):
             raise UsageError(f"config file {path}: [watch] polling must be true or false")
         values["polling"] = polling
@@ -287,10 +422,10 @@ def load_settings(
             rules.append(MappingRule(glob=str(rule["glob"]), source=source))
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
-            secret = key in ("client_secret", "token")
-            values[key] = Secret(environ[variable]) if secret else environ[variable]
+            value = _loaded(key, environ[variable])
+            values[key] = Secret(value) if key in ("client_secret", "token") else value
     for key, value in (overrides or {}).items():
         if value is not None:
-            values[key] = value
+            values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values)

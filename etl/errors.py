@@ -5,16 +5,19 @@
     │   └── SandboxFailed     `etl run --sandbox`: the local double did not start or answer
     ├── UnreadableFile        a file that cannot be read at all: exit 2 (check), failed/ (run)
     └── ApiError              anything the API said or failed to say
-        ├── RetriableApiError 429, 5xx, timeouts, dropped connections: retry with backoff
+        ├── RetriableApiError 429, 5xx, timeouts, dropped connections, an answer too slow
+        │                     (past the call's deadline) or too large: retry with backoff
         ├── RejectedRequest   400: isolate the offending items, never retry as is
         ├── NotFound          404 naming a resource: the channel, store, action or document
         ├── AuthFailed        401/403 after one token refresh: stop the run (exit 3)
         ├── ApiMisconfigured  no such route (404 without the API's error body), 405, a
         │                     redirect, an answer that is not the API's JSON: a wrong base URL
-        │                     or proxy, never a verdict on an item: stop the run (exit 2)
+        │                     or proxy, never a verdict on an item; or a token no header can
+        │                     carry: stop the run (exit 2)
         └── OutcomeUnknown    sent, but whether Connect got it cannot be known (read timeout,
-                              connection dropped after the body left): never resent blindly
-                              when the operation is not idempotent
+                              connection dropped after the body left, an answer too slow or
+                              too large, a 2xx that is not the operation's answer): never
+                              resent blindly when the operation is not idempotent
 
 Bad rows are data (violations in a report), not exceptions.
 """

@@ -2,8 +2,9 @@
 
 Connect rejects a whole upsertOrders request when one order is invalid. The items to blame come
 from ``errors[].field`` JSONPaths (``$.orders[3].order_lines[0].status``) when the API gives them;
-otherwise the batch is split in halves until each bad item stands alone. Either way every good
-item is delivered, and the extra requests this costs are counted.
+otherwise (no field, or fields naming items the batch does not have) the batch is split in halves
+until each bad item stands alone. Either way every good item is delivered, and the extra requests
+this costs are counted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from etl.batch import request_bytes
 from etl.errors import ApiError, NotFound, RejectedRequest
@@ -47,12 +49,17 @@ class Delivery:
 Send = Callable[[bytes], None]  # one request's JSON, as it goes on the wire
 
 
+def error_entries(error: ApiError) -> list[dict[str, Any]]:
+    """The objects of the answer's ``errors`` list; a server that sends something else there
+    (a text, a number) blames nothing."""
+    entries = error.body.get("errors")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
 def blamed_items(error: ApiError, items_property: str, count: int) -> dict[int, list[str]]:
     """Item index -> the API's messages about it, from ``errors[].field``; {} if none given."""
     blamed: dict[int, list[str]] = {}
-    for entry in error.body.get("errors") or []:
-        if not isinstance(entry, dict):
-            continue
+    for entry in error_entries(error):
         match = ITEM_INDEX.match(str(entry.get("field", "")))
         if match and match.group("array") == items_property and int(match.group("index")) < count:
             index = int(match.group("index"))
@@ -135,7 +142,6 @@ def _isolate(
         )
         return
     blamed = blamed_items(error, items_property, len(items))
-    has_fields = any(entry.get("field") for entry in error.body.get("errors") or [])
     if blamed:
         for index, messages in sorted(blamed.items()):
             delivery.results.append(
@@ -150,7 +156,7 @@ def _isolate(
             )
         rest = [item for index, item in enumerate(items) if index not in blamed]
         _deliver(send, batch_id, origin, rest, items_property, delivery)
-    elif has_fields:
+    elif _blames_the_request(error, items_property):
         # The API blames the request itself (e.g. $.origin): every item shares the fault.
         delivery.results.extend(
             Delivered(i, Outcome.REJECTED, batch_id, error.status, error.code, str(error))
@@ -160,3 +166,13 @@ def _isolate(
         middle = len(items) // 2
         _deliver(send, batch_id, origin, items[:middle], items_property, delivery)
         _deliver(send, batch_id, origin, items[middle:], items_property, delivery)
+
+
+def _blames_the_request(error: ApiError, items_property: str) -> bool:
+    """Whether a field names the request rather than its items. A field naming an item the
+    batch does not have (``$.orders[500]`` in a batch of 100, ``$.orders[-1]``) blames no
+    item that can be found: halving will find it, where rejecting them all would lose the
+    good ones."""
+    item = f"$.{items_property}["
+    fields = [str(entry.get("field") or "") for entry in error_entries(error)]
+    return any(field and not field.startswith(item) for field in fields)
