@@ -189,6 +189,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def refuse_shared_secret_file(path: Path, key: str) -> None:
+    """A config file that holds a secret must be its owner's alone: readable by others, the
+    secret is theirs too; writable by others, they choose where it is sent."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise UsageError(
+            f"config file {path} holds [connect] {key} and others can "
+            f"{'read' if mode & 0o044 else 'write'} it (mode {mode & 0o777:04o}): run "
+            f"`chmod 600 {path}`, or keep the secret out of it (CONNECT_CLIENT_SECRET or "
+            "CONNECT_TOKEN in the environment)"
+        )
+
+
 def normalized_url(url: str) -> str:
     """One spelling per base URL: scheme and host in lower case, no default port, no trailing
     slash (``HTTPS://Connect.example:443/api/`` is ``https://connect.example/api``)."""
@@ -386,6 +399,7 @@ def load_settings(
                 values[key] = _loaded(key, str(connect[key]))
         for key in ("client_secret", "token"):
             if key in connect:
+                refuse_shared_secret_file(path, key)
                 values[key] = Secret(_loaded(key, str(connect[key])))
         allow_insecure = connect.get("allow_insecure", False)
         if not isinstance(allow_insecure, bool):

@@ -505,6 +505,7 @@ def test_a_credential_read_from_a_crlf_file_is_used_without_its_line_ending(
         for name, value in sandbox_env(server, **variables).items():
             monkeypatch.setenv(name, value)
         (tmp_path / "etl.toml").write_text(config, encoding="utf-8")
+        (tmp_path / "etl.toml").chmod(0o600)  # it holds a secret
         folders = cli_folders(tmp_path)
         write_rows(tmp_path / "inbox" / "orders-a.csv", orders(1))
         code, out, err = run_cli("run", *folders, "--config", tmp_path / "etl.toml")

@@ -85,3 +85,25 @@ def test_a_ledger_restored_from_an_older_copy_is_refused(
 def test_a_damaged_ledger_is_not_blamed_on_a_full_disk() -> None:
     text = describe_environment_error(sqlite3.DatabaseError("database disk image is malformed"))
     assert "damaged" in text and "disk is full" not in text and "disk full" not in text
+
+
+@pytest.mark.parametrize(("mode", "verb"), [(0o644, "read"), (0o620, "write")])
+def test_a_config_file_holding_a_secret_that_others_can_use_is_refused(
+    tmp_path: Path, run_cli: RunCli, mode: int, verb: str
+) -> None:
+    """Issue 13: a config file holding a secret that others can read or write is refused."""
+    config = tmp_path / "etl.toml"
+    config.write_text('[connect]\nclient_id = "c"\nclient_secret = "very-secret-value"\n')
+    config.chmod(mode)
+    (tmp_path / "inbox").mkdir()
+    code, out, err = run_cli(
+        "run", "--config", config, "--inbox", tmp_path / "inbox", "--outbox", tmp_path / "o"
+    )
+    assert code == 2
+    assert f"others can {verb} it" in err and "chmod 600" in err
+    assert "very-secret-value" not in out + err
+    config.chmod(0o600)
+    code, _, err = run_cli(
+        "run", "--config", config, "--inbox", tmp_path / "inbox", "--outbox", tmp_path / "o"
+    )
+    assert "others can" not in err
