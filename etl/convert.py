@@ -8,6 +8,7 @@ than silently rounded.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
@@ -16,13 +17,16 @@ import orjson
 
 from etl.schema import Kind
 
-INTEGER = re.compile(r"^[+-]?\d+$")
-DECIMAL_POINT = re.compile(r"^[+-]?(\d+)(?:\.(\d+))?$")
-DECIMAL_COMMA = re.compile(r"^[+-]?(\d+)(?:,(\d+))?$")
+# Digits are 0-9 only: Python's \d and int() also take Arabic-Indic, Devanagari, fullwidth...
+# digits, which no API reading the JSON would expect to have been turned into numbers.
+INTEGER = re.compile(r"^([+-]?)0*([0-9]+)$")
+DECIMAL_POINT = re.compile(r"^([+-]?)([0-9]+)(?:\.([0-9]+))?$")
+DECIMAL_COMMA = re.compile(r"^([+-]?)([0-9]+)(?:,([0-9]+))?$")
 MAX_EXACT_DIGITS = 15
+SHOWN_DIGITS = 40  # a longer number is shown cut, with its length
 TRUE = frozenset({"true", "1", "yes"})
 FALSE = frozenset({"false", "0", "no"})
-DATE_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?")
+DATE_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", re.ASCII)
 
 
 class ConversionError(ValueError):
@@ -46,15 +50,20 @@ LARGEST_INTEGER = 2**63 - 1  # JSON writers and the API stop at 64-bit integers
 
 
 def to_integer(text: str) -> int:
-    if not INTEGER.match(text):
-        raise ConversionError("NOT_AN_INTEGER", f"'{text}' is not a whole number")
-    value = int(text)
-    if abs(value) > LARGEST_INTEGER:
+    match = INTEGER.match(text)
+    if match is None:
+        raise ConversionError(
+            "NOT_AN_INTEGER", f"'{text}' is not a whole number{_foreign_digits(text)}"
+        )
+    sign, digits = match.groups()
+    # Counted before int(): Python refuses to parse more than 4,300 digits (a ValueError).
+    if len(digits) > len(str(LARGEST_INTEGER)) or int(digits) > LARGEST_INTEGER:
         raise ConversionError(
             "NUMBER_TOO_LARGE",
-            f"'{text}' is too large for a whole number (the largest is {LARGEST_INTEGER})",
+            f"{_shown_number(text)} is too large for a whole number "
+            f"(the largest is {LARGEST_INTEGER})",
         )
-    return value
+    return int(sign + digits)
 
 
 def to_number(text: str, conventions: Conventions) -> float | int:
@@ -62,19 +71,37 @@ def to_number(text: str, conventions: Conventions) -> float | int:
     match = pattern.match(text)
     if match is None:
         hint = "a decimal comma, e.g. 19,99" if conventions.decimal_comma else "e.g. 19.99"
-        raise ConversionError("NOT_A_NUMBER", f"'{text}' is not a number ({hint})")
-    whole, fraction = match.group(1), (match.group(2) or "").rstrip("0")
+        foreign = _foreign_digits(text)
+        raise ConversionError("NOT_A_NUMBER", f"'{text}' is not a number{foreign or f' ({hint})'}")
+    sign, whole, fraction = match.group(1), match.group(2), (match.group(3) or "").rstrip("0")
     significant = (whole + fraction).lstrip("0")
     if len(significant) > MAX_EXACT_DIGITS:
         raise ConversionError(
             "TOO_MANY_DIGITS",
-            f"'{text}' has more than {MAX_EXACT_DIGITS} significant digits "
+            f"{_shown_number(text)} has more than {MAX_EXACT_DIGITS} significant digits "
             "and cannot be sent exactly",
         )
     # 5, 5.0 and 5.00 are one amount: written the same way so content hashes agree.
+    whole = whole.lstrip("0") or "0"  # at most 15 digits now: int() takes any count of them
     if not fraction:
-        return int(text.split("," if conventions.decimal_comma else ".")[0])
-    return float(text.replace(",", "."))
+        return int(sign + whole)
+    return float(f"{sign}{whole}.{fraction}")
+
+
+def _foreign_digits(text: str) -> str:
+    """Why a text that looks like a number is not one: digits that are not 0-9 (a spreadsheet
+    or keyboard set to another script), named so that they can be found."""
+    foreign = next((ch for ch in text if ch.isdigit() and not ch.isascii()), None)
+    if foreign is None:
+        return ""
+    return f": it is written with {unicodedata.name(foreign, 'a digit')}, not the digits 0-9"
+
+
+def _shown_number(text: str) -> str:
+    """A number as a message quotes it: whole, or its start and its length when very long."""
+    if len(text) <= SHOWN_DIGITS:
+        return f"'{text}'"
+    return f"'{text[:SHOWN_DIGITS]}...' ({len(text)} digits)"
 
 
 def to_boolean(text: str) -> bool:

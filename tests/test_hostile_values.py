@@ -1,0 +1,239 @@
+"""Hostile files (issue 13): values and files built to break a reader. Each becomes a clear
+problem in the user's words (file, row, column, what to do); the good orders of the same file are
+still delivered, and nothing wrong is sent.
+
+Per-order problems go through `etl check` (the CLI) and `etl run` (against the sandbox); whole-file
+problems through both, with the file kept in failed/ and explained.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+
+from etl.client import ConnectClient
+from etl.config import SourceFormat
+from etl.convert import Conventions, ConversionError, convert
+from etl.sandbox import SandboxServer
+from etl.schema import ORDERS, Kind, UnknownColumn, flat_model
+from etl.sync import Sync
+
+from .conftest import RunCli, base_line, settings_for
+
+Rows = list[dict[str, str]]
+GOOD = ("G1", "G2")  # the good orders around the bad one, in every per-order case
+
+
+def csv_bytes(rows: Rows, line_end: str = "\n") -> bytes:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator=line_end)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def around(bad: dict[str, str]) -> Rows:
+    """A good order, the bad one (spreadsheet row 3), a good one: whatever the bad cell, the
+    file's other orders must still go out."""
+    return [base_line("G1", "L1"), bad, base_line("G2", "L3")]
+
+
+def bad_line(**changes: str) -> dict[str, str]:
+    return base_line("BAD", "L2", **changes)
+
+
+def errors_of(run_dir: Path, name: str) -> list[dict[str, str]]:
+    with (run_dir / f"{name}.errors.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def only_run_dir(outbox: Path) -> Path:
+    (run_dir,) = (outbox / "runs").iterdir()
+    return run_dir
+
+
+def requested_ids(run_dir: Path, name: str) -> set[str]:
+    lines = (run_dir / f"{name}.requests.jsonl").read_bytes().splitlines()
+    return {order["channel_order_id"] for line in lines for order in orjson.loads(line)["orders"]}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What errors.csv must say about the bad order: its row, field, code and message."""
+
+    row: str
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class OrderCase:
+    name: str
+    data: Callable[[], bytes]
+    problem: Problem
+    settings: dict[str, object] | None = None  # Settings fields, e.g. a default source
+
+
+def check_case(case: OrderCase, tmp_path: Path, run_cli: RunCli) -> None:
+    """`etl check`: exit 1, the problem in errors.csv, the good orders in requests.jsonl."""
+    path = tmp_path / case.name
+    path.write_bytes(case.data())
+    args: list[str | Path] = ["check", path, "--outbox", tmp_path / "check-out"]
+    if case.settings:
+        config = tmp_path / "etl.toml"
+        config.write_text(_toml(case.settings))
+        args += ["--config", config]
+    code, out, err = run_cli(*args)
+    assert (code, err) == (1, ""), out
+    run_dir = only_run_dir(tmp_path / "check-out")
+    found = [
+        Problem(e["row"], e["field"], e["code"], e["message"])
+        for e in errors_of(run_dir, path.name)
+    ]
+    assert found == [case.problem]
+    assert requested_ids(run_dir, path.name) == set(GOOD)
+
+
+def run_case(case: OrderCase, sandbox: SandboxServer, tmp_path: Path) -> None:
+    """`etl run`: exit 1, the same problem, the good orders delivered, the file in failed/."""
+    settings = settings_for(sandbox, tmp_path, **(_settings(case.settings or {})))
+    data = case.data()
+    (settings.inbox / case.name).write_bytes(data)
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 1
+    run_dir = settings.outbox / "runs" / run.run_id
+    found = [
+        Problem(e["row"], e["field"], e["code"], e["message"])
+        for e in errors_of(run_dir, case.name)
+    ]
+    assert found == [case.problem]
+    assert {o["channel_order_id"] for o in sandbox.stored_orders()} == set(GOOD)
+    assert (settings.outbox / "failed" / run.run_id / case.name).read_bytes() == data
+
+
+def _toml(settings: dict[str, object]) -> str:
+    lines = ["[read]"]
+    lines += [f'{key} = "{value}"' for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _settings(read: dict[str, object]) -> dict[str, object]:
+    """The [read] settings of a case as Settings fields."""
+    if not read:
+        return {}
+    zone = read.get("assume_timezone")
+    conventions = Conventions(assume_timezone=ZoneInfo(str(zone)) if zone else None)
+    return {"default_source": SourceFormat(conventions=conventions)}
+
+
+ORDER_CASES: list[OrderCase] = [
+    OrderCase(
+        "orders-5000-digits.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__quantity="9" * 5000))),
+        Problem(
+            "3",
+            "$.order_lines[0].quantity",
+            "NUMBER_TOO_LARGE",
+            f"order_lines[0].quantity: '{'9' * 40}...' (5000 digits) is too large for a whole "
+            "number (the largest is 9223372036854775807)",
+        ),
+    ),
+    OrderCase(
+        "orders-arabic-digits.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__quantity="\u0661\u0662"))),
+        Problem(
+            "3",
+            "$.order_lines[0].quantity",
+            "NOT_AN_INTEGER",
+            "order_lines[0].quantity: '\u0661\u0662' is not a whole number: it is written with "
+            "ARABIC-INDIC DIGIT ONE, not the digits 0-9",
+        ),
+    ),
+    OrderCase(
+        "orders-fullwidth-digits.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__price__amount="\uff11\uff12.50"))),
+        Problem(
+            "3",
+            "$.order_lines[0].price.amount",
+            "NOT_A_NUMBER",
+            "order_lines[0].price.amount: '\uff11\uff12.50' is not a number: it is written with "
+            "FULLWIDTH DIGIT ONE, not the digits 0-9",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
+def test_a_hostile_cell_is_one_orders_problem_in_check(
+    case: OrderCase, tmp_path: Path, run_cli: RunCli
+) -> None:
+    check_case(case, tmp_path, run_cli)
+
+
+@pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
+def test_a_hostile_cell_is_one_orders_problem_in_run(
+    case: OrderCase, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run_case(case, sandbox, tmp_path)
+
+
+# --- numbers (items 4 and 7) ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "code"),
+    [
+        ("9" * 5000, Kind.INTEGER, "NUMBER_TOO_LARGE"),
+        ("-" + "9" * 4301, Kind.INTEGER, "NUMBER_TOO_LARGE"),
+        ("0" * 5000 + "7", Kind.NUMBER, None),  # leading zeros: the number 7
+        ("0" * 5000 + "7", Kind.INTEGER, None),
+        ("9" * 5000 + ".5", Kind.NUMBER, "TOO_MANY_DIGITS"),
+        ("\u0661\u0662", Kind.INTEGER, "NOT_AN_INTEGER"),  # Arabic-Indic 12
+        ("\uff11\uff12", Kind.INTEGER, "NOT_AN_INTEGER"),  # fullwidth 12
+        ("\u0967\u0968.5", Kind.NUMBER, "NOT_A_NUMBER"),  # Devanagari 12.5
+        ("1\u06f2,5", Kind.NUMBER, "NOT_A_NUMBER"),  # an Extended Arabic-Indic 2 in the middle
+    ],
+)
+def test_only_ascii_digits_of_any_length_are_numbers(
+    text: str, kind: Kind, code: str | None
+) -> None:
+    conventions = Conventions(decimal_comma=text.endswith(",5"))
+    if code is None:
+        assert convert(text, kind, conventions) == 7
+        return
+    with pytest.raises(ConversionError) as raised:
+        convert(text, kind, conventions)
+    assert raised.value.code == code
+    assert len(raised.value.message) < 200
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [
+        (
+            "custom_attributes[" + "9" * 5000 + "].id",
+            "'custom_attributes[99999999999999999999...].id': an index of 5000 digits; "
+            "number the elements 0, 1, 2...",
+        ),
+        (
+            "custom_attributes[\u0661].id",
+            "'custom_attributes[\u0661].id': '[\u0661]' is not an index: write it with the "
+            "digits 0-9",
+        ),
+    ],
+)
+def test_a_column_index_is_ascii_digits_of_a_sane_length(column: str, reason: str) -> None:
+    with pytest.raises(UnknownColumn) as raised:
+        flat_model(ORDERS).leaf(column)
+    assert str(raised.value) == reason
