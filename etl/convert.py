@@ -114,8 +114,9 @@ def to_boolean(text: str) -> bool:
 
 
 def to_date_time(text: str, conventions: Conventions) -> str:
-    """ISO 8601 with an offset -> UTC ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``."""
-    if not DATE_TIME_SHAPE.match(text):
+    """ISO 8601 with an offset -> UTC ``YYYY-MM-DDTHH:MM:SS[.fffffffff]Z``, to the nanosecond."""
+    shape = DATE_TIME_SHAPE.match(text)
+    if not shape:
         raise ConversionError(
             "NOT_A_DATE_TIME", f"'{text}' is not a date-time (ISO 8601, e.g. 2024-05-01T09:30:00Z)"
         )
@@ -125,6 +126,7 @@ def to_date_time(text: str, conventions: Conventions) -> str:
         raise ConversionError(
             "NOT_A_DATE_TIME", f"'{text}' is not a real date-time (check day, month and hour)"
         ) from None
+    nanoseconds = _nanoseconds(text, (shape.group(2) or ".")[1:])
     if moment.tzinfo is None:
         if conventions.assume_timezone is None:
             raise ConversionError(
@@ -133,7 +135,27 @@ def to_date_time(text: str, conventions: Conventions) -> str:
                 "or set assume_timezone in the configuration",
             )
         moment = moment.replace(tzinfo=conventions.assume_timezone)
-    return format_utc(moment)
+    try:
+        return format_utc(moment, nanoseconds)
+    except OverflowError:  # year 1 or 9999 pushed past its end by the offset
+        side = "before year 1" if moment.year == 1 else "after year 9999"
+        raise ConversionError(
+            "INVALID_DATE_TIME",
+            f"'{text}' falls {side} once converted to UTC (Connect's date-times are UTC): "
+            "check the year",
+        ) from None
+
+
+def _nanoseconds(text: str, fraction: str) -> str:
+    """The digits after the microseconds (which fromisoformat drops): sent, not rounded away.
+    The API's date-time (RFC 3339) takes any number; what Connect keeps is nanoseconds."""
+    if len(fraction.rstrip("0")) > 9:
+        raise ConversionError(
+            "INVALID_DATE_TIME",
+            f"'{text}' has {len(fraction)} digits after the seconds' point; Connect's "
+            "date-times keep at most 9 (nanoseconds)",
+        )
+    return fraction[6:9]
 
 
 _VALID_DAYS: dict[str, bool] = {}
@@ -177,12 +199,16 @@ def to_date_time_fast(text: str, conventions: Conventions) -> str:
     return to_date_time(text, conventions)
 
 
-def format_utc(moment: datetime) -> str:
-    """The one way the tool writes a date-time: UTC, ``Z``, microseconds only when present."""
+def format_utc(moment: datetime, nanoseconds: str = "") -> str:
+    """The one way the tool writes a date-time: UTC, ``Z``, the fraction only when there is one
+    (``nanoseconds``: the digits after the microseconds, when the text had them)."""
     utc = moment.astimezone(UTC)
     text = utc.strftime("%Y-%m-%dT%H:%M:%S")
-    if utc.microsecond:
-        text += f".{utc.microsecond:06d}".rstrip("0")
+    # An offset is whole minutes (or at worst microseconds): the digits past them are the same
+    # in UTC as in the text.
+    fraction = (f"{utc.microsecond:06d}" + nanoseconds).rstrip("0")
+    if fraction:
+        text += "." + fraction
     return text + "Z"
 
 

@@ -285,10 +285,8 @@ def _read_parquet(path: Path) -> Table:
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
-    cells = {
-        name: [_parquet_text(value) for value in table.column(index).to_pylist()]
-        for index, name in enumerate(names)
-    }
+    # The same text as the streamed path's, column by column (text_array).
+    cells = {name: text_array(table.column(index)).to_pylist() for index, name in enumerate(names)}
     return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
 
 
@@ -332,25 +330,44 @@ def _plain_text(array: pa.Array) -> pa.Array | None:
         texts = array.cast(pa.string())
     elif pa.types.is_boolean(kind):
         texts = pc.if_else(array, "true", "false")
-    elif pa.types.is_timestamp(kind) and kind.tz in (None, "UTC"):
-        # Whole seconds in years 1000-9999: isoformat() writes no fraction and four digits.
-        # Arrow's own cast writes "YYYY-MM-DD HH:MM:SS" for those, 15 times faster than strftime.
-        per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
-        ticks = array.cast(pa.int64())
-        whole = pc.equal(
-            pc.subtract(ticks, pc.multiply(pc.divide(ticks, per_second), per_second)), 0
-        )
-        low, high = (max(-(2**63), min(per_second * s, 2**63 - 1)) for s in _FOUR_DIGIT_YEARS)
-        plain = pc.and_(whole, pc.and_(pc.greater_equal(ticks, low), pc.less(ticks, high)))
-        if not pc.all(pc.fill_null(plain, True)).as_py():
+    elif pa.types.is_timestamp(kind):
+        texts = _timestamp_text(array)
+        if texts is None:
             return None
-        seconds = array.cast(pa.timestamp("s"), safe=False)  # the UTC wall clock
-        texts = pc.replace_substring(seconds.cast(pa.string()), " ", "T", max_replacements=1)
-        if kind.tz is not None:
-            texts = pc.binary_join_element_wise(texts, "+00:00", "")
     else:
         return None
     return pc.fill_null(texts, "") if texts.null_count else texts
+
+
+def _timestamp_text(array: pa.Array) -> pa.Array | None:
+    """``isoformat()`` of each timestamp in years 1000-9999 (None: one is outside), computed in
+    Arrow: to the nanosecond (a Python datetime stops at microseconds, and without pandas
+    pyarrow refuses to make one of a timestamp with nanoseconds), a zoned column as its UTC
+    wall clock and ``+00:00`` (the same instant)."""
+    kind = array.type
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[kind.unit]
+    ticks = array.cast(pa.int64())
+    low, high = (max(-(2**63), min(per_second * s, 2**63 - 1)) for s in _FOUR_DIGIT_YEARS)
+    inside = pc.and_(pc.greater_equal(ticks, low), pc.less(ticks, high))
+    if not pc.all(pc.fill_null(inside, True)).as_py():
+        return None
+    whole = pc.equal(pc.subtract(ticks, pc.multiply(pc.divide(ticks, per_second), per_second)), 0)
+    # Arrow's own cast writes "YYYY-MM-DD HH:MM:SS[.fff]", 15 times faster than strftime; whole
+    # seconds (the common case) are cast to seconds, and need no fraction trimmed.
+    unit = "s" if pc.all(pc.fill_null(whole, True)).as_py() else kind.unit
+    wall = array.cast(pa.timestamp(unit), safe=False)  # a zone dropped: the UTC wall clock
+    texts = pc.replace_substring(wall.cast(pa.string()), " ", "T", max_replacements=1)
+    if unit != "s":
+        # Arrow writes as many digits as the unit has (3, 6 or 9); isoformat none for a whole
+        # second, 6 for microseconds, 9 only when there are nanoseconds.
+        texts = pc.replace_substring_regex(texts, r"\.0+$", "")
+        if unit == "ms":
+            texts = pc.replace_substring_regex(texts, r"(\.[0-9]{3})$", r"\1000")
+        elif unit == "ns":
+            texts = pc.replace_substring_regex(texts, r"(\.[0-9]{6})000$", r"\1")
+    if kind.tz is not None:
+        texts = pc.binary_join_element_wise(texts, "+00:00", "")
+    return texts
 
 
 def _parquet_text(value: Any) -> str:

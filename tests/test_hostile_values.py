@@ -16,11 +16,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from etl.client import ConnectClient
 from etl.config import SourceFormat
 from etl.convert import Conventions, ConversionError, convert
+from etl.read import text_array
 from etl.sandbox import SandboxServer
 from etl.schema import ORDERS, Kind, UnknownColumn, flat_model
 from etl.sync import Sync
@@ -174,6 +177,32 @@ ORDER_CASES: list[OrderCase] = [
 ]
 
 
+ORDER_CASES += [
+    OrderCase(
+        "orders-before-year-1.csv",
+        lambda: csv_bytes(around(bad_line(created_at="0001-01-01T00:00:00+01:00"))),
+        Problem(
+            "3",
+            "$.created_at",
+            "INVALID_DATE_TIME",
+            "created_at: '0001-01-01T00:00:00+01:00' falls before year 1 once converted to UTC "
+            "(Connect's date-times are UTC): check the year",
+        ),
+    ),
+    OrderCase(
+        "orders-after-year-9999.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__updated_at="9999-12-31T23:59:59-01:00"))),
+        Problem(
+            "3",
+            "$.order_lines[0].updated_at",
+            "INVALID_DATE_TIME",
+            "order_lines[0].updated_at: '9999-12-31T23:59:59-01:00' falls after year 9999 once "
+            "converted to UTC (Connect's date-times are UTC): check the year",
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
 def test_a_hostile_cell_is_one_orders_problem_in_check(
     case: OrderCase, tmp_path: Path, run_cli: RunCli
@@ -237,3 +266,108 @@ def test_a_column_index_is_ascii_digits_of_a_sane_length(column: str, reason: st
     with pytest.raises(UnknownColumn) as raised:
         flat_model(ORDERS).leaf(column)
     assert str(raised.value) == reason
+
+
+# --- date-times (items 2 and 3) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01T10:00:00.123456789+01:00", "2026-11-01T09:00:00.123456789Z"),
+        ("2026-11-01T10:00:00.000000001Z", "2026-11-01T10:00:00.000000001Z"),
+        ("2026-11-01T10:00:00.123000000Z", "2026-11-01T10:00:00.123Z"),
+        ("2026-11-01T10:00:00.123456789000Z", "2026-11-01T10:00:00.123456789Z"),
+        ("2026-11-01 10:00:00.100000009", "2026-11-01T09:00:00.100000009Z"),  # Paris, winter
+    ],
+)
+def test_nanoseconds_are_sent_exactly(text: str, expected: str) -> None:
+    paris = Conventions(assume_timezone=ZoneInfo("Europe/Paris"))
+    assert convert(text, Kind.DATE_TIME, paris) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "2026-11-01T10:00:00.1234567891Z",
+            "'2026-11-01T10:00:00.1234567891Z' has 10 digits after the seconds' point; "
+            "Connect's date-times keep at most 9 (nanoseconds)",
+        ),
+        (
+            "0001-01-01T00:05:00",  # Paris before 1911: 9 minutes 21 seconds ahead of UTC
+            "'0001-01-01T00:05:00' falls before year 1 once converted to UTC (Connect's "
+            "date-times are UTC): check the year",
+        ),
+        (
+            "9999-12-31T23:59:59.5-00:01",
+            "'9999-12-31T23:59:59.5-00:01' falls after year 9999 once converted to UTC "
+            "(Connect's date-times are UTC): check the year",
+        ),
+    ],
+)
+def test_date_times_that_cannot_be_sent_are_refused(text: str, message: str) -> None:
+    paris = Conventions(assume_timezone=ZoneInfo("Europe/Paris"))
+    with pytest.raises(ConversionError) as raised:
+        convert(text, Kind.DATE_TIME, paris)
+    assert (raised.value.code, raised.value.message) == ("INVALID_DATE_TIME", message)
+
+
+NANOS = 1_793_523_600_123_456_789  # 2026-11-01T09:00:00.123456789Z
+
+
+def nanosecond_orders(path: Path) -> Path:
+    """Three orders whose created_at is a Parquet timestamp[ns]: nanoseconds, microseconds,
+    whole seconds."""
+    table = pa.Table.from_pylist([base_line(i, f"L{i}") for i in ("N1", "N2", "N3")])
+    stamps = [NANOS, NANOS - 789, NANOS - 123_456_789]
+    table = table.set_column(
+        table.column_names.index("created_at"),
+        "created_at",
+        pa.array(stamps, pa.timestamp("ns", tz="UTC")),
+    )
+    pq.write_table(table, path)
+    return path
+
+
+NANOSECOND_TEXTS = {
+    "N1": "2026-11-01T09:00:00.123456789Z",
+    "N2": "2026-11-01T09:00:00.123456Z",
+    "N3": "2026-11-01T09:00:00Z",
+}
+
+
+def test_parquet_nanoseconds_are_sent_exactly_by_check(tmp_path: Path, run_cli: RunCli) -> None:
+    path = nanosecond_orders(tmp_path / "orders-ns.parquet")
+    code, out, err = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert (code, err) == (0, ""), out
+    lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
+    orders = [o for line in lines.splitlines() for o in orjson.loads(line)["orders"]]
+    assert {o["channel_order_id"]: o["created_at"] for o in orders} == NANOSECOND_TEXTS
+
+
+def test_parquet_nanoseconds_are_sent_exactly_by_run(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    nanosecond_orders(settings.inbox / "orders-ns.parquet")
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 0
+    stored = {o["channel_order_id"]: o["body"]["created_at"] for o in sandbox.stored_orders()}
+    assert stored == NANOSECOND_TEXTS
+
+
+@pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
+def test_parquet_timestamps_of_every_unit_become_exact_text(tz: str | None) -> None:
+    """In Arrow, without Python datetimes (which stop at microseconds, and without pandas
+    refuse nanoseconds): what ``read_table`` and the streamed path both read."""
+    array = pa.array([NANOS, NANOS - 789, NANOS - 123_456_789, None], pa.timestamp("ns", tz=tz))
+    suffix = "" if tz is None else "+00:00"
+    assert text_array(array).to_pylist() == [
+        f"2026-11-01T09:00:00.123456789{suffix}",
+        f"2026-11-01T09:00:00.123456{suffix}",
+        f"2026-11-01T09:00:00{suffix}",
+        "",
+    ]
+    millis = pa.array([NANOS // 10**6], pa.timestamp("ms", tz=tz))
+    assert text_array(millis).to_pylist() == [f"2026-11-01T09:00:00.123000{suffix}"]
