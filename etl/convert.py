@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -127,15 +127,16 @@ def to_date_time(text: str, conventions: Conventions) -> str:
             "NOT_A_DATE_TIME", f"'{text}' is not a real date-time (check day, month and hour)"
         ) from None
     nanoseconds = _nanoseconds(text, (shape.group(2) or ".")[1:])
-    if moment.tzinfo is None:
-        if conventions.assume_timezone is None:
-            raise ConversionError(
-                "NAIVE_DATE_TIME",
-                f"'{text}' has no timezone offset; add one (e.g. +02:00 or Z) "
-                "or set assume_timezone in the configuration",
-            )
-        moment = moment.replace(tzinfo=conventions.assume_timezone)
+    zone = conventions.assume_timezone
+    if moment.tzinfo is None and zone is None:
+        raise ConversionError(
+            "NAIVE_DATE_TIME",
+            f"'{text}' has no timezone offset; add one (e.g. +02:00 or Z) "
+            "or set assume_timezone in the configuration",
+        )
     try:
+        if moment.tzinfo is None and zone is not None:
+            moment = _localized(text, moment, zone)
         return format_utc(moment, nanoseconds)
     except OverflowError:  # year 1 or 9999 pushed past its end by the offset
         side = "before year 1" if moment.year == 1 else "after year 9999"
@@ -144,6 +145,36 @@ def to_date_time(text: str, conventions: Conventions) -> str:
             f"'{text}' falls {side} once converted to UTC (Connect's date-times are UTC): "
             "check the year",
         ) from None
+
+
+def _localized(text: str, moment: datetime, zone: tzinfo) -> datetime:
+    """A wall-clock time read in the assumed zone; refused when the zone's clocks skipped it
+    (spring forward) or showed it twice (fall back): a guess would be an hour off, silently."""
+    early, late = moment.replace(tzinfo=zone, fold=0), moment.replace(tzinfo=zone, fold=1)
+    before, after = early.utcoffset(), late.utcoffset()
+    if before == after:
+        return early
+    assert before is not None and after is not None
+    if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        raise ConversionError(
+            "NONEXISTENT_LOCAL_TIME",
+            f"'{text}' never happened in {zone}: the clocks skipped it, going from "
+            f"{_offset(before)} to {_offset(after)}; the export should carry the offset it meant "
+            f"(e.g. {text}{_offset(before)})",
+        )
+    raise ConversionError(
+        "AMBIGUOUS_LOCAL_TIME",
+        f"'{text}' happened twice in {zone} (the clocks went back from {_offset(before)} to "
+        f"{_offset(after)}): it is {format_utc(early)} or {format_utc(late)}; the export should "
+        f"carry the offset ({_offset(before)} or {_offset(after)})",
+    )
+
+
+def _offset(delta: timedelta) -> str:
+    """``+01:00`` (``+10:30``, ``-03:00``), as a date-time writes its offset."""
+    minutes = int(delta.total_seconds()) // 60
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _nanoseconds(text: str, fraction: str) -> str:

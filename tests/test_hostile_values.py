@@ -203,6 +203,37 @@ ORDER_CASES += [
 ]
 
 
+PARIS = {"assume_timezone": "Europe/Paris"}
+ORDER_CASES += [
+    OrderCase(
+        "orders-dst-gap.csv",
+        lambda: csv_bytes(around(bad_line(created_at="2026-03-29T02:30:00"))),
+        Problem(
+            "3",
+            "$.created_at",
+            "NONEXISTENT_LOCAL_TIME",
+            "created_at: '2026-03-29T02:30:00' never happened in Europe/Paris: the clocks "
+            "skipped it, going from +01:00 to +02:00; the export should carry the offset it "
+            "meant (e.g. 2026-03-29T02:30:00+01:00)",
+        ),
+        PARIS,
+    ),
+    OrderCase(
+        "orders-dst-overlap.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__created_at="2026-10-25 02:30:00"))),
+        Problem(
+            "3",
+            "$.order_lines[0].created_at",
+            "AMBIGUOUS_LOCAL_TIME",
+            "order_lines[0].created_at: '2026-10-25 02:30:00' happened twice in Europe/Paris "
+            "(the clocks went back from +02:00 to +01:00): it is 2026-10-25T00:30:00Z or "
+            "2026-10-25T01:30:00Z; the export should carry the offset (+02:00 or +01:00)",
+        ),
+        PARIS,
+    ),
+]
+
+
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
 def test_a_hostile_cell_is_one_orders_problem_in_check(
     case: OrderCase, tmp_path: Path, run_cli: RunCli
@@ -371,3 +402,40 @@ def test_parquet_timestamps_of_every_unit_become_exact_text(tz: str | None) -> N
     ]
     millis = pa.array([NANOS // 10**6], pa.timestamp("ms", tz=tz))
     assert text_array(millis).to_pylist() == [f"2026-11-01T09:00:00.123000{suffix}"]
+
+
+# --- daylight-saving time (item 8) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-29T01:59:59", "2026-03-29T00:59:59Z"),  # the last second before the gap
+        ("2026-03-29T03:00:00", "2026-03-29T01:00:00Z"),  # the first after it
+        ("2026-10-25T01:59:59", "2026-10-24T23:59:59Z"),  # before the hour that repeats
+        ("2026-10-25T03:00:00", "2026-10-25T02:00:00Z"),  # after it
+        ("2026-10-25T02:30:00+01:00", "2026-10-25T01:30:00Z"),  # an offset settles it
+    ],
+)
+def test_local_times_next_to_a_clock_change_are_converted(text: str, expected: str) -> None:
+    paris = Conventions(assume_timezone=ZoneInfo("Europe/Paris"))
+    assert convert(text, Kind.DATE_TIME, paris) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "code"),
+    [
+        ("2026-03-29T02:00:00", "Europe/Paris", "NONEXISTENT_LOCAL_TIME"),
+        ("2026-03-29T02:59:59.5", "Europe/Paris", "NONEXISTENT_LOCAL_TIME"),
+        ("2026-10-25T02:00:00", "Europe/Paris", "AMBIGUOUS_LOCAL_TIME"),
+        ("2026-11-01T01:30:00", "America/New_York", "AMBIGUOUS_LOCAL_TIME"),
+        ("2026-10-04T02:15:00", "Australia/Lord_Howe", "NONEXISTENT_LOCAL_TIME"),  # 30 minutes
+    ],
+)
+def test_local_times_a_clock_change_skips_or_repeats_are_refused(
+    text: str, zone: str, code: str
+) -> None:
+    with pytest.raises(ConversionError) as raised:
+        convert(text, Kind.DATE_TIME, Conventions(assume_timezone=ZoneInfo(zone)))
+    assert raised.value.code == code
+    assert f"'{text}'" in raised.value.message and zone in raised.value.message
