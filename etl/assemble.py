@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 
 from etl.builder import Build, compile_builder
 from etl.convert import (
+    CONTROL,
+    CONTROL_CHARACTER,
     Conventions,
     ConversionError,
     convert,
@@ -129,7 +131,7 @@ class Assembler:
         )
         self._structures: dict[tuple[str, bytes, int], bool] = {}
         self._converted: dict[tuple[Kind, str], tuple[Any, str]] = {}
-        self._origins: dict[tuple[str, str], Origin | None] = {}
+        self._origins: dict[tuple[str, str], tuple[Origin | None, bool]] = {}
         self._templates: dict[tuple[str, bytes], Template] = {}
 
     # --- one chunk ------------------------------------------------------------------------------
@@ -185,9 +187,9 @@ class Assembler:
         for column in row_encoded:
             if column.failed.any():
                 flag_rows(column.failed[column.codes])
-        item_ids, origins = self._keys(encode, first, groups)
+        item_ids, origins, tainted = self._keys(encode, first, groups)
         for g in range(groups):
-            if not item_ids[g] or origins[g] is None:
+            if not item_ids[g] or origins[g] is None or tainted[g]:
                 flagged[g] = True
 
         good = np.flatnonzero(~flagged)
@@ -245,6 +247,10 @@ class Assembler:
             json = pa.array([""] * len(distinct_array), pa.string())
         elif kind is Kind.STRING:
             json = _string_json(distinct_array)
+            # A control character is refused (convert.CONTROL): Mapper words the problem.
+            failed = pc.match_substring_regex(distinct_array, CONTROL).to_numpy(
+                zero_copy_only=False
+            )
         else:
             fast, json = self._fast_json(kind, distinct_array)
             if not fast.all():
@@ -574,7 +580,9 @@ class Assembler:
         encode: Callable[[str], tuple[list[str], np.ndarray]],
         first: np.ndarray,
         groups: int,
-    ) -> tuple[list[str], list[Origin | None]]:
+    ) -> tuple[list[str], list[Origin | None], list[bool]]:
+        """Each item's id and origin, and whether its origin cells hold a control character."""
+
         def at_starts(column: PlanColumn | None) -> list[str]:
             if column is None:
                 return [""] * groups
@@ -588,14 +596,19 @@ class Assembler:
         stores = at_starts(self.origin_columns.get("channel_store_id"))
         default = self.default_origin
         origins: list[Origin | None] = []
+        tainted: list[bool] = []
         for channel, store in zip(channels, stores, strict=True):
             key = (channel, store)
-            if key not in self._origins:
+            known = self._origins.get(key)
+            if known is None:
+                bad = CONTROL_CHARACTER.search(channel + store) is not None
                 channel = channel or (default.channel_id if default else "")
                 store = store or (default.channel_store_id if default else "")
-                self._origins[key] = Origin(channel, store) if channel and store else None
-            origins.append(self._origins[key])
-        return item_ids, origins
+                origin = Origin(channel, store) if channel and store else None
+                known = self._origins[key] = (origin, bad)
+            origins.append(known[0])
+            tainted.append(known[1])
+        return item_ids, origins, tainted
 
     def _rebuild(
         self,

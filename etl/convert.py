@@ -29,6 +29,21 @@ FALSE = frozenset({"false", "0", "no"})
 DATE_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?", re.ASCII)
 
 
+# The C0 control characters but tab, line feed and carriage return: invisible, never typed on
+# purpose (a broken export, a copy from a terminal or an old word processor), and forbidden in
+# XML 1.0, in which channels' own feeds carry the text Connect passes on.
+CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"  # for re and for Arrow (RE2)
+CONTROL_CHARACTER = re.compile(CONTROL)
+# fmt: off
+C0_NAMES = (
+    "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
+    "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM", "SUB", "ESC",
+    "FS", "GS", "RS", "US",
+)
+# fmt: on
+C0_GLOSSES = {"BS": "backspace", "VT": "vertical tab", "FF": "form feed", "ESC": "escape"}
+
+
 class ConversionError(ValueError):
     """A cell whose text is not a value of the column's type."""
 
@@ -255,8 +270,28 @@ def to_string_list(text: str) -> list[str]:
     return value
 
 
+def refuse_control_characters(text: str, where: str = "") -> None:
+    """Raise CONTROL_CHARACTER for a text holding one (see CONTROL), saying which and where."""
+    found = CONTROL_CHARACTER.search(text)
+    if found is None:
+        return
+    name = C0_NAMES[ord(found.group())]
+    gloss = f", {C0_GLOSSES[name]}" if name in C0_GLOSSES else ""
+    raise ConversionError(
+        "CONTROL_CHARACTER",
+        f"holds {name} (U+{ord(found.group()):04X}{gloss}), an invisible control character, "
+        f"at character {found.start() + 1}{where}; remove it from the export",
+    )
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters written out (``\\u0000``), for a report cell."""
+    return CONTROL_CHARACTER.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
 def convert(text: str, kind: Kind, conventions: Conventions) -> Any:
     """One cell's value; ``CUSTOM_VALUE`` cells are typed later, once their type is known."""
+    refuse_control_characters(text)
     if kind is Kind.STRING or kind is Kind.CUSTOM_VALUE:
         return text
     if kind is Kind.INTEGER:
@@ -281,6 +316,10 @@ def convert_custom_value(text: str, attribute_type: Any, conventions: Convention
     """A custom attribute's value read by its sibling ``type`` (an unknown type keeps the text;
     the schema then reports the type itself)."""
     if attribute_type == "LIST":
-        return to_string_list(text)
+        refuse_control_characters(text)
+        values = to_string_list(text)
+        for position, value in enumerate(values, start=1):  # written as \u0000 in the JSON
+            refuse_control_characters(value, f" of its element {position}")
+        return values
     kind = CUSTOM_VALUE_KINDS.get(str(attribute_type), Kind.STRING)
     return convert(text, kind, conventions)

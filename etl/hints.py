@@ -31,6 +31,8 @@ CODE_HINTS = {
     "INVALID_DATE_TIME": "Not a real date or time (a 31st of November, an hour 25): check it.",
     "INVALID_EMAIL": "Not an email address: look for a missing @ or domain, or leave it empty.",
     "INVALID_URI": "Not a web address: it must start with https:// (or http://).",
+    "CONTROL_CHARACTER": "Remove the invisible character the message names (it is usually left "
+    "by a broken export, or a copy from another program); it shows as \\u0000 in errors.csv.",
     "ROWS_DISAGREE": "Order-level columns repeat on every line of an order and must be "
     "identical: make the rows named in the message agree.",
     "DUPLICATE_LINE_ID": "Every order line needs its own channel_order_line_id across the whole "

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from etl.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.convert import (
+    Conventions,
+    ConversionError,
+    convert,
+    convert_custom_value,
+    refuse_control_characters,
+    visible,
+)
 from etl.errors import UnreadableFile
 from etl.models import MappedItem, Origin, Violation
 from etl.read import Table
@@ -243,6 +250,7 @@ class Mapper:
         for column in self.columns:
             leaf = column.leaf
             if leaf.level is Level.REQUEST:
+                self._check_request_cell(item, column, first)
                 continue
             if leaf.level is Level.ITEM:
                 text = column.cells[first]
@@ -270,7 +278,7 @@ class Mapper:
         path: tuple[Key, ...],
     ) -> None:
         value: Any = text
-        if leaf.kind is not Kind.STRING and leaf.kind is not Kind.CUSTOM_VALUE:
+        if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
                 value = convert(text, leaf.kind, self.conventions)
             except ConversionError as error:
@@ -303,8 +311,18 @@ class Mapper:
             message = message.replace(text, mask(text))
             shown = mask(text)
         return self._violation(
-            rows, item.item_id, where, error.code, f"{where[2:]}: {message}", shown
+            rows, item.item_id, where, error.code, f"{where[2:]}: {message}", visible(shown)
         )
+
+    def _check_request_cell(self, item: MappedItem, column: _Column, row: int) -> None:
+        """A request-level cell (the origin) is sent as it is, but not with a control character."""
+        text = column.cells[row]
+        try:
+            refuse_control_characters(text)
+        except ConversionError as error:
+            item.violations.append(
+                self._conversion_violation(item, [row], column.leaf, column.leaf.keys, error, text)
+            )
 
     def _check_agreement(self, item: MappedItem, column: _Column, rows: list[int]) -> None:
         first = column.cells[rows[0]]
@@ -359,7 +377,12 @@ class Mapper:
                 where = json_path((*prefix, "custom_attributes", index, "value"))
                 item.violations.append(
                     self._violation(
-                        rows, item.item_id, where, error.code, f"{where[2:]}: {error.message}", text
+                        rows,
+                        item.item_id,
+                        where,
+                        error.code,
+                        f"{where[2:]}: {error.message}",
+                        visible(text),
                     )
                 )
 

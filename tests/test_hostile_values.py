@@ -234,6 +234,100 @@ ORDER_CASES += [
 ]
 
 
+def parquet_bytes(rows: Rows) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), buffer)
+    return buffer.getvalue()
+
+
+def far_into_the_file(rows: Rows) -> Rows:
+    """The first order made long (a 70,000-character title), so that the bad row starts past
+    the first 64 KiB, which the reader samples for the dialect and binary content."""
+    rows[0] = {**rows[0], "order_lines.product.title": "x" * 70_000}
+    return rows
+
+
+CONTROL = "an invisible control character"
+ORDER_CASES += [
+    OrderCase(
+        "orders-nul-channel.csv",
+        lambda: csv_bytes(far_into_the_file(around(bad_line(origin__channel_id="\0SHOP-FR")))),
+        Problem(
+            "3",
+            "$.origin.channel_id",
+            "CONTROL_CHARACTER",
+            f"origin.channel_id: holds NUL (U+0000), {CONTROL}, at character 1; remove it from "
+            "the export",
+        ),
+    ),
+    OrderCase(
+        "orders-nul-line-id.parquet",
+        lambda: parquet_bytes(around(bad_line(order_lines__channel_order_line_id="L\x002"))),
+        Problem(
+            "3",
+            "$.order_lines[0].channel_order_line_id",
+            "CONTROL_CHARACTER",
+            f"order_lines[0].channel_order_line_id: holds NUL (U+0000), {CONTROL}, at "
+            "character 2; remove it from the export",
+        ),
+    ),
+    OrderCase(
+        "orders-nul-order-id.parquet",
+        lambda: parquet_bytes(around(base_line("B\x00AD", "L2"))),
+        Problem(
+            "3",
+            "$.channel_order_id",
+            "CONTROL_CHARACTER",
+            f"channel_order_id: holds NUL (U+0000), {CONTROL}, at character 2; remove it from "
+            "the export",
+        ),
+    ),
+    OrderCase(
+        "orders-sub-title.csv",
+        lambda: csv_bytes(around(bad_line(order_lines__product__title="Mug\x1a"))),
+        Problem(
+            "3",
+            "$.order_lines[0].product.title",
+            "CONTROL_CHARACTER",
+            f"order_lines[0].product.title: holds SUB (U+001A), {CONTROL}, at character 4; "
+            "remove it from the export",
+        ),
+    ),
+    OrderCase(
+        "orders-vt-email.csv",
+        lambda: csv_bytes(around(bad_line(shipping_info__email="jane\x0b.doe@example.com"))),
+        Problem(
+            "3",
+            "$.shipping_info.email",
+            "CONTROL_CHARACTER",
+            f"shipping_info.email: holds VT (U+000B, vertical tab), {CONTROL}, at character 5; "
+            "remove it from the export",
+        ),
+    ),
+    OrderCase(
+        "orders-nul-in-a-list.csv",
+        lambda: csv_bytes(
+            around(
+                bad_line(
+                    **{
+                        "custom_attributes[0].id": "tags",
+                        "custom_attributes[0].type": "LIST",
+                        "custom_attributes[0].value": '["a","b\\u0000"]',
+                    }
+                )
+            )
+        ),
+        Problem(
+            "3",
+            "$.custom_attributes[0].value",
+            "CONTROL_CHARACTER",
+            f"custom_attributes[0].value: holds NUL (U+0000), {CONTROL}, at character 2 of "
+            "its element 2; remove it from the export",
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
 def test_a_hostile_cell_is_one_orders_problem_in_check(
     case: OrderCase, tmp_path: Path, run_cli: RunCli
@@ -439,3 +533,29 @@ def test_local_times_a_clock_change_skips_or_repeats_are_refused(
         convert(text, Kind.DATE_TIME, Conventions(assume_timezone=ZoneInfo(zone)))
     assert raised.value.code == code
     assert f"'{text}'" in raised.value.message and zone in raised.value.message
+
+
+# --- control characters (item 5) ----------------------------------------------------------------
+
+
+def test_tabs_and_line_breaks_in_text_are_kept(tmp_path: Path, run_cli: RunCli) -> None:
+    """Text may hold the three controls a person types (tab, line feed, carriage return)."""
+    title = "Mug\tbig\r\nsecond line"
+    path = tmp_path / "orders-tab.csv"
+    path.write_bytes(csv_bytes([base_line("G1", "L1", order_lines__product__title=title)]))
+    code, out, _ = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
+    (order,) = orjson.loads(lines)["orders"]
+    assert order["order_lines"][0]["product"]["title"] == title
+
+
+def test_a_control_character_is_shown_visibly_in_errors_csv(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    path = tmp_path / "orders-nul.csv"
+    rows = far_into_the_file(around(bad_line(order_lines__product__id="00\x00123")))
+    path.write_bytes(csv_bytes(rows))
+    assert run_cli("check", path, "--outbox", tmp_path / "out")[0] == 1
+    (error,) = errors_of(only_run_dir(tmp_path / "out"), path.name)
+    assert error["value"] == "00\\u0000123"
