@@ -101,7 +101,8 @@ def prepare(
     if streamable(kind):
         stream = open_source(path, kind, source.read, source.mapping, settings.default_origin, scan)
         return Prepared(path, kind, source, stream.rows, stream=stream)
-    table = read_table(path, source.read)
+    # No kind read whole has a column that means a list (only a custom attribute's value does).
+    table = read_table(path, source.read, source.mapping.ignore, lists=())
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )

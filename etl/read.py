@@ -11,7 +11,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -72,12 +72,19 @@ def refuse_missing_or_empty(path: Path) -> None:
         raise UnreadableFile(str(path), "the file is empty (0 bytes)")
 
 
-def read_table(path: Path, options: ReadOptions | None = None) -> Table:
-    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on."""
+def read_table(
+    path: Path,
+    options: ReadOptions | None = None,
+    ignore: Collection[str] = (),
+    lists: Collection[str] | None = None,
+) -> Table:
+    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on.
+    Parquet: ``ignore``, columns the mapping drops, may hold anything; ``lists``, the columns
+    whose path means a list (None: any column), hold them as JSON text (``["a","b"]``)."""
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
     if path.suffix.lower() == ".parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, ignore, lists)
     return _read_csv(path, options)
 
 
@@ -273,7 +280,9 @@ def _spreadsheet_rows(raw: bytes, encoding: str, delimiter: str, count: int) -> 
 # --- Parquet -----------------------------------------------------------------------------------
 
 
-def _read_parquet(path: Path) -> Table:
+def _read_parquet(
+    path: Path, ignore: Collection[str] = (), lists: Collection[str] | None = None
+) -> Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
@@ -285,15 +294,116 @@ def _read_parquet(path: Path) -> Table:
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
+    used = {name: table.column(i).type for i, name in enumerate(names) if name not in ignore}
+    refuse_unflat_columns(path, used, used if lists is None else lists)
+    for name in used:
+        refuse_bytes_not_text(path, name, table.column(names.index(name)))
     # The same text as the streamed path's, column by column (text_array).
     cells = {name: text_array(table.column(index)).to_pylist() for index, name in enumerate(names)}
     return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
+
+
+_UNFLAT = {
+    "struct": "a group of fields",
+    "map": "key-value pairs",
+    "list": "a list",
+    "union": "one of several types",
+    "duration": "a duration",
+    "interval": "an interval",
+}
+
+
+def _unflat(kind: pa.DataType) -> str | None:
+    """What a column of this type holds that one cell cannot (None: it has a flat meaning)."""
+    if pa.types.is_dictionary(kind):
+        return _unflat(kind.value_type)
+    if isinstance(kind, pa.ExtensionType):
+        return _unflat(kind.storage_type)
+    for family, words in _UNFLAT.items():
+        if getattr(pa.types, f"is_{family}")(kind) or (
+            family == "list" and (pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind))
+        ):
+            return words
+    return None
+
+
+def refuse_unflat_columns(path: Path, types: dict[str, pa.DataType], lists: Iterable[str]) -> None:
+    """Raise UnreadableFile naming every column (name -> Arrow type) whose values have no flat
+    meaning: a struct, a map, a list (but in ``lists``, the columns whose path means a list)...
+    Their Python text (``{'a': 1}``) would otherwise be sent as if it were the field's value."""
+    allowed = set(lists)
+    problems = []
+    for name, kind in types.items():
+        words = _unflat(kind)
+        if words is not None and not (words == "a list" and name in allowed):
+            problems.append(f"'{name}' ({_type_name(kind)}: {words})")
+    if problems:
+        raise UnreadableFile(
+            str(path),
+            "Parquet columns with no place in a flat row: "
+            + "; ".join(sorted(problems))
+            + ". Give each field or element a column of its own, named by its path (e.g. "
+            "order_lines.taxes[0].code), or ignore the column in a mapping file",
+        )
+
+
+def _type_name(kind: pa.DataType) -> str:
+    """A Parquet column's type as a person reads it (Arrow's own names its list items and map
+    entries after the writer's internals)."""
+    if pa.types.is_dictionary(kind):
+        return _type_name(kind.value_type)
+    if pa.types.is_map(kind):
+        return f"map of {_type_name(kind.key_type)} to {_type_name(kind.item_type)}"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return f"list of {_type_name(kind.value_type)}"
+    if pa.types.is_struct(kind):
+        fields = ", ".join(f"{field.name}: {_type_name(field.type)}" for field in kind)
+        return f"struct<{fields}>"
+    return str(kind)
+
+
+def is_bytes(kind: pa.DataType) -> bool:
+    """A BINARY column (of any width)."""
+    return bool(
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def refuse_bytes_not_text(path: Path, name: str, column: pa.Array | pa.ChunkedArray) -> None:
+    """A column of bytes is text when they are UTF-8 (older writers, Hive and Impala among them,
+    store strings as plain BINARY); raise UnreadableFile, naming the first row, when not."""
+    if not is_bytes(column.type):
+        return
+    try:
+        column.cast(pa.binary()).cast(pa.string())
+        return
+    except pa.ArrowInvalid:
+        pass
+    values = column.to_pylist()
+    row = next(i for i, value in enumerate(values) if value is not None and not _utf8(value))
+    raise UnreadableFile(
+        str(path),
+        f"the Parquet column '{name}' holds bytes that are not UTF-8 text (row {row + 2} is the "
+        "first): write it as a text (UTF-8 string) column",
+    )
+
+
+def _utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def text_array(array: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A column as the text cells the CSV path gives: strings, no nulls (see ``_parquet_text``)."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
+    if is_bytes(array.type):  # UTF-8, checked when the file was opened (refuse_bytes_not_text)
+        array = array.cast(pa.binary()).cast(pa.string())
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         if array.null_count:
             array = pc.fill_null(array, "")

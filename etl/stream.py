@@ -40,14 +40,17 @@ from etl.read import (
     _encoding_problem,
     _header,
     _read_parquet,
+    is_bytes,
     ragged_rows,
     read_arrow,
+    refuse_bytes_not_text,
     refuse_missing_or_empty,
+    refuse_unflat_columns,
     sniff_delimiter,
     text_array,
     text_csv_options,
 )
-from etl.schema import FileKind, Level
+from etl.schema import FileKind, Kind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
 BLOCK_BYTES = 1 << 20  # the data pass: every column of a block is held at once
@@ -343,6 +346,7 @@ def _open_parquet(
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
     columns = resolve_columns(names, path.name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
+    _refuse_unflat(path, parquet, schema, columns, original)
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:
         """The key columns as text; every column as stored (the workers make it text)."""
@@ -384,6 +388,29 @@ def _open_parquet(
         lambda: batches(None),
         len(index.origins),
     )
+
+
+def _refuse_unflat(
+    path: Path,
+    parquet: pq.ParquetFile,
+    schema: pa.Schema,
+    columns: list[PlanColumn],
+    original: dict[str, str],
+) -> None:
+    """The checks of read._read_parquet, before anything is built or sent: no column the plan
+    reads holds values without a flat meaning (a list only for a custom attribute's value, whose
+    type may be LIST), and bytes are UTF-8 text."""
+    used = {c.source for c in columns if c.constant is None}
+    lists = [
+        name
+        for name in used
+        if all(c.leaf.kind is Kind.CUSTOM_VALUE for c in columns if c.source == name)
+    ]
+    types = {name: schema.field(original[name]).type for name in used}
+    refuse_unflat_columns(path, types, lists)
+    for name, kind in types.items():
+        if is_bytes(kind):  # read whole, but only such a column (rare: older writers)
+            refuse_bytes_not_text(path, name, parquet.read(columns=[original[name]]).column(0))
 
 
 # --- the index ---------------------------------------------------------------------------------

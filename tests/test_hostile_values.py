@@ -23,7 +23,8 @@ import pytest
 from etl.client import ConnectClient
 from etl.config import SourceFormat
 from etl.convert import Conventions, ConversionError, convert
-from etl.read import text_array
+from etl.errors import UnreadableFile
+from etl.read import read_table, text_array
 from etl.sandbox import SandboxServer
 from etl.schema import ORDERS, Kind, UnknownColumn, flat_model
 from etl.sync import Sync
@@ -559,3 +560,163 @@ def test_a_control_character_is_shown_visibly_in_errors_csv(
     assert run_cli("check", path, "--outbox", tmp_path / "out")[0] == 1
     (error,) = errors_of(only_run_dir(tmp_path / "out"), path.name)
     assert error["value"] == "00\\u0000123"
+
+
+# --- whole files: unreadable, kept and explained --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileCase:
+    name: str
+    data: Callable[[Path], bytes]  # given a folder for scratch work (big files)
+    reason: str
+
+
+def check_file_case(case: FileCase, tmp_path: Path, run_cli: RunCli) -> None:
+    """`etl check`: exit 2 and the reason, for the file as a whole."""
+    path = tmp_path / case.name
+    path.write_bytes(case.data(tmp_path))
+    code, _, err = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert f"{case.name}: UNREADABLE: {case.reason}\n" in err
+    assert "Traceback" not in err
+
+
+def run_file_case(case: FileCase, sandbox: SandboxServer, tmp_path: Path) -> None:
+    """`etl run`: nothing sent, the file in failed/ with the reason beside it."""
+    settings = settings_for(sandbox, tmp_path)
+    data = case.data(tmp_path)
+    (settings.inbox / case.name).write_bytes(data)
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 1
+    (summary,) = run.files
+    assert (summary.status, summary.reason) == ("unreadable", case.reason)
+    failed = settings.outbox / "failed" / run.run_id / case.name
+    assert failed.read_bytes() == data
+    assert (failed.parent / f"{case.name}.reason.txt").read_text().strip() == case.reason
+    assert sandbox.stored_orders() == []
+
+
+def with_column(
+    name: str, values: pa.Array, also: dict[str, pa.Array] | None = None
+) -> Callable[[Path], bytes]:
+    """Two good orders whose column ``name`` is ``values`` (native Parquet types), and ``also``."""
+
+    def data(_: Path) -> bytes:
+        table = pa.Table.from_pylist([base_line("G1", "L1"), base_line("G2", "L2")])
+        for column, array in {name: values, **(also or {})}.items():
+            if column in table.column_names:
+                table = table.set_column(table.column_names.index(column), column, array)
+            else:
+                table = table.append_column(column, array)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return buffer.getvalue()
+
+    return data
+
+
+UNFLAT = "Parquet columns with no place in a flat row: "
+UNFLAT_ADVICE = (
+    ". Give each field or element a column of its own, named by its path (e.g. "
+    "order_lines.taxes[0].code), or ignore the column in a mapping file"
+)
+FILE_CASES = [
+    FileCase(
+        "orders-struct.parquet",
+        with_column("order_lines.product.title", pa.array([{"a": 1, "b": "x"}] * 2)),
+        UNFLAT + "'order_lines.product.title' (struct<a: int64, b: string>: a group of "
+        "fields)" + UNFLAT_ADVICE,
+    ),
+    FileCase(
+        "orders-map-and-list.parquet",
+        lambda tmp: with_column(
+            "order_lines.product.title",
+            pa.array([[("a", 1)]] * 2, pa.map_(pa.string(), pa.int64())),
+            also={"order_lines.product.id": pa.array([["a", "b"]] * 2)},
+        )(tmp),
+        UNFLAT + "'order_lines.product.id' (list of string: a list); "
+        "'order_lines.product.title' (map of string to int64: key-value pairs)" + UNFLAT_ADVICE,
+    ),
+    FileCase(
+        "orders-duration.parquet",
+        with_column("order_lines.quantity", pa.array([5, 6], pa.duration("s"))),
+        UNFLAT + "'order_lines.quantity' (duration[s]: a duration)" + UNFLAT_ADVICE,
+    ),
+    FileCase(
+        "orders-bytes.parquet",
+        with_column("order_lines.product.title", pa.array([b"Mug", b"\xff\xfe\x00x"])),
+        "the Parquet column 'order_lines.product.title' holds bytes that are not UTF-8 text "
+        "(row 3 is the first): write it as a text (UTF-8 string) column",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", FILE_CASES, ids=[c.name for c in FILE_CASES])
+def test_a_hostile_file_is_explained_by_check(
+    case: FileCase, tmp_path: Path, run_cli: RunCli
+) -> None:
+    check_file_case(case, tmp_path, run_cli)
+
+
+@pytest.mark.parametrize("case", FILE_CASES, ids=[c.name for c in FILE_CASES])
+def test_a_hostile_file_is_kept_and_explained_by_run(
+    case: FileCase, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    run_file_case(case, sandbox, tmp_path)
+
+
+# --- Parquet column types (item 6) ----------------------------------------------------------------
+
+
+def test_parquet_text_stored_as_bytes_is_read_as_text(tmp_path: Path, run_cli: RunCli) -> None:
+    """Older writers (Hive, Impala) store strings as plain BINARY: UTF-8 bytes are text."""
+    path = tmp_path / "orders-binary-text.parquet"
+    path.write_bytes(
+        with_column("order_lines.product.title", pa.array([b"Mug", b"Caf\xc3\xa9"]))(path)
+    )
+    code, out, _ = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
+    titles = [o["order_lines"][0]["product"]["title"] for o in orjson.loads(lines)["orders"]]
+    assert titles == ["Mug", "Caf\u00e9"]
+
+
+def test_a_list_column_for_a_list_value_and_an_ignored_struct_are_fine(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    path = tmp_path / "orders-lists.parquet"
+    path.write_bytes(
+        with_column(
+            "custom_attributes[0].value",
+            pa.array([["a", "b"], ["c"]]),
+            also={
+                "custom_attributes[0].id": pa.array(["tags", "tags"]),
+                "custom_attributes[0].type": pa.array(["LIST", "LIST"]),
+                "Internal": pa.array([{"a": 1}, {"a": 2}]),
+            },
+        )(path)
+    )
+    mapping = tmp_path / "m.toml"
+    mapping.write_text('ignore = ["Internal"]\n')
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
+    values = [o["custom_attributes"][0]["value"] for o in orjson.loads(lines)["orders"]]
+    assert values == [["a", "b"], ["c"]]
+
+
+def test_read_table_refuses_the_same_columns(tmp_path: Path) -> None:
+    """The whole-file reader (every kind but orders) says what the streamed one says."""
+    path = tmp_path / "action-status-struct.parquet"
+    table = pa.table({"action_id": ["a1"], "status": [{"x": 1}]})
+    pq.write_table(table, path)
+    with pytest.raises(UnreadableFile) as raised:
+        read_table(path)
+    assert raised.value.reason == (
+        UNFLAT + "'status' (struct<x: int64>: a group of fields)" + UNFLAT_ADVICE
+    )
+    pq.write_table(pa.table({"action_id": ["a1"], "status": [["SUCCESS"]]}), path)
+    assert read_table(path).cells["status"] == ['["SUCCESS"]']  # a reader of any columns
+    with pytest.raises(UnreadableFile, match="'status' \\(list of string: a list\\)"):
+        read_table(path, lists=())  # prepare's: no kind read whole has a list column
