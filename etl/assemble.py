@@ -37,7 +37,7 @@ from etl.convert import (
 from etl.mapping import ColumnMapping, Mapper, PlanColumn
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
-from etl.schema import FileKind, Kind, Level, flat_model
+from etl.schema import FileKind, Key, Kind, Level, flat_model
 from etl.verdict import Unit, Verdicts, nested
 
 MISSING: Any = object()  # an empty cell: the field is absent
@@ -133,6 +133,11 @@ class Assembler:
         self._converted: dict[tuple[Kind, str], tuple[Any, str]] = {}
         self._origins: dict[tuple[str, str], tuple[Origin | None, bool]] = {}
         self._templates: dict[tuple[str, bytes], Template] = {}
+        self._gap_shapes: dict[tuple[str, bytes], bool] = {}
+        self._indexed = {
+            level: any(isinstance(k, int) for c in columns for k in c.leaf.keys)
+            for level, columns in (("item", self.item_columns), ("row", self.row_columns))
+        }
 
     # --- one chunk ------------------------------------------------------------------------------
 
@@ -205,6 +210,18 @@ class Assembler:
                 valid[good] = self._verdict(
                     item_encoded, row_encoded, first, good, item_presence, row_presence, starts
                 )
+            # The schema may find problems in an item not known valid; if its arrays are sent
+            # without the gaps of the user's indexes, Mapper builds it: it notes those indexes,
+            # which the problems then name.
+            unsure = np.flatnonzero(~valid[good])
+            if unsure.size:
+                gapped = unsure[
+                    self._gapped(item_presence[unsure], row_presence, good[unsure], starts)
+                ]
+                flagged[good[gapped]] = True
+                for g in good[gapped].tolist():
+                    documents[g] = None
+                good = np.flatnonzero(~flagged)
         built: list[MappedItem | None] = [None] * groups
         starts_list = list(starts)
         loads = orjson.loads
@@ -544,6 +561,51 @@ class Assembler:
                 ok[position] = bool(unit.validator.is_valid(nested(parts)))
         judged: np.ndarray = ok[signature_of]
         return judged
+
+    def _gapped(
+        self,
+        item_presence: np.ndarray,
+        row_presence: np.ndarray,
+        groups: np.ndarray,
+        item_starts: Sequence[int],
+    ) -> np.ndarray:
+        """Which of the items ``groups`` (their item-level presence given) fill an indexed
+        array with a gap (``taxes[2]`` without ``taxes[0]``), at item level or on a row."""
+        gapped = self._shapes_gapped("item", item_presence)
+        if self._indexed["row"]:
+            starts = np.asarray(item_starts, dtype=np.int64)
+            sizes = starts[groups + 1] - starts[groups]
+            rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in groups.tolist()])
+            on_rows = self._shapes_gapped("row", row_presence[rows])
+            gapped |= np.add.reduceat(on_rows, np.concatenate(([0], np.cumsum(sizes)[:-1]))) > 0
+        return gapped
+
+    def _shapes_gapped(self, level: str, presence: np.ndarray) -> np.ndarray:
+        """Per row of ``presence`` (filled columns of the level): an indexed array has a gap."""
+        if not self._indexed[level] or not len(presence):
+            return np.zeros(len(presence), dtype=bool)
+        shapes, shape_of = _shapes(presence)
+        width = presence.shape[1]
+        answers = np.array(
+            [self._gaps(level, np.unpackbits(shape, count=width).astype(bool)) for shape in shapes]
+        )
+        gapped: np.ndarray = answers[shape_of]
+        return gapped
+
+    def _gaps(self, level: str, present: np.ndarray) -> bool:
+        """One shape: does an array of its filled columns skip an index (remembered)."""
+        key = (level, np.packbits(present).tobytes())
+        known = self._gap_shapes.get(key)
+        if known is None:
+            columns = self.item_columns if level == "item" else self.row_columns
+            found: dict[tuple[Key, ...], set[int]] = {}
+            for column, filled in zip(columns, present.tolist(), strict=True):
+                keys = column.leaf.keys
+                for depth, index in enumerate(keys):
+                    if filled and isinstance(index, int):
+                        found.setdefault(keys[:depth], set()).add(index)
+            known = self._gap_shapes[key] = any(max(i) != len(i) - 1 for i in found.values())
+        return known
 
     def _template(self, level: str, present: np.ndarray) -> Template:
         """The JSON of one shape, cut at the values: derived by building a placeholder item."""

@@ -329,6 +329,59 @@ ORDER_CASES += [
 ]
 
 
+def attribute(index: int, type_: str, value: str, prefix: str = "") -> dict[str, str]:
+    return {
+        f"{prefix}custom_attributes[{index}].id": "x",
+        f"{prefix}custom_attributes[{index}].type": type_,
+        f"{prefix}custom_attributes[{index}].value": value,
+    }
+
+
+ORDER_CASES += [
+    OrderCase(
+        "orders-sparse-attribute.csv",
+        lambda: csv_bytes(around(bad_line(**attribute(7, "NUMERIC", "lots")))),
+        Problem(
+            "3",
+            "$.custom_attributes[7].value",
+            "NOT_A_NUMBER",
+            "custom_attributes[7].value: 'lots' is not a number (e.g. 19.99)",
+        ),
+    ),
+    OrderCase(
+        "orders-sparse-attribute-type.csv",
+        lambda: csv_bytes(around(bad_line(**attribute(3, "COLOR", "red")))),
+        Problem(
+            "3",
+            "$.custom_attributes[3].type",
+            "NOT_ALLOWED_VALUE",
+            "custom_attributes[3].type: 'COLOR' is not one of STRING, NUMERIC, BOOLEAN, DATE, LIST",
+        ),
+    ),
+    OrderCase(
+        "orders-sparse-tax.csv",
+        lambda: csv_bytes(
+            around(
+                bad_line(
+                    **{
+                        "order_lines.taxes[2].code": "VAT",
+                        "order_lines.taxes[2].amount.amount": "-1",
+                        "order_lines.taxes[2].amount.currency": "EUR",
+                    }
+                )
+            )
+        ),
+        Problem(
+            "3",
+            "$.order_lines[0].taxes[2].amount.amount",
+            "NEGATIVE_AMOUNT",
+            "order_lines[0].taxes[2].amount.amount: -1 is negative; amounts must be zero or "
+            "positive",
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
 def test_a_hostile_cell_is_one_orders_problem_in_check(
     case: OrderCase, tmp_path: Path, run_cli: RunCli
@@ -720,3 +773,55 @@ def test_read_table_refuses_the_same_columns(tmp_path: Path) -> None:
     assert read_table(path).cells["status"] == ['["SUCCESS"]']  # a reader of any columns
     with pytest.raises(UnreadableFile, match="'status' \\(list of string: a list\\)"):
         read_table(path, lists=())  # prepare's: no kind read whole has a list column
+
+
+# --- sparse indexes (item 9) ---------------------------------------------------------------------
+
+ADJUSTMENT = {
+    "channel_adjustment_id": "A1",
+    "created_at": "2026-11-01T09:00:00Z",
+    "price.amount": "1",
+    "price.currency": "EUR",
+    "quantity": "1",
+    "reason": "RETURN",
+    "shipping_price.amount": "0",
+    "shipping_price.currency": "EUR",
+    "type": "REFUND",
+}
+
+
+def test_nested_sparse_indexes_are_reported_as_the_user_wrote_them(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """adjustments[1].taxes[4] alone is sent as adjustments[0].taxes[0] (the API wants arrays
+    without gaps), but every problem names the columns the user has."""
+    line = base_line("BAD", "L1", **attribute(5, "NUMERIC", "lots", "order_lines."))
+    line.update({f"order_lines.adjustments[1].{k}": v for k, v in ADJUSTMENT.items()})
+    line["order_lines.adjustments[1].quantity"] = "x"
+    line["order_lines.adjustments[1].taxes[4].code"] = "VAT"  # and no amount
+    line["order_lines.taxes[9].code"] = "VAT"
+    second = base_line("BAD", "L2", **attribute(2, "COLOR", "red", "order_lines."))
+    path = tmp_path / "orders-sparse.csv"
+    path.write_bytes(csv_bytes([line, second]))
+    code, out, _ = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 1, out
+    errors = errors_of(only_run_dir(tmp_path / "out"), path.name)
+    assert sorted((e["row"], e["field"], e["code"]) for e in errors) == [
+        ("2", "$.order_lines[0].adjustments[1].quantity", "NOT_AN_INTEGER"),
+        ("2", "$.order_lines[0].adjustments[1].taxes[4].amount", "REQUIRED_FIELD_MISSING"),
+        ("2", "$.order_lines[0].custom_attributes[5].value", "NOT_A_NUMBER"),
+        ("2", "$.order_lines[0].taxes[9].amount", "REQUIRED_FIELD_MISSING"),
+        ("3", "$.order_lines[1].custom_attributes[2].type", "NOT_ALLOWED_VALUE"),
+    ]
+    for error in errors:
+        assert error["message"].startswith(error["field"][2:] + ":"), error
+
+
+def test_sparse_indexes_are_sent_without_gaps(tmp_path: Path, run_cli: RunCli) -> None:
+    path = tmp_path / "orders-sparse-ok.csv"
+    path.write_bytes(csv_bytes([base_line("G1", "L1", **attribute(7, "STRING", "blue"))]))
+    code, out, _ = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
+    (order,) = orjson.loads(lines)["orders"]
+    assert order["custom_attributes"] == [{"id": "x", "type": "STRING", "value": "blue"}]
