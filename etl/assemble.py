@@ -718,7 +718,9 @@ def _shapes(presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _distinct_rows(matrix: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(matrix, axis=0, return_inverse=True)``, through one integer key per row when
     the values fit (``sizes``: an exclusive bound of each column), which sorts far faster."""
-    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0**62:
+    with np.errstate(over="ignore"):  # thousands of columns: infinity, which is not below
+        product = float(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if product < 2.0**62:
         keys = np.zeros(len(matrix), dtype=np.int64)
         for column, size in zip(matrix.T, sizes, strict=True):
             keys = keys * int(size) + column.astype(np.int64)

@@ -28,7 +28,9 @@ from etl.errors import UnreadableFile
 
 DELIMITERS = (",", ";", "\t", "|")
 SNIFF_BYTES = 64 * 1024
-BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n")
+# A blank line after the header: LF or CRLF line ends, or CR alone (old Mac exports).
+BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n|\r\r")
+LINE_END = re.compile(r"[\r\n]")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
@@ -133,8 +135,41 @@ def _decode_sample(path: Path, raw: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def read_head(path: Path, encoding: str, raw: bytes | None = None) -> str:
+    """The start of a CSV as text: SNIFF_BYTES for the dialect and the binary check, or more,
+    up to the end of the header row, however long it is (thousands of columns)."""
+    size = SNIFF_BYTES
+    while True:
+        if raw is not None:
+            head = raw[:size]
+        else:
+            with path.open("rb") as handle:
+                head = handle.read(size)
+        text = _decode_sample(path, head, encoding)
+        if len(head) < size or _header_end(text) >= 0:
+            return text
+        size *= 4
+
+
+def _header_end(text: str) -> int:
+    """Where the header row ends: its first line end outside quotes (-1: not in ``text``)."""
+    for found in LINE_END.finditer(text):
+        if text.count('"', 0, found.start()) % 2 == 0:
+            return found.start()
+    return -1
+
+
+def line_number(raw: bytes, position: int) -> int:
+    """The line ``position`` is on, counting LF line ends (CRLF too), or CR ones in a file
+    that has no LF."""
+    ends = raw.count(b"\n", 0, position)
+    if not ends and b"\n" not in raw:
+        ends = raw.count(b"\r", 0, position)
+    return ends + 1
+
+
 def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> str:
-    line = raw.count(b"\n", 0, error.start) + 1
+    line = line_number(raw, error.start)
     return (
         f"the file is not valid {encoding.upper()} (byte 0x{raw[error.start]:02X} on line {line}); "
         "save it as UTF-8, or set encoding (e.g. 'cp1252') in the configuration"
@@ -143,7 +178,8 @@ def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> s
 
 def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     try:
-        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter))
+        # newline="": line ends as csv reads them, CR alone included (old Mac exports).
+        header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))
     except (StopIteration, csv.Error):
         raise UnreadableFile(str(path), "the file has no header row") from None
     names = [name.strip() for name in header]
@@ -178,7 +214,7 @@ def _read_csv(path: Path, options: ReadOptions) -> Table:
 def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     """A whole CSV file as an Arrow table of text columns, and the spreadsheet row numbers."""
     raw = path.read_bytes()
-    sample = _decode_sample(path, raw[:SNIFF_BYTES], options.encoding)
+    sample = read_head(path, options.encoding, raw)
     delimiter = options.delimiter or sniff_delimiter(sample)
     names = _header(path, sample, delimiter)
     invalid: list[Any] = []
@@ -265,9 +301,15 @@ def _check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None
         ) from None
 
 
+def first_line_end(data: bytes) -> int:
+    """Where the first line ends (its CR, or its LF), -1 if it does not in ``data``."""
+    found = [at for at in (data.find(b"\n"), data.find(b"\r")) if at >= 0]
+    return min(found, default=-1)
+
+
 def _spreadsheet_rows(raw: bytes, encoding: str, delimiter: str, count: int) -> list[int]:
     """Row numbers as a spreadsheet shows them; blank lines count, multi-line cells do not."""
-    body_start = raw.find(b"\n") + 1
+    body_start = first_line_end(raw) + 1
     if not BLANK_LINE.search(raw, body_start):
         return list(range(2, count + 2))
     text = raw.decode(encoding).removeprefix("\ufeff")

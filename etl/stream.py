@@ -33,16 +33,16 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
-    SNIFF_BYTES,
     ReadOptions,
     _check_quotes,
-    _decode_sample,
     _encoding_problem,
     _header,
     _read_parquet,
+    first_line_end,
     is_bytes,
     ragged_rows,
     read_arrow,
+    read_head,
     refuse_bytes_not_text,
     refuse_missing_or_empty,
     refuse_unflat_columns,
@@ -191,9 +191,7 @@ def _open_csv(
     default_origin: Origin | None,
     scan: Future[FileScan] | None = None,
 ) -> Source:
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    sample = _decode_sample(path, head, options.encoding)
+    sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
     names = _header(path, sample, delimiter)
     try:
@@ -264,7 +262,7 @@ def _open_csv(
     )
 
 
-BLANK = re.compile(rb"\n\r?\n")
+BLANK = re.compile(rb"\n\r?\n|\r\r")  # LF or CRLF line ends, or CR alone
 
 
 @dataclass(frozen=True)
@@ -293,7 +291,7 @@ def scan_file(path: Path) -> FileScan:
             text = tail + block
             start = 0
             if not body:
-                newline = text.find(b"\n")
+                newline = first_line_end(text)
                 if newline < 0:
                     tail = text[-2:]
                     continue

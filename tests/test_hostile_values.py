@@ -382,6 +382,53 @@ ORDER_CASES += [
 ]
 
 
+def old_mac_export() -> bytes:
+    """CR-only line ends (classic Mac OS, some POS exports), a blank line before the bad order,
+    and a line break inside a quoted cell."""
+    rows = [
+        base_line("G1", "L1", order_lines__product__title="Mug\rlarge"),
+        bad_line(order_lines__quantity="x"),
+        base_line("G2", "L3"),
+    ]
+    text = csv_bytes(rows, line_end="\r")
+    first_order_ends = text.index(b"\r", text.index(b"large")) + 1
+    return text[:first_order_ends] + b"\r" + text[first_order_ends:]
+
+
+def wide_header() -> bytes:
+    """A header of about 80,000 characters (3,000 custom attribute columns, all empty), whose
+    last column, past the first 64 KiB, is the quantity."""
+    rows = around(bad_line(order_lines__quantity="x"))
+    wide = [{f"custom_attributes[{i}].id": "" for i in range(3000)} | row for row in rows]
+    for row in wide:
+        row["order_lines.quantity"] = row.pop("order_lines.quantity")
+    return csv_bytes(wide)
+
+
+ORDER_CASES += [
+    OrderCase(
+        "orders-cr-line-ends.csv",
+        old_mac_export,
+        Problem(
+            "4",
+            "$.order_lines[0].quantity",
+            "NOT_AN_INTEGER",
+            "order_lines[0].quantity: 'x' is not a whole number",
+        ),
+    ),
+    OrderCase(
+        "orders-wide-header.csv",
+        wide_header,
+        Problem(
+            "3",
+            "$.order_lines[0].quantity",
+            "NOT_AN_INTEGER",
+            "order_lines[0].quantity: 'x' is not a whole number",
+        ),
+    ),
+]
+
+
 @pytest.mark.parametrize("case", ORDER_CASES, ids=[c.name for c in ORDER_CASES])
 def test_a_hostile_cell_is_one_orders_problem_in_check(
     case: OrderCase, tmp_path: Path, run_cli: RunCli
@@ -825,3 +872,25 @@ def test_sparse_indexes_are_sent_without_gaps(tmp_path: Path, run_cli: RunCli) -
     lines = (only_run_dir(tmp_path / "out") / f"{path.name}.requests.jsonl").read_bytes()
     (order,) = orjson.loads(lines)["orders"]
     assert order["custom_attributes"] == [{"id": "x", "type": "STRING", "value": "blue"}]
+
+
+# --- line ends and long headers (items 10 and 12) -------------------------------------------------
+
+
+def test_a_header_longer_than_the_sample_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "orders-wide.csv"
+    path.write_bytes(wide_header())
+    assert len(path.read_bytes().split(b"\n", 1)[0]) > 64 * 1024
+    table = read_table(path)
+    assert len(table.columns) == 3000 + len(base_line())
+    assert table.columns[-1] == "order_lines.quantity"
+    assert table.cells["order_lines.quantity"] == ["2", "x", "2"]
+
+
+def test_cr_line_ends_are_read_as_line_ends(tmp_path: Path) -> None:
+    path = tmp_path / "orders-mac.csv"
+    path.write_bytes(old_mac_export())
+    table = read_table(path)
+    assert table.cells["channel_order_id"] == ["G1", "BAD", "G2"]
+    assert table.cells["order_lines.product.title"][0] == "Mug\rlarge"
+    assert table.row_numbers == [2, 4, 5]  # the blank line is row 3, as a spreadsheet shows
