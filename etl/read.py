@@ -6,6 +6,7 @@ Every cell comes out as text, the way a person would have typed it, so one stric
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 from etl.errors import UnreadableFile
 
 DELIMITERS = (",", ";", "\t", "|")
+UTF8_NAMES = ("utf-8", "utf-8-sig")  # codecs.lookup(...).name of the UTF-8 encodings
 SNIFF_BYTES = 64 * 1024
 # A blank line after the header: LF or CRLF line ends, or CR alone (old Mac exports).
 BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n|\r\r")
@@ -170,10 +172,27 @@ def line_number(raw: bytes, position: int) -> int:
 
 def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> str:
     line = line_number(raw, error.start)
-    return (
-        f"the file is not valid {encoding.upper()} (byte 0x{raw[error.start]:02X} on line {line}); "
-        "save it as UTF-8, or set encoding (e.g. 'cp1252') in the configuration"
+    problem = (
+        f"the file is not valid {encoding.upper()} (byte 0x{raw[error.start]:02X} on line {line})"
     )
+    if codecs.lookup(encoding).name in UTF8_NAMES:
+        return f"{problem}; save it as UTF-8, or set encoding (e.g. 'cp1252') in the configuration"
+    return (
+        f"{problem}, the encoding the configuration names; set the one the export is written "
+        "in, or save it as UTF-8"
+    )
+
+
+def csv_problem(path: Path, raw: bytes, encoding: str, error: Exception) -> UnreadableFile:
+    """Why pyarrow could not read a CSV, in the user's words: bytes the encoding cannot read
+    (pyarrow says where in its own blocks only: the file is decoded whole to find them), or
+    pyarrow's own words."""
+    if isinstance(error, UnicodeDecodeError) or "utf8" in str(error).lower():
+        try:
+            raw.decode(encoding)
+        except UnicodeDecodeError as decode_error:
+            return UnreadableFile(str(path), _encoding_problem(raw, decode_error, encoding))
+    return UnreadableFile(str(path), f"the CSV cannot be parsed: {error}")
 
 
 def _header(path: Path, sample: str, delimiter: str) -> list[str]:
@@ -227,15 +246,8 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         table = pacsv.read_csv(
             io.BytesIO(raw), **text_csv_options(names, delimiter, options.encoding, keep_invalid)
         )
-    except pa.ArrowInvalid as error:
-        if "UTF8" in str(error) or "utf8" in str(error).lower():
-            try:
-                raw.decode(options.encoding)
-            except UnicodeDecodeError as decode_error:
-                raise UnreadableFile(
-                    str(path), _encoding_problem(raw, decode_error, options.encoding)
-                ) from None
-        raise UnreadableFile(str(path), f"the CSV cannot be parsed: {error}") from None
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:
+        raise csv_problem(path, raw, options.encoding, error) from None
     if raw.count(b'"') % 2 == 1:
         _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:

@@ -11,6 +11,7 @@ The data pass then hands out chunks of whole items, each with the line-id duplic
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import hashlib
@@ -33,11 +34,13 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
+    UTF8_NAMES,
     ReadOptions,
     _check_quotes,
     _encoding_problem,
     _header,
     _read_parquet,
+    csv_problem,
     first_line_end,
     is_bytes,
     ragged_rows,
@@ -217,18 +220,12 @@ def _open_csv(
     try:
         for batch in reader(keys or names[:1]):
             index.add(batch)
-    except pa.ArrowInvalid as error:
-        if "UTF8" in str(error) or "utf8" in str(error).lower():
-            raw = path.read_bytes()
-            try:
-                raw.decode(options.encoding)
-            except UnicodeDecodeError as decode_error:
-                raise UnreadableFile(
-                    str(path), _encoding_problem(raw, decode_error, options.encoding)
-                ) from None
-        raise UnreadableFile(str(path), f"the CSV cannot be parsed: {error}") from None
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:  # the latter: another encoding's
+        raise csv_problem(path, path.read_bytes(), options.encoding, error) from None
     scanned = scan.result() if scan is not None else scan_file(path)
     blank_lines, quotes = scanned.blank_lines, scanned.quotes
+    if scanned.bad_utf8 >= 0 and codecs.lookup(options.encoding).name in UTF8_NAMES:
+        raise UnreadableFile(str(path), _not_utf8(path, scanned.bad_utf8, options.encoding))
     if quotes % 2 == 1:
         _check_quotes(path, path.read_bytes(), options.encoding, delimiter)
     if invalid:
@@ -262,17 +259,77 @@ def _open_csv(
     )
 
 
+def _not_utf8(path: Path, offset: int, encoding: str) -> str:
+    """read._encoding_problem's words for the byte at ``offset`` (read up to it: a rare path)."""
+    with path.open("rb") as handle:
+        raw = handle.read(offset + 4)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _encoding_problem(raw, error, encoding)
+    raise AssertionError(f"byte {offset} was found not UTF-8")
+
+
 BLANK = re.compile(rb"\n\r?\n|\r\r")  # LF or CRLF line ends, or CR alone
 
 
 @dataclass(frozen=True)
 class FileScan:
     """What one pass over a file's bytes tells: its fingerprint, whether a blank line follows
-    the header (as read.BLANK_LINE finds), and the number of quotes."""
+    the header (as read.BLANK_LINE finds), the number of quotes, and where the first byte that
+    is not UTF-8 is (-1: none; the index pass reads only the key columns, so only this finds
+    one in the others before their orders are sent)."""
 
     sha256: str
     blank_lines: bool
     quotes: int
+    bad_utf8: int = -1
+
+
+class Utf8Check:
+    """UTF-8 validity of a file fed block by block, in Arrow (a few ms per 8 MB): the offset
+    of the first invalid byte, or -1."""
+
+    def __init__(self) -> None:
+        self.bad = -1
+        self.offset = 0  # of the next block
+        self.carry = b""  # a character cut by the end of the last block
+
+    def feed(self, block: bytes) -> None:
+        if self.bad >= 0:
+            return
+        data = self.carry + block if self.carry else block
+        start = self.offset - len(self.carry)
+        self.offset += len(block)
+        whole = _whole_characters(data)
+        self.carry = data[whole:]
+        view = memoryview(data)[:whole]
+        offsets = pa.py_buffer(np.array([0, whole], dtype=np.int32))
+        text = pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(view)])
+        try:
+            text.cast(pa.string())
+        except pa.ArrowInvalid:
+            try:
+                bytes(view).decode("utf-8")
+            except UnicodeDecodeError as error:
+                self.bad = start + error.start
+
+    def finish(self) -> int:
+        if self.bad < 0 and self.carry:  # the file ends inside a character
+            self.bad = self.offset - len(self.carry)
+        return self.bad
+
+
+def _whole_characters(data: bytes) -> int:
+    """The length of ``data`` without a multi-byte character its end cuts in two."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)
+        if byte >= 0xC0:  # the first byte of a character of 2, 3 or 4 bytes
+            size = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) - back if size > back else len(data)
+    return len(data)
 
 
 def scan_file(path: Path) -> FileScan:
@@ -282,10 +339,12 @@ def scan_file(path: Path) -> FileScan:
     blank = False
     tail = b""
     body = False
+    utf8 = Utf8Check()
     with path.open("rb") as handle:
         while block := handle.read(8 << 20):
             digest.update(block)
             quotes += block.count(b'"')
+            utf8.feed(block)
             if blank:
                 continue
             text = tail + block
@@ -298,7 +357,7 @@ def scan_file(path: Path) -> FileScan:
                 body, start = True, newline + 1
             blank = BLANK.search(text, start) is not None
             tail = text[-2:]
-    return FileScan(digest.hexdigest(), blank, quotes)
+    return FileScan(digest.hexdigest(), blank, quotes, utf8.finish())
 
 
 def _spreadsheet_rows(path: Path, encoding: str, delimiter: str, count: int) -> np.ndarray:

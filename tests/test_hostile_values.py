@@ -24,9 +24,10 @@ from etl.client import ConnectClient
 from etl.config import SourceFormat
 from etl.convert import Conventions, ConversionError, convert
 from etl.errors import UnreadableFile
-from etl.read import read_table, text_array
+from etl.read import ReadOptions, read_table, text_array
 from etl.sandbox import SandboxServer
 from etl.schema import ORDERS, Kind, UnknownColumn, flat_model
+from etl.stream import Utf8Check
 from etl.sync import Sync
 
 from .conftest import RunCli, base_line, settings_for
@@ -752,6 +753,23 @@ FILE_CASES = [
 ]
 
 
+def latin1_late(_: Path) -> bytes:
+    """A cp1252 "é" in a title on line 3, past the first 64 KiB (which the reader samples),
+    in a column the index pass does not read."""
+    rows = far_into_the_file(around(bad_line(order_lines__product__title="Caf\u00e9")))
+    return csv_bytes(rows).replace("Caf\u00e9".encode(), "Caf\u00e9".encode("cp1252"))
+
+
+FILE_CASES += [
+    FileCase(
+        "orders-latin1-late.csv",
+        latin1_late,
+        "the file is not valid UTF-8 (byte 0xE9 on line 3); save it as UTF-8, or set encoding "
+        "(e.g. 'cp1252') in the configuration",
+    ),
+]
+
+
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c.name for c in FILE_CASES])
 def test_a_hostile_file_is_explained_by_check(
     case: FileCase, tmp_path: Path, run_cli: RunCli
@@ -894,3 +912,75 @@ def test_cr_line_ends_are_read_as_line_ends(tmp_path: Path) -> None:
     assert table.cells["channel_order_id"] == ["G1", "BAD", "G2"]
     assert table.cells["order_lines.product.title"][0] == "Mug\rlarge"
     assert table.row_numbers == [2, 4, 5]  # the blank line is row 3, as a spreadsheet shows
+
+
+# --- UTF-8 past the sample (item 1) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "a\u00e9\u20ac\U0001f600b".encode() * 5,  # valid: 2, 3 and 4-byte characters
+        "a\u00e9\u20ac".encode() * 3 + b"\xe9x" + "\u20ac".encode(),  # a cp1252 byte
+        "\u20ac".encode() * 4 + b"\xe2\x82",  # the file ends inside a character
+        b"ok" + b"\xf0\x9f\x98" + b"x",  # a 4-byte character missing its last byte
+        b"\xed\xa0\x80",  # a surrogate: not UTF-8
+    ],
+)
+def test_utf8_is_checked_across_block_boundaries(data: bytes) -> None:
+    try:
+        data.decode("utf-8")
+        expected = -1
+    except UnicodeDecodeError as error:
+        expected = error.start
+    for cut in range(len(data) + 1):
+        for second in range(cut, len(data) + 1):
+            check = Utf8Check()
+            for block in (data[:cut], data[cut:second], data[second:]):
+                if block:
+                    check.feed(block)
+            assert check.finish() == expected, (cut, second)
+
+
+def late_byte(byte: bytes) -> bytes:
+    rows = far_into_the_file(around(bad_line(order_lines__product__title="CafX")))
+    return csv_bytes(rows).replace(b"CafX", b"Caf" + byte)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data", "reason"),
+    [
+        (
+            "cp1252",
+            late_byte(b"\x81"),  # one of the five bytes cp1252 leaves undefined
+            "the file is not valid CP1252 (byte 0x81 on line 3), the encoding the configuration "
+            "names; set the one the export is written in, or save it as UTF-8",
+        ),
+        (
+            "ascii",
+            late_byte(b"\xe9"),
+            "the file is not valid ASCII (byte 0xE9 on line 3), the encoding the configuration "
+            "names; set the one the export is written in, or save it as UTF-8",
+        ),
+    ],
+)
+def test_a_byte_the_configured_encoding_cannot_read_is_explained(
+    encoding: str,
+    data: bytes,
+    reason: str,
+    tmp_path: Path,
+    run_cli: RunCli,
+    sandbox: SandboxServer,
+) -> None:
+    name = "orders-late-byte.csv"
+    (tmp_path / name).write_bytes(data)
+    config = tmp_path / "etl.toml"
+    config.write_text(f'[read]\nencoding = "{encoding}"\n')
+    code, _, err = run_cli("check", tmp_path / name, "--config", config, "--outbox", tmp_path)
+    assert (code, err) == (2, f"{name}: UNREADABLE: {reason}\n")
+    source = SourceFormat(read=ReadOptions(encoding=encoding))
+    settings = settings_for(sandbox, tmp_path, default_source=source)
+    (settings.inbox / name).write_bytes(data)
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert (run.exit_code, run.files[0].reason) == (1, reason)
+    assert sandbox.stored_orders() == []
