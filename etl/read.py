@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,6 +31,11 @@ from etl.errors import UnreadableFile
 DELIMITERS = (",", ";", "\t", "|")
 UTF8_NAMES = ("utf-8", "utf-8-sig")  # codecs.lookup(...).name of the UTF-8 encodings
 SNIFF_BYTES = 64 * 1024
+# pyarrow reads a CSV in blocks and refuses a row that spans more than two ("straddling
+# object"). Every reader of a CSV (read_arrow, the index and data passes of stream.py) uses
+# blocks of this size, so that a row one of them reads, all read: one that the index pass read
+# was found unreadable midway through the data pass, once orders before it were sent.
+MAX_ROW_BYTES = 8 << 20
 # A blank line after the header: LF or CRLF line ends, or CR alone (old Mac exports).
 BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n|\r\r")
 LINE_END = re.compile(r"[\r\n]")
@@ -183,16 +189,71 @@ def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> s
     )
 
 
-def csv_problem(path: Path, raw: bytes, encoding: str, error: Exception) -> UnreadableFile:
+def csv_problem(
+    path: Path, encoding: str, error: Exception, raw: bytes | None = None
+) -> UnreadableFile:
     """Why pyarrow could not read a CSV, in the user's words: bytes the encoding cannot read
-    (pyarrow says where in its own blocks only: the file is decoded whole to find them), or
-    pyarrow's own words."""
+    (pyarrow says where in its own blocks only: the file is decoded whole to find them), a row
+    longer than its blocks, or pyarrow's own words. ``raw``: the file's bytes, if at hand."""
     if isinstance(error, UnicodeDecodeError) or "utf8" in str(error).lower():
+        raw = path.read_bytes() if raw is None else raw
         try:
             raw.decode(encoding)
         except UnicodeDecodeError as decode_error:
             return UnreadableFile(str(path), _encoding_problem(raw, decode_error, encoding))
+    if "straddling object" in str(error):  # its advice, "increase block size", no one can take
+        return UnreadableFile(str(path), _row_too_long(path))
     return UnreadableFile(str(path), f"the CSV cannot be parsed: {error}")
+
+
+def _row_too_long(path: Path) -> str:
+    row, size, unclosed = longest_row(path)
+    limit = f"more than the {MAX_ROW_BYTES >> 20} MB a row may hold"
+    if unclosed:
+        return (
+            f"a quoted cell opened on row {row} is never closed, so the rest of the file "
+            f"({_megabytes(size)}) reads as one cell, {limit}; close the quote (a quote inside a "
+            'quoted cell is written twice: "")'
+        )
+    return (
+        f"row {row} is {_megabytes(size)} long, {limit} (no order's cell is that large); the "
+        f"likely cause is a quote opened on row {row} and closed only much later: check the "
+        "quoting there"
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB"
+
+
+def longest_row(path: Path) -> tuple[int, int, bool]:
+    """The longest row of a CSV, as (spreadsheet row, bytes, whether it is a quote never
+    closed that runs to the end of the file). A line end after an even number of quotes ends a
+    row (a quote inside a quoted cell is doubled, so it keeps the count even). Every byte goes
+    through numpy: for explaining a file that could not be read, not for each file."""
+    line_end = 0
+    quotes = ends_seen = row_start = offset = 0
+    best_row, best_size = 1, 0
+    with path.open("rb") as handle:
+        while block := handle.read(8 << 20):
+            if not line_end:  # LF (and CRLF); CR alone in a file without LF (old Mac)
+                line_end = 13 if b"\n" not in block and b"\r" in block else 10
+            data = np.frombuffer(block, dtype=np.uint8)
+            ends, marks = np.flatnonzero(data == line_end), np.flatnonzero(data == ord('"'))
+            ends = ends[(quotes + np.searchsorted(marks, ends)) % 2 == 0] + offset
+            if ends.size:
+                sizes = ends + 1 - np.concatenate(([row_start], ends[:-1] + 1))
+                longest = int(np.argmax(sizes))
+                if sizes[longest] > best_size:
+                    best_row, best_size = ends_seen + longest + 1, int(sizes[longest])
+                ends_seen += ends.size
+                row_start = int(ends[-1]) + 1
+            quotes += marks.size
+            offset += len(block)
+    unclosed = quotes % 2 == 1
+    if unclosed or offset - row_start > best_size:  # the last row, without a line end
+        return ends_seen + 1, offset - row_start, unclosed
+    return best_row, best_size, False
 
 
 def _header(path: Path, sample: str, delimiter: str) -> list[str]:
@@ -243,11 +304,10 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         return "skip"
 
     try:
-        table = pacsv.read_csv(
-            io.BytesIO(raw), **text_csv_options(names, delimiter, options.encoding, keep_invalid)
-        )
+        settings = text_csv_options(names, delimiter, options.encoding, keep_invalid, MAX_ROW_BYTES)
+        table = pacsv.read_csv(io.BytesIO(raw), **settings)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
-        raise csv_problem(path, raw, options.encoding, error) from None
+        raise csv_problem(path, options.encoding, error, raw) from None
     if raw.count(b'"') % 2 == 1:
         _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:

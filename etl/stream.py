@@ -34,6 +34,7 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
+    MAX_ROW_BYTES,
     UTF8_NAMES,
     ReadOptions,
     _check_quotes,
@@ -56,8 +57,6 @@ from etl.read import (
 from etl.schema import FileKind, Kind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
-BLOCK_BYTES = 1 << 20  # the data pass: every column of a block is held at once
-INDEX_BLOCK_BYTES = 8 << 20  # the index pass keeps only the key columns: fewer, bigger blocks
 PARQUET_BATCH_ROWS = 16 * 1024
 
 
@@ -210,9 +209,12 @@ def _open_csv(
         return "skip"
 
     def reader(include: list[str] | None) -> Iterator[pa.RecordBatch]:
-        block = BLOCK_BYTES if include is None else INDEX_BLOCK_BYTES
+        # The same blocks for both passes (read.MAX_ROW_BYTES): the data pass must read every
+        # row the index pass did. (It holds every column of a block at once.)
         encoding = options.encoding
-        settings = text_csv_options(names, delimiter, encoding, keep_invalid, block, include)
+        settings = text_csv_options(
+            names, delimiter, encoding, keep_invalid, MAX_ROW_BYTES, include
+        )
         return iter(pacsv.open_csv(path, **settings))
 
     index = _Index(columns, kind, default_origin)
@@ -221,7 +223,7 @@ def _open_csv(
         for batch in reader(keys or names[:1]):
             index.add(batch)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:  # the latter: another encoding's
-        raise csv_problem(path, path.read_bytes(), options.encoding, error) from None
+        raise csv_problem(path, options.encoding, error) from None
     scanned = scan.result() if scan is not None else scan_file(path)
     blank_lines, quotes = scanned.blank_lines, scanned.quotes
     if scanned.bad_utf8 >= 0 and codecs.lookup(options.encoding).name in UTF8_NAMES:

@@ -770,6 +770,43 @@ FILE_CASES += [
 ]
 
 
+HUGE = 17 << 20  # past two of the reader's 8 MB blocks: never readable, wherever it starts
+
+
+def huge_cell(closed: bool) -> bytes:
+    """Row 3 holds a 17 MB quoted cell; ``closed`` or not (then the rest of the file is in it)."""
+    rows = around(bad_line(order_lines__product__title="PLACEHOLDER"))
+    cell = b'"' + b"x" * HUGE + (b'"' if closed else b"")
+    return csv_bytes(rows).replace(b"PLACEHOLDER", cell)
+
+
+def megabytes(size: int) -> str:
+    return f"{size / (1 << 20):.1f} MB"
+
+
+def row_3(data: bytes) -> tuple[int, int]:
+    start = data.rindex(b"\n", 0, data.index(b",BAD,")) + 1
+    return start, data.index(b"\n", start) + 1
+
+
+FILE_CASES += [
+    FileCase(
+        "orders-huge-cell.csv",
+        lambda _: huge_cell(closed=True),
+        f"row 3 is {megabytes(HUGE + 176)} long, more than the 8 MB a row may hold (no "
+        "order's cell is that large); the likely cause is a quote opened on row 3 and closed "
+        "only much later: check the quoting there",
+    ),
+    FileCase(
+        "orders-unclosed-quote-huge.csv",
+        lambda _: huge_cell(closed=False),
+        "a quoted cell opened on row 3 is never closed, so the rest of the file "
+        f"({megabytes(HUGE + 351)}) reads as one cell, more than the 8 MB a row may hold; close "
+        'the quote (a quote inside a quoted cell is written twice: "")',
+    ),
+]
+
+
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c.name for c in FILE_CASES])
 def test_a_hostile_file_is_explained_by_check(
     case: FileCase, tmp_path: Path, run_cli: RunCli
@@ -984,3 +1021,27 @@ def test_a_byte_the_configured_encoding_cannot_read_is_explained(
     run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
     assert (run.exit_code, run.files[0].reason) == (1, reason)
     assert sandbox.stored_orders() == []
+
+
+# --- huge cells (item 11) -------------------------------------------------------------------------
+
+
+def test_the_sizes_the_huge_cell_messages_give(tmp_path: Path) -> None:
+    """The sizes the reasons above expect: row 3 and the rest of the file, exactly."""
+    closed, unclosed = huge_cell(closed=True), huge_cell(closed=False)
+    start, end = row_3(closed)
+    assert end - start == HUGE + 176
+    assert len(unclosed) - row_3(unclosed)[0] == HUGE + 351
+
+
+def test_a_cell_of_a_few_megabytes_is_read_by_every_pass(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """3 MB: within the index pass's blocks but not the data pass's, which crashed midway."""
+    settings = settings_for(sandbox, tmp_path)
+    rows = [base_line(f"G{i}", f"L{i}") for i in range(200)]
+    rows[100] = base_line("BIG", "LB", order_lines__product__title="x" * 3_000_000)
+    (settings.inbox / "orders-big-title.csv").write_bytes(csv_bytes(rows))
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 0
+    assert len(sandbox.stored_orders()) == 200
