@@ -408,23 +408,18 @@ def _read_parquet(
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
     if table.num_rows == 0:
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
-    used = {name: table.column(i).type for i, name in enumerate(names) if name not in ignore}
-    refuse_unflat_columns(path, used, used if lists is None else lists)
-    for name in used:
-        refuse_bytes_not_text(path, name, table.column(names.index(name)))
-    # The same text as the streamed path's, column by column (text_array).
-    cells = {name: text_array(table.column(index)).to_pylist() for index, name in enumerate(names)}
+    used = {name: table.column(i) for i, name in enumerate(names) if name not in ignore}
+    types = {name: column.type for name, column in used.items()}
+    refuse_unflat_columns(path, types, types if lists is None else lists)
+    for name, column in used.items():
+        refuse_bytes_not_text(path, name, column)
+    # The same text as the streamed path's, column by column; an ignored column may hold
+    # anything, and nothing reads it.
+    cells = {
+        name: text_array(used[name]).to_pylist() if name in used else [""] * table.num_rows
+        for name in names
+    }
     return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
-
-
-_UNFLAT = {
-    "struct": "a group of fields",
-    "map": "key-value pairs",
-    "list": "a list",
-    "union": "one of several types",
-    "duration": "a duration",
-    "interval": "an interval",
-}
 
 
 def _unflat(kind: pa.DataType) -> str | None:
@@ -433,12 +428,25 @@ def _unflat(kind: pa.DataType) -> str | None:
         return _unflat(kind.value_type)
     if isinstance(kind, pa.ExtensionType):
         return _unflat(kind.storage_type)
-    for family, words in _UNFLAT.items():
-        if getattr(pa.types, f"is_{family}")(kind) or (
-            family == "list" and (pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind))
-        ):
-            return words
+    if pa.types.is_struct(kind):
+        return "a group of fields"
+    if pa.types.is_map(kind):
+        return "key-value pairs"
+    if _is_list(kind):
+        return "a list"
+    if pa.types.is_union(kind):
+        return "one of several types"
+    if pa.types.is_duration(kind):
+        return "a duration"
+    if pa.types.is_interval(kind):
+        return "an interval"
     return None
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    )
 
 
 def refuse_unflat_columns(path: Path, types: dict[str, pa.DataType], lists: Iterable[str]) -> None:
@@ -468,7 +476,7 @@ def _type_name(kind: pa.DataType) -> str:
         return _type_name(kind.value_type)
     if pa.types.is_map(kind):
         return f"map of {_type_name(kind.key_type)} to {_type_name(kind.item_type)}"
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+    if _is_list(kind):
         return f"list of {_type_name(kind.value_type)}"
     if pa.types.is_struct(kind):
         fields = ", ".join(f"{field.name}: {_type_name(field.type)}" for field in kind)
