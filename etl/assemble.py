@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 
 from etl.builder import Build, compile_builder
 from etl.convert import (
-    CONTROL,
     CONTROL_CHARACTER,
     Conventions,
     ConversionError,
@@ -263,11 +262,7 @@ class Assembler:
         if kind is Kind.CUSTOM_VALUE:  # encoded once the sibling type is known
             json = pa.array([""] * len(distinct_array), pa.string())
         elif kind is Kind.STRING:
-            json = _string_json(distinct_array)
-            # A control character is refused (convert.CONTROL): Mapper words the problem.
-            failed = pc.match_substring_regex(distinct_array, CONTROL).to_numpy(
-                zero_copy_only=False
-            )
+            json, failed = _string_json_checked(distinct_array)
         else:
             fast, json = self._fast_json(kind, distinct_array)
             if not fast.all():
@@ -732,10 +727,20 @@ def _distinct_rows(matrix: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np
 
 def _string_json(texts: pa.Array) -> pa.Array:
     """``orjson.dumps`` of each text, in Arrow: quoted as is unless it must be escaped."""
+    return _string_json_checked(texts)[0]
+
+
+def _string_json_checked(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``_string_json``, and which texts hold a control character (refused, see
+    convert.CONTROL_CHARACTER), looked for among the few that must be escaped."""
     quoted = pc.binary_join_element_wise('"', texts, '"', "")
     escape = pc.match_substring_regex(texts, r'["\\\x00-\x1f]').to_numpy(zero_copy_only=False)
+    control = np.zeros(len(texts), dtype=bool)
     if not escape.any():
-        return quoted
+        return quoted, control
     where = np.flatnonzero(escape)
-    escaped = [orjson.dumps(texts[int(i)].as_py()).decode() for i in where]
-    return pc.replace_with_mask(quoted, pa.array(escape), pa.array(escaped, pa.string()))
+    special = [texts[int(i)].as_py() for i in where]
+    control[where] = [CONTROL_CHARACTER.search(text) is not None for text in special]
+    escaped = [orjson.dumps(text).decode() for text in special]
+    json = pc.replace_with_mask(quoted, pa.array(escape), pa.array(escaped, pa.string()))
+    return json, control

@@ -32,8 +32,7 @@ DATE_TIME_SHAPE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)
 # The C0 control characters but tab, line feed and carriage return: invisible, never typed on
 # purpose (a broken export, a copy from a terminal or an old word processor), and forbidden in
 # XML 1.0, in which channels' own feeds carry the text Connect passes on.
-CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"  # for re and for Arrow (RE2)
-CONTROL_CHARACTER = re.compile(CONTROL)
+CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 # fmt: off
 C0_NAMES = (
     "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "HT", "LF", "VT", "FF", "CR",
@@ -271,7 +270,8 @@ def to_string_list(text: str) -> list[str]:
 
 
 def refuse_control_characters(text: str, where: str = "") -> None:
-    """Raise CONTROL_CHARACTER for a text holding one (see CONTROL), saying which and where."""
+    """Raise CONTROL_CHARACTER for a text holding one (see its pattern), saying which and
+    where."""
     found = CONTROL_CHARACTER.search(text)
     if found is None:
         return
