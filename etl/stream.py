@@ -34,6 +34,7 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
+    BLANK_CR_LINE,
     MAX_ROW_BYTES,
     UTF8_NAMES,
     ReadOptions,
@@ -42,6 +43,7 @@ from etl.read import (
     _header,
     _read_parquet,
     csv_problem,
+    ends_in_cr,
     first_line_end,
     is_bytes,
     ragged_rows,
@@ -272,7 +274,7 @@ def _not_utf8(path: Path, offset: int, encoding: str) -> str:
     raise AssertionError(f"byte {offset} was found not UTF-8")
 
 
-BLANK = re.compile(rb"\n\r?\n|\r\r")  # LF or CRLF line ends, or CR alone
+BLANK = re.compile(rb"\n\r?\n")  # with LF or CRLF line ends (read.BLANK_CR_LINE: CR alone)
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,7 @@ def scan_file(path: Path) -> FileScan:
     blank = False
     tail = b""
     body = False
+    pattern = BLANK
     utf8 = Utf8Check()
     with path.open("rb") as handle:
         while block := handle.read(8 << 20):
@@ -357,7 +360,8 @@ def scan_file(path: Path) -> FileScan:
                     tail = text[-2:]
                     continue
                 body, start = True, newline + 1
-            blank = BLANK.search(text, start) is not None
+                pattern = BLANK_CR_LINE if ends_in_cr(text, newline) else BLANK
+            blank = pattern.search(text, start) is not None
             tail = text[-2:]
     return FileScan(digest.hexdigest(), blank, quotes, utf8.finish())
 

@@ -770,11 +770,11 @@ FILE_CASES += [
 ]
 
 
-HUGE = 17 << 20  # past two of the reader's 8 MB blocks: never readable, wherever it starts
+HUGE = 3 << 20  # 3 MB: past two of the reader's 1 MB blocks, never readable wherever it starts
 
 
 def huge_cell(closed: bool) -> bytes:
-    """Row 3 holds a 17 MB quoted cell; ``closed`` or not (then the rest of the file is in it)."""
+    """Row 3 holds a 3 MB quoted cell; ``closed`` or not (then the rest of the file is in it)."""
     rows = around(bad_line(order_lines__product__title="PLACEHOLDER"))
     cell = b'"' + b"x" * HUGE + (b'"' if closed else b"")
     return csv_bytes(rows).replace(b"PLACEHOLDER", cell)
@@ -793,7 +793,7 @@ FILE_CASES += [
     FileCase(
         "orders-huge-cell.csv",
         lambda _: huge_cell(closed=True),
-        f"row 3 is {megabytes(HUGE + 176)} long, more than the 8 MB a row may hold (no "
+        f"row 3 is {megabytes(HUGE + 176)} long, more than the 1 MB a row may hold (no "
         "order's cell is that large); the likely cause is a quote opened on row 3 and closed "
         "only much later: check the quoting there",
     ),
@@ -801,7 +801,7 @@ FILE_CASES += [
         "orders-unclosed-quote-huge.csv",
         lambda _: huge_cell(closed=False),
         "a quoted cell opened on row 3 is never closed, so the rest of the file "
-        f"({megabytes(HUGE + 351)}) reads as one cell, more than the 8 MB a row may hold; close "
+        f"({megabytes(HUGE + 351)}) reads as one cell, more than the 1 MB a row may hold; close "
         'the quote (a quote inside a quoted cell is written twice: "")',
     ),
 ]
@@ -1034,14 +1034,30 @@ def test_the_sizes_the_huge_cell_messages_give(tmp_path: Path) -> None:
     assert len(unclosed) - row_3(unclosed)[0] == HUGE + 351
 
 
-def test_a_cell_of_a_few_megabytes_is_read_by_every_pass(
+def test_a_row_of_a_few_megabytes_is_refused_before_anything_is_sent(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    """3 MB: within the index pass's blocks but not the data pass's, which crashed midway."""
+    """3 MB: the index pass (8 MB blocks) read it, the data pass (1 MB blocks) did not, and
+    crashed after the orders before it were sent. Every pass now reads the same rows."""
     settings = settings_for(sandbox, tmp_path)
     rows = [base_line(f"G{i}", f"L{i}") for i in range(200)]
     rows[100] = base_line("BIG", "LB", order_lines__product__title="x" * 3_000_000)
     (settings.inbox / "orders-big-title.csv").write_bytes(csv_bytes(rows))
     run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 1
+    assert run.files[0].reason.startswith(
+        "row 102 is 2.9 MB long, more than the 1 MB a row may hold"
+    )
+    assert sandbox.stored_orders() == []
+
+
+def test_a_row_just_under_the_limit_is_read_by_every_pass(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    rows = [base_line(f"G{i}", f"L{i}") for i in range(3000)]
+    rows[2500] = base_line("BIG", "LB", order_lines__product__title="x" * 1_000_000)
+    (settings.inbox / "orders-big-title.csv").write_bytes(csv_bytes(rows))
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
     assert run.exit_code == 0
-    assert len(sandbox.stored_orders()) == 200
+    assert len(sandbox.stored_orders()) == 3000
