@@ -540,6 +540,21 @@ def test_date_times_that_cannot_be_sent_are_refused(text: str, message: str) -> 
     assert (raised.value.code, raised.value.message) == ("INVALID_DATE_TIME", message)
 
 
+def test_the_run_that_crashed_at_order_2700_delivers_the_other_2999(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Issue 13: 2,700 of 3,000 orders were sent, then OverflowError ended the run."""
+    settings = settings_for(sandbox, tmp_path)
+    rows = [base_line(f"O{i:04d}", f"L{i}") for i in range(3000)]
+    rows[2700] = base_line("O2700", "L2700", created_at="9999-12-31T23:59:59-01:00")
+    (settings.inbox / "orders-3000.csv").write_bytes(csv_bytes(rows))
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert (run.exit_code, run.files[0].outcomes) == (1, {"ACCEPTED": 2999, "INVALID": 1})
+    (error,) = errors_of(settings.outbox / "runs" / run.run_id, "orders-3000.csv")
+    assert (error["row"], error["id"], error["field"]) == ("2702", "O2700", "$.created_at")
+    assert len(sandbox.stored_orders()) == 2999
+
+
 NANOS = 1_793_523_600_123_456_789  # 2026-11-01T09:00:00.123456789Z
 
 
