@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from etl.builder import Build, compile_builder
 from etl.convert import (
+    CONTROL_CHARACTER,
     Conventions,
     ConversionError,
     convert,
@@ -35,7 +36,7 @@ from etl.convert import (
 from etl.mapping import ColumnMapping, Mapper, PlanColumn
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
-from etl.schema import FileKind, Kind, Level, flat_model
+from etl.schema import FileKind, Key, Kind, Level, flat_model
 from etl.verdict import Unit, Verdicts, nested
 
 MISSING: Any = object()  # an empty cell: the field is absent
@@ -129,8 +130,13 @@ class Assembler:
         )
         self._structures: dict[tuple[str, bytes, int], bool] = {}
         self._converted: dict[tuple[Kind, str], tuple[Any, str]] = {}
-        self._origins: dict[tuple[str, str], Origin | None] = {}
+        self._origins: dict[tuple[str, str], tuple[Origin | None, bool]] = {}
         self._templates: dict[tuple[str, bytes], Template] = {}
+        self._gap_shapes: dict[tuple[str, bytes], bool] = {}
+        self._indexed = {
+            level: any(isinstance(k, int) for c in columns for k in c.leaf.keys)
+            for level, columns in (("item", self.item_columns), ("row", self.row_columns))
+        }
 
     # --- one chunk ------------------------------------------------------------------------------
 
@@ -185,9 +191,9 @@ class Assembler:
         for column in row_encoded:
             if column.failed.any():
                 flag_rows(column.failed[column.codes])
-        item_ids, origins = self._keys(encode, first, groups)
+        item_ids, origins, tainted = self._keys(encode, first, groups)
         for g in range(groups):
-            if not item_ids[g] or origins[g] is None:
+            if not item_ids[g] or origins[g] is None or tainted[g]:
                 flagged[g] = True
 
         good = np.flatnonzero(~flagged)
@@ -203,6 +209,18 @@ class Assembler:
                 valid[good] = self._verdict(
                     item_encoded, row_encoded, first, good, item_presence, row_presence, starts
                 )
+            # The schema may find problems in an item not known valid; if its arrays are sent
+            # without the gaps of the user's indexes, Mapper builds it: it notes those indexes,
+            # which the problems then name.
+            unsure = np.flatnonzero(~valid[good])
+            if unsure.size:
+                gapped = unsure[
+                    self._gapped(item_presence[unsure], row_presence, good[unsure], starts)
+                ]
+                flagged[good[gapped]] = True
+                for g in good[gapped].tolist():
+                    documents[g] = None
+                good = np.flatnonzero(~flagged)
         built: list[MappedItem | None] = [None] * groups
         starts_list = list(starts)
         loads = orjson.loads
@@ -244,7 +262,7 @@ class Assembler:
         if kind is Kind.CUSTOM_VALUE:  # encoded once the sibling type is known
             json = pa.array([""] * len(distinct_array), pa.string())
         elif kind is Kind.STRING:
-            json = _string_json(distinct_array)
+            json, failed = _string_json_checked(distinct_array)
         else:
             fast, json = self._fast_json(kind, distinct_array)
             if not fast.all():
@@ -539,6 +557,51 @@ class Assembler:
         judged: np.ndarray = ok[signature_of]
         return judged
 
+    def _gapped(
+        self,
+        item_presence: np.ndarray,
+        row_presence: np.ndarray,
+        groups: np.ndarray,
+        item_starts: Sequence[int],
+    ) -> np.ndarray:
+        """Which of the items ``groups`` (their item-level presence given) fill an indexed
+        array with a gap (``taxes[2]`` without ``taxes[0]``), at item level or on a row."""
+        gapped = self._shapes_gapped("item", item_presence)
+        if self._indexed["row"]:
+            starts = np.asarray(item_starts, dtype=np.int64)
+            sizes = starts[groups + 1] - starts[groups]
+            rows = np.concatenate([np.arange(starts[g], starts[g + 1]) for g in groups.tolist()])
+            on_rows = self._shapes_gapped("row", row_presence[rows])
+            gapped |= np.add.reduceat(on_rows, np.concatenate(([0], np.cumsum(sizes)[:-1]))) > 0
+        return gapped
+
+    def _shapes_gapped(self, level: str, presence: np.ndarray) -> np.ndarray:
+        """Per row of ``presence`` (filled columns of the level): an indexed array has a gap."""
+        if not self._indexed[level] or not len(presence):
+            return np.zeros(len(presence), dtype=bool)
+        shapes, shape_of = _shapes(presence)
+        width = presence.shape[1]
+        answers = np.array(
+            [self._gaps(level, np.unpackbits(shape, count=width).astype(bool)) for shape in shapes]
+        )
+        gapped: np.ndarray = answers[shape_of]
+        return gapped
+
+    def _gaps(self, level: str, present: np.ndarray) -> bool:
+        """One shape: does an array of its filled columns skip an index (remembered)."""
+        key = (level, np.packbits(present).tobytes())
+        known = self._gap_shapes.get(key)
+        if known is None:
+            columns = self.item_columns if level == "item" else self.row_columns
+            found: dict[tuple[Key, ...], set[int]] = {}
+            for column, filled in zip(columns, present.tolist(), strict=True):
+                keys = column.leaf.keys
+                for depth, index in enumerate(keys):
+                    if filled and isinstance(index, int):
+                        found.setdefault(keys[:depth], set()).add(index)
+            known = self._gap_shapes[key] = any(max(i) != len(i) - 1 for i in found.values())
+        return known
+
     def _template(self, level: str, present: np.ndarray) -> Template:
         """The JSON of one shape, cut at the values: derived by building a placeholder item."""
         key = (level, np.packbits(present).tobytes())
@@ -574,7 +637,9 @@ class Assembler:
         encode: Callable[[str], tuple[list[str], np.ndarray]],
         first: np.ndarray,
         groups: int,
-    ) -> tuple[list[str], list[Origin | None]]:
+    ) -> tuple[list[str], list[Origin | None], list[bool]]:
+        """Each item's id and origin, and whether its origin cells hold a control character."""
+
         def at_starts(column: PlanColumn | None) -> list[str]:
             if column is None:
                 return [""] * groups
@@ -588,14 +653,19 @@ class Assembler:
         stores = at_starts(self.origin_columns.get("channel_store_id"))
         default = self.default_origin
         origins: list[Origin | None] = []
+        tainted: list[bool] = []
         for channel, store in zip(channels, stores, strict=True):
             key = (channel, store)
-            if key not in self._origins:
+            known = self._origins.get(key)
+            if known is None:
+                bad = CONTROL_CHARACTER.search(channel + store) is not None
                 channel = channel or (default.channel_id if default else "")
                 store = store or (default.channel_store_id if default else "")
-                self._origins[key] = Origin(channel, store) if channel and store else None
-            origins.append(self._origins[key])
-        return item_ids, origins
+                origin = Origin(channel, store) if channel and store else None
+                known = self._origins[key] = (origin, bad)
+            origins.append(known[0])
+            tainted.append(known[1])
+        return item_ids, origins, tainted
 
     def _rebuild(
         self,
@@ -643,7 +713,9 @@ def _shapes(presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _distinct_rows(matrix: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(matrix, axis=0, return_inverse=True)``, through one integer key per row when
     the values fit (``sizes``: an exclusive bound of each column), which sorts far faster."""
-    if float(np.prod(np.asarray(sizes, dtype=np.float64))) < 2.0**62:
+    with np.errstate(over="ignore"):  # thousands of columns: infinity, which is not below
+        product = float(np.prod(np.asarray(sizes, dtype=np.float64)))
+    if product < 2.0**62:
         keys = np.zeros(len(matrix), dtype=np.int64)
         for column, size in zip(matrix.T, sizes, strict=True):
             keys = keys * int(size) + column.astype(np.int64)
@@ -655,10 +727,20 @@ def _distinct_rows(matrix: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, np
 
 def _string_json(texts: pa.Array) -> pa.Array:
     """``orjson.dumps`` of each text, in Arrow: quoted as is unless it must be escaped."""
+    return _string_json_checked(texts)[0]
+
+
+def _string_json_checked(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``_string_json``, and which texts hold a control character (refused, see
+    convert.CONTROL_CHARACTER), looked for among the few that must be escaped."""
     quoted = pc.binary_join_element_wise('"', texts, '"', "")
     escape = pc.match_substring_regex(texts, r'["\\\x00-\x1f]').to_numpy(zero_copy_only=False)
+    control = np.zeros(len(texts), dtype=bool)
     if not escape.any():
-        return quoted
+        return quoted, control
     where = np.flatnonzero(escape)
-    escaped = [orjson.dumps(texts[int(i)].as_py()).decode() for i in where]
-    return pc.replace_with_mask(quoted, pa.array(escape), pa.array(escaped, pa.string()))
+    special = [texts[int(i)].as_py() for i in where]
+    control[where] = [CONTROL_CHARACTER.search(text) is not None for text in special]
+    escaped = [orjson.dumps(text).decode() for text in special]
+    json = pc.replace_with_mask(quoted, pa.array(escape), pa.array(escaped, pa.string()))
+    return json, control

@@ -24,9 +24,15 @@ CODE_HINTS = {
     "NOT_A_DATE_TIME": "Write a date and time with its offset: 2026-11-01T10:00:00+01:00.",
     "NAIVE_DATE_TIME": "Add the timezone offset (+01:00, or Z for UTC), or set assume_timezone "
     "to the zone your export writes times in.",
+    "NONEXISTENT_LOCAL_TIME": "The clocks skipped this time when daylight-saving time began: "
+    "export times with their offset (+02:00), or check the hour.",
+    "AMBIGUOUS_LOCAL_TIME": "The clocks showed this time twice when daylight-saving time ended: "
+    "export times with their offset (+02:00 or +01:00) so that it names one moment.",
     "INVALID_DATE_TIME": "Not a real date or time (a 31st of November, an hour 25): check it.",
     "INVALID_EMAIL": "Not an email address: look for a missing @ or domain, or leave it empty.",
     "INVALID_URI": "Not a web address: it must start with https:// (or http://).",
+    "CONTROL_CHARACTER": "Remove the invisible character the message names (it is usually left "
+    "by a broken export, or a copy from another program); it shows as \\u0000 in errors.csv.",
     "ROWS_DISAGREE": "Order-level columns repeat on every line of an order and must be "
     "identical: make the rows named in the message agree.",
     "DUPLICATE_LINE_ID": "Every order line needs its own channel_order_line_id across the whole "

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from etl.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.convert import (
+    Conventions,
+    ConversionError,
+    convert,
+    convert_custom_value,
+    refuse_control_characters,
+    visible,
+)
 from etl.errors import UnreadableFile
 from etl.models import MappedItem, Origin, Violation
 from etl.read import Table
@@ -40,6 +47,24 @@ def json_path(keys: tuple[Key, ...]) -> str:
     for key in keys:
         out += f"[{key}]" if isinstance(key, int) else f".{key}"
     return out
+
+
+Indexes = dict[tuple[Key, ...], tuple[int, ...]]
+
+
+def user_keys(keys: tuple[Key, ...], indexes: Indexes | None) -> tuple[Key, ...]:
+    """A path in a body as sent (arrays without gaps) -> the same path with the user's indexes
+    (``custom_attributes[0]`` -> ``custom_attributes[7]`` when only [7] was filled)."""
+    if not indexes:
+        return keys
+    out: list[Key] = []
+    for position, key in enumerate(keys):
+        if isinstance(key, int):
+            known = indexes.get(keys[:position])
+            if known is not None and key < len(known):
+                key = known[key]
+        out.append(key)
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -243,6 +268,7 @@ class Mapper:
         for column in self.columns:
             leaf = column.leaf
             if leaf.level is Level.REQUEST:
+                self._check_request_cell(item, column, first)
                 continue
             if leaf.level is Level.ITEM:
                 text = column.cells[first]
@@ -270,7 +296,7 @@ class Mapper:
         path: tuple[Key, ...],
     ) -> None:
         value: Any = text
-        if leaf.kind is not Kind.STRING and leaf.kind is not Kind.CUSTOM_VALUE:
+        if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
                 value = convert(text, leaf.kind, self.conventions)
             except ConversionError as error:
@@ -303,8 +329,18 @@ class Mapper:
             message = message.replace(text, mask(text))
             shown = mask(text)
         return self._violation(
-            rows, item.item_id, where, error.code, f"{where[2:]}: {message}", shown
+            rows, item.item_id, where, error.code, f"{where[2:]}: {message}", visible(shown)
         )
+
+    def _check_request_cell(self, item: MappedItem, column: _Column, row: int) -> None:
+        """A request-level cell (the origin) is sent as it is, but not with a control character."""
+        text = column.cells[row]
+        try:
+            refuse_control_characters(text)
+        except ConversionError as error:
+            item.violations.append(
+                self._conversion_violation(item, [row], column.leaf, column.leaf.keys, error, text)
+            )
 
     def _check_agreement(self, item: MappedItem, column: _Column, rows: list[int]) -> None:
         first = column.cells[rows[0]]
@@ -335,7 +371,9 @@ class Mapper:
         for body in row_bodies:
             for keys in self.empty_objects[Level.ROW]:
                 body.setdefault(str(keys[0]), {})
-        _listify(item.body)
+        gaps: Indexes = {}
+        _listify(item.body, (), gaps)
+        item.indexes = gaps or None
         self._type_custom_values(item, item.body, [rows[0]], ())
         for position, body in enumerate(row_bodies):
             prefix: tuple[Key, ...] = (self.kind.row_property or "", position)
@@ -356,10 +394,17 @@ class Mapper:
                     text, attribute.get("type"), self.conventions
                 )
             except ConversionError as error:
-                where = json_path((*prefix, "custom_attributes", index, "value"))
+                where = json_path(
+                    user_keys((*prefix, "custom_attributes", index, "value"), item.indexes)
+                )
                 item.violations.append(
                     self._violation(
-                        rows, item.item_id, where, error.code, f"{where[2:]}: {error.message}", text
+                        rows,
+                        item.item_id,
+                        where,
+                        error.code,
+                        f"{where[2:]}: {error.message}",
+                        visible(text),
                     )
                 )
 
@@ -402,15 +447,21 @@ class Mapper:
                 )
 
 
-def _listify(node: Any) -> Any:
-    """Turn dicts keyed by array index into lists, closing gaps (an empty element is absent)."""
+def _listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None) -> Any:
+    """Turn dicts keyed by array index into lists, closing gaps (an empty element is absent);
+    ``gaps`` gets the user's indexes of each array that had some, by its path as sent."""
     if isinstance(node, dict):
         for key, value in node.items():
             if isinstance(value, dict) and value and isinstance(next(iter(value)), int):
-                node[key] = [_listify(value[i]) for i in sorted(value)]
+                order = sorted(value)
+                if gaps is not None and order[-1] != len(order) - 1:
+                    gaps[(*path, key)] = tuple(order)
+                node[key] = [
+                    _listify(value[i], (*path, key, at), gaps) for at, i in enumerate(order)
+                ]
             else:
-                _listify(value)
+                _listify(value, (*path, key), gaps)
     elif isinstance(node, list):
-        for element in node:
-            _listify(element)
+        for at, element in enumerate(node):
+            _listify(element, (*path, at), gaps)
     return node

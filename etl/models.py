@@ -67,6 +67,10 @@ class MappedItem:
     source: str
     violations: list[Violation] = field(default_factory=list)
     document: Json | None = None
+    # Arrays sent without the gaps of the user's indexes (custom_attributes[7] alone is sent as
+    # the first element): by the array's path in ``body``, the user's index of each element, so
+    # that a problem names the user's column. None: no array had a gap.
+    indexes: dict[tuple[str | int, ...], tuple[int, ...]] | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:

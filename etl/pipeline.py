@@ -111,7 +111,8 @@ def prepare(
             name=path.name,
         )
         return Prepared(path, kind, source, stream.rows, stream=stream)
-    table = read_table(data or path, source.read, name=path.name)
+    # No kind read whole has a column that means a list (only a custom attribute's value does).
+    table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )

@@ -14,7 +14,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
+SEGMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[([^\]]*)\])?$")
+MAX_INDEX_DIGITS = 6  # a million elements: far more than any list Connect takes
 # Address and contact fields: masked wherever a value is shown back to a person.
 PERSONAL_FIELDS = frozenset(
     {
@@ -221,7 +222,7 @@ def parse_column(column: str) -> list[tuple[str, int | None]]:
         if match is None:
             raise UnknownColumn(f"'{column}': '{part}' is not a field name (letters, digits, _)")
         index = match.group(2)
-        segments.append((match.group(1), None if index is None else int(index)))
+        segments.append((match.group(1), None if index is None else _index(column, index)))
     return segments
 
 
@@ -233,6 +234,19 @@ class TemplateColumn:
     required: bool  # every item needs a value in it (when the objects above it are sent)
     level: Level
     indexed: bool  # one of a list below the row: [0], [1]...
+
+
+def _index(column: str, text: str) -> int:
+    """``[7]``'s 7. Only 0-9 (``int`` also reads other scripts' digits), and not so many that
+    ``int`` refuses them (4,300) or the list could not exist."""
+    if not text.isascii() or not text.isdigit():
+        raise UnknownColumn(f"'{column}': '[{text}]' is not an index: write it with the digits 0-9")
+    if len(text) > MAX_INDEX_DIGITS:
+        shown = column.replace(text, text[:20] + "...", 1)
+        raise UnknownColumn(
+            f"'{shown}': an index of {len(text)} digits; number the elements 0, 1, 2..."
+        )
+    return int(text)
 
 
 class FlatModel:

@@ -11,6 +11,7 @@ The data pass then hands out chunks of whole items, each with the line-id duplic
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import hashlib
@@ -33,26 +34,32 @@ from etl.errors import UnreadableFile
 from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
 from etl.models import Origin
 from etl.read import (
-    SNIFF_BYTES,
+    BLANK_CR_LINE,
+    MAX_ROW_BYTES,
+    UTF8_NAMES,
     ReadOptions,
     _check_quotes,
-    _decode_sample,
     _encoding_problem,
     _header,
     _read_parquet,
+    csv_problem,
+    ends_in_cr,
+    first_line_end,
+    is_bytes,
     parquet_problem,
     ragged_rows,
     read_arrow,
+    read_head,
+    refuse_bytes_not_text,
     refuse_missing_or_empty,
+    refuse_unflat_columns,
     sniff_delimiter,
     text_array,
     text_csv_options,
 )
-from etl.schema import FileKind, Level
+from etl.schema import FileKind, Kind, Level
 from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
-BLOCK_BYTES = 1 << 20  # the data pass: every column of a block is held at once
-INDEX_BLOCK_BYTES = 8 << 20  # the index pass keeps only the key columns: fewer, bigger blocks
 PARQUET_BATCH_ROWS = 16 * 1024
 
 
@@ -194,9 +201,7 @@ def _open_csv(
     default_origin: Origin | None,
     scan: Future[FileScan] | None = None,
 ) -> Source:
-    with path.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    sample = _decode_sample(path, head, options.encoding)
+    sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
     names = _header(path, sample, delimiter)
     try:
@@ -212,9 +217,12 @@ def _open_csv(
         return "skip"
 
     def reader(include: list[str] | None) -> Iterator[pa.RecordBatch]:
-        block = BLOCK_BYTES if include is None else INDEX_BLOCK_BYTES
+        # The same blocks for both passes (read.MAX_ROW_BYTES): the data pass must read every
+        # row the index pass did. (It holds every column of a block at once.)
         encoding = options.encoding
-        settings = text_csv_options(names, delimiter, encoding, keep_invalid, block, include)
+        settings = text_csv_options(
+            names, delimiter, encoding, keep_invalid, MAX_ROW_BYTES, include
+        )
         return iter(pacsv.open_csv(path, **settings))
 
     index = _Index(columns, kind, default_origin)
@@ -222,18 +230,12 @@ def _open_csv(
     try:
         for batch in reader(keys or names[:1]):
             index.add(batch)
-    except pa.ArrowInvalid as error:
-        if "UTF8" in str(error) or "utf8" in str(error).lower():
-            raw = path.read_bytes()
-            try:
-                raw.decode(options.encoding)
-            except UnicodeDecodeError as decode_error:
-                raise UnreadableFile(
-                    str(path), _encoding_problem(raw, decode_error, options.encoding)
-                ) from None
-        raise UnreadableFile(str(path), f"the CSV cannot be parsed: {error}") from None
+    except (pa.ArrowInvalid, UnicodeDecodeError) as error:  # the latter: another encoding's
+        raise csv_problem(path, options.encoding, error) from None
     scanned = scan.result() if scan is not None else scan_file(path)
     blank_lines, quotes = scanned.blank_lines, scanned.quotes
+    if scanned.bad_utf8 >= 0 and codecs.lookup(options.encoding).name in UTF8_NAMES:
+        raise UnreadableFile(str(path), _not_utf8(path, scanned.bad_utf8, options.encoding))
     if quotes % 2 == 1:
         _check_quotes(path, path.read_bytes(), options.encoding, delimiter)
     if invalid:
@@ -267,17 +269,77 @@ def _open_csv(
     )
 
 
-BLANK = re.compile(rb"\n\r?\n")
+def _not_utf8(path: Path, offset: int, encoding: str) -> str:
+    """read._encoding_problem's words for the byte at ``offset`` (read up to it: a rare path)."""
+    with path.open("rb") as handle:
+        raw = handle.read(offset + 4)
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return _encoding_problem(raw, error, encoding)
+    raise AssertionError(f"byte {offset} was found not UTF-8")
+
+
+BLANK = re.compile(rb"\n\r?\n")  # with LF or CRLF line ends (read.BLANK_CR_LINE: CR alone)
 
 
 @dataclass(frozen=True)
 class FileScan:
     """What one pass over a file's bytes tells: its fingerprint, whether a blank line follows
-    the header (as read.BLANK_LINE finds), and the number of quotes."""
+    the header (as read.BLANK_LINE finds), the number of quotes, and where the first byte that
+    is not UTF-8 is (-1: none; the index pass reads only the key columns, so only this finds
+    one in the others before their orders are sent)."""
 
     sha256: str
     blank_lines: bool
     quotes: int
+    bad_utf8: int = -1
+
+
+class Utf8Check:
+    """UTF-8 validity of a file fed block by block, in Arrow (a few ms per 8 MB): the offset
+    of the first invalid byte, or -1."""
+
+    def __init__(self) -> None:
+        self.bad = -1
+        self.offset = 0  # of the next block
+        self.carry = b""  # a character cut by the end of the last block
+
+    def feed(self, block: bytes) -> None:
+        if self.bad >= 0:
+            return
+        data = self.carry + block if self.carry else block
+        start = self.offset - len(self.carry)
+        self.offset += len(block)
+        whole = _whole_characters(data)
+        self.carry = data[whole:]
+        view = memoryview(data)[:whole]
+        offsets = pa.py_buffer(np.array([0, whole], dtype=np.int32))
+        text = pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(view)])
+        try:
+            text.cast(pa.string())
+        except pa.ArrowInvalid:
+            try:
+                bytes(view).decode("utf-8")
+            except UnicodeDecodeError as error:
+                self.bad = start + error.start
+
+    def finish(self) -> int:
+        if self.bad < 0 and self.carry:  # the file ends inside a character
+            self.bad = self.offset - len(self.carry)
+        return self.bad
+
+
+def _whole_characters(data: bytes) -> int:
+    """The length of ``data`` without a multi-byte character its end cuts in two."""
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            return len(data)
+        if byte >= 0xC0:  # the first byte of a character of 2, 3 or 4 bytes
+            size = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return len(data) - back if size > back else len(data)
+    return len(data)
 
 
 def scan_file(path: Path) -> FileScan:
@@ -287,23 +349,27 @@ def scan_file(path: Path) -> FileScan:
     blank = False
     tail = b""
     body = False
+    pattern = BLANK
+    utf8 = Utf8Check()
     with path.open("rb") as handle:
         while block := handle.read(8 << 20):
             digest.update(block)
             quotes += block.count(b'"')
+            utf8.feed(block)
             if blank:
                 continue
             text = tail + block
             start = 0
             if not body:
-                newline = text.find(b"\n")
+                newline = first_line_end(text)
                 if newline < 0:
                     tail = text[-2:]
                     continue
                 body, start = True, newline + 1
-            blank = BLANK.search(text, start) is not None
+                pattern = BLANK_CR_LINE if ends_in_cr(text, newline) else BLANK
+            blank = pattern.search(text, start) is not None
             tail = text[-2:]
-    return FileScan(digest.hexdigest(), blank, quotes)
+    return FileScan(digest.hexdigest(), blank, quotes, utf8.finish())
 
 
 def _spreadsheet_rows(path: Path, encoding: str, delimiter: str, count: int) -> np.ndarray:
@@ -338,7 +404,7 @@ def _open_parquet(
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as error:
-        _read_parquet(path, name)  # raises the reason read_table gives, word for word
+        _read_parquet(path, mapping.ignore, name=name)  # raises read_table's reason, word for word
         raise parquet_problem(path, name, error) from None
     originals = list(schema.names)
     names = [name.strip() for name in originals]
@@ -348,6 +414,7 @@ def _open_parquet(
         raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
     columns = resolve_columns(names, name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
+    _refuse_unflat(path, parquet, schema, columns, original)
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:
         """The key columns as text; every column as stored (the workers make it text)."""
@@ -385,6 +452,29 @@ def _open_parquet(
         lambda: batches(None),
         len(index.origins),
     )
+
+
+def _refuse_unflat(
+    path: Path,
+    parquet: pq.ParquetFile,
+    schema: pa.Schema,
+    columns: list[PlanColumn],
+    original: dict[str, str],
+) -> None:
+    """The checks of read._read_parquet, before anything is built or sent: no column the plan
+    reads holds values without a flat meaning (a list only for a custom attribute's value, whose
+    type may be LIST), and bytes are UTF-8 text."""
+    used = {c.source for c in columns if c.constant is None}
+    lists = [
+        name
+        for name in used
+        if all(c.leaf.kind is Kind.CUSTOM_VALUE for c in columns if c.source == name)
+    ]
+    types = {name: schema.field(original[name]).type for name in used}
+    refuse_unflat_columns(path, types, lists)
+    for name, kind in types.items():
+        if is_bytes(kind):  # read whole, but only such a column (rare: older writers)
+            refuse_bytes_not_text(path, name, parquet.read(columns=[original[name]]).column(0))
 
 
 # --- the index ---------------------------------------------------------------------------------

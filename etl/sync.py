@@ -334,6 +334,16 @@ class Sync:
             return self._process(path, ledger)
         except (UsageError, sqlite3.Error):
             raise
+        except UnreadableFile as error:
+            # Met after the first orders went out (a corrupt row group late in a Parquet file):
+            # the file's own problem, said in its words, not a bug.
+            reason = (
+                f"{error.reason}. Orders sent before this point are recorded and will be "
+                "skipped as unchanged when the file comes back."
+            )
+            return self._failed_file(
+                path, ledger, FileSummary(path.name, status="unreadable"), reason
+            )
         except OSError as error:
             if error.errno in MACHINE_ERRNOS:
                 raise
@@ -352,12 +362,18 @@ class Sync:
             f"will be skipped as unchanged when the file comes back. The details are in "
             f"runs/{self.run.run_id}/{trace.name}: please report them."
         )
-        log.error("%s: %s", name, reason)
-        summary = FileSummary(name=name, status="error", reason=reason)
+        log.error("%s: %s", printable(name), reason)
+        return self._failed_file(path, ledger, FileSummary(name=name, status="error"), reason)
+
+    def _failed_file(
+        self, path: Path, ledger: Ledger, summary: FileSummary, reason: str
+    ) -> FileSummary:
+        """A file that could not be finished the usual way: to failed/ with its reason."""
+        summary.reason = reason
         if path.is_file() and not path.is_symlink():  # never read through a link
             sha256 = scan_file(path).sha256
             summary.sha256 = sha256
-            ledger.file_claimed(sha256, name, self.run.run_id)
+            ledger.file_claimed(sha256, path.name, self.run.run_id)
             ledger.file_reported(sha256, "failed", reason)
             self._finish_move(path, sha256, "failed", reason, ledger)
         return summary

@@ -16,7 +16,7 @@ import jsonschema_rs
 from jsonschema.exceptions import ValidationError
 
 from etl.formats import FORMATS
-from etl.mapping import json_path, mask
+from etl.mapping import Indexes, json_path, mask, user_keys
 from etl.models import MappedItem, Violation
 from etl.schema import PERSONAL_FIELDS, FileKind, load_schema
 
@@ -111,9 +111,12 @@ def _leaves(errors: Iterable[ValidationError]) -> Iterable[ValidationError]:
             yield error
 
 
-def describe(error: ValidationError) -> tuple[str, str, str, str | None]:
-    """(JSONPath, code, message, shown value) for one schema error."""
-    keys = tuple(error.absolute_path)
+def describe(
+    error: ValidationError, indexes: Indexes | None = None
+) -> tuple[str, str, str, str | None]:
+    """(JSONPath, code, message, shown value) for one schema error; ``indexes``: the item's
+    arrays sent without the gaps of the user's indexes, whose columns the path names."""
+    keys = user_keys(tuple(error.absolute_path), indexes)
     field_name = next((k for k in reversed(keys) if isinstance(k, str)), "")
     personal = field_name in PERSONAL_FIELDS
     value: Any = error.instance
@@ -165,7 +168,7 @@ def validate_items(
         already = {v.path for v in item.violations}
         explained: set[tuple[str, str, str]] = set()
         for error in validator.explain(item.body):
-            path, code, message, shown = describe(error)
+            path, code, message, shown = describe(error, item.indexes)
             if path in already:
                 continue  # explained by the conversion step, in the user's own terms
             if (path, code, message) in explained:

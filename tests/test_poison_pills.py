@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from etl import failpoints
@@ -221,3 +223,40 @@ def test_a_manifest_naming_one_big_file_many_ways_holds_one_copy_at_a_time(
     assert code == 0, done.stderr
     assert peak_mib < 600, f"peak {peak_mib} MiB"
     assert len(sandbox.documents()) == 200 and _stored(sandbox) == {"B1"}
+
+
+def test_a_parquet_file_corrupt_past_its_first_orders_is_explained_and_the_run_goes_on(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A row group that cannot be read, met after the first batches went out: the file goes to
+    failed/ with Parquet's reason (not as a bug), and the other files are delivered."""
+    settings = settings_for(sandbox, tmp_path)
+    rows = [
+        base_line(f"O{n}", f"L{n}", order_lines__product__title=f"Mug {n} " * 5)
+        for n in range(20_000)
+    ]
+    path = settings.inbox / "orders-a.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=1000, compression="NONE")
+    metadata = pq.ParquetFile(path).metadata
+    (title,) = (
+        i
+        for i in range(metadata.num_columns)
+        if metadata.row_group(0).column(i).path_in_schema == "order_lines.product.title"
+    )
+    offset = metadata.row_group(19).column(title).data_page_offset
+    data = bytearray(path.read_bytes())
+    data[offset : offset + 40] = b"\xff" * 40  # the last row group's titles, garbled
+    path.write_bytes(bytes(data))
+    write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
+    sync = _run(settings)
+    (broken, good) = sync.run.files
+    assert (broken.status, good.status) == ("unreadable", "processed")
+    assert (
+        "not a readable Parquet file" in broken.reason and "skipped as unchanged" in broken.reason
+    )
+    assert sync.run.exit_code == 1
+    assert "B1" in _stored(sandbox) and len(_stored(sandbox)) > 1
+    (failed,) = (settings.outbox / "failed").glob("*/orders-a.parquet")
+    assert (
+        "not a readable Parquet file" in failed.with_name("orders-a.parquet.reason.txt").read_text()
+    )
