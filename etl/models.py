@@ -1,4 +1,7 @@
-"""Frozen values passed between the stages: violations, mapped orders, outcomes."""
+"""Values passed between the stages: violations, mapped orders, outcomes.
+
+Violations, origins and results are frozen; a ``MappedItem`` is not: validation adds its
+violations, and the run attaches its JSON (``document``) on the way out."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The only place that knows the order of the stages: read -> map -> validate -> batch -> report.
 
-``check_files`` is the offline path (`etl check`); ``run.py`` drives the online path with the same
-``prepare`` and ``iter_validated``, so both see exactly the same items and violations.
+``check_files`` is the offline path (`etl check`); ``sync.py`` drives the online path with the same
+``prepare`` and ``validated_chunks``, so both see exactly the same items and violations.
 """
 
 from __future__ import annotations

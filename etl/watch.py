@@ -180,7 +180,8 @@ class Watcher:
         self.stopping.set()
 
     def run(self) -> int:
-        """Watch until stop(); returns 0, or 2 when another watcher already holds the inbox."""
+        """Watch until stop(), then return 0; raise WatcherRefused when another watcher (or an
+        `etl run`) already holds the inbox."""
         self.inbox.mkdir(parents=True, exist_ok=True)
         lock = InboxLock(self.inbox)
         holder = lock.acquire()
