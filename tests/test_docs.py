@@ -61,3 +61,7 @@ def test_the_readme_points_to_the_sandbox_readme() -> None:
 def test_every_command_the_readme_shows_exists() -> None:
     shown = set(re.findall(r"`etl ([a-z-]+)", README))
     assert shown <= set(_subcommands()), shown - set(_subcommands())
+
+
+def test_the_readme_does_not_say_pending_actions_are_untracked() -> None:
+    assert "not\n  tracked yet" not in README and "not tracked yet" not in README
