@@ -21,6 +21,7 @@ from etl.errors import UsageError
 from etl.mapping import ColumnMapping
 from etl.models import Origin
 from etl.read import DELIMITERS, ReadOptions
+from etl.settings_check import check_config, check_mapping
 
 DEFAULT_API_URL = "https://miraklconnect.com/api"
 DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
@@ -330,6 +331,7 @@ def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadO
 def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
     """A mapping file: renames, constants, ignored columns and read conventions (README)."""
     data = _read_toml(path, "mapping file")
+    check_mapping(data, path)
     where = f"mapping file {path}"
     columns = data.get("columns", {})
     constants = data.get("constants", {})
@@ -389,6 +391,7 @@ def load_settings(
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     if path is not None:
         data = _read_toml(path, "config file")
+        check_config(data, path)
         base_dir = path.parent
         for key in ("inbox", "outbox", "state"):
             if key in data.get("paths", {}):
