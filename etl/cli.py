@@ -110,7 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="map and validate files offline; write would-be requests and reports",
         description="Offline: no request is sent. Exit 0 all valid, 1 some invalid, 2 unreadable.",
     )
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="a file, or a folder of files"
+    )
+    check.add_argument(
+        "--kind",
+        choices=sorted(KINDS),
+        metavar="KIND",
+        help="read every FILE as this kind, whatever its name says: " + ", ".join(sorted(KINDS)),
+    )
     _common(check)
     _source_flags(check)
     _output_flags(check)
@@ -288,13 +296,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     source: SourceFormat | None = None
     if args.mapping is not None:
         source = load_mapping_file(args.mapping, settings.default_source)
-    missing = [str(p) for p in args.files if not p.is_file()]
-    if missing:
-        raise UsageError(f"no such file: {', '.join(missing)}")
+    files = checked_files(args.files)
+    kind = KINDS[args.kind] if args.kind else None
     with _observed(args) as (observer, logs):
-        run, run_dir = check_files(list(args.files), settings, source, observer=observer)
+        run, run_dir = check_files(files, settings, source, observer=observer, kind=kind)
         _finish(run, run_dir, args, logs)
     return run.exit_code
+
+
+def checked_files(given: list[Path]) -> list[Path]:
+    """The files `etl check` reads: each FILE, and the files of each folder (not its subfolders,
+    nor names the inbox never takes: hidden, temporary), in name order."""
+    from etl.kinds import is_ignored
+
+    files: list[Path] = []
+    missing: list[str] = []
+    for path in given:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not is_ignored(p))
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(str(path))
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    if not files:
+        raise UsageError(f"no file to check in {', '.join(str(p) for p in given)}")
+    return files
 
 
 @contextmanager
@@ -539,8 +567,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"run {run.run_id}: etl {run.command}, started {run.started_at}, {run.seconds:.1f} s")
     print_run(run, run_dir)
     print(f"report: {report}")
-    if args.open:
-        webbrowser.open(report.resolve().as_uri())
+    if args.open and not webbrowser.open(report.resolve().as_uri()):
+        print(
+            f"etl report: no web browser could be opened here; open {report} yourself",
+            file=sys.stderr,
+        )
     return 0
 
 

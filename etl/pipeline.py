@@ -90,11 +90,13 @@ def prepare(
     source: SourceFormat | None = None,
     scan: Future[FileScan] | None = None,
     data: Path | None = None,
+    kind: FileKind | None = None,
 ) -> Prepared:
-    """Detect the kind, read the table (or its key columns), resolve the columns; raise
-    UnreadableFile otherwise. ``scan``: the file's bytes, being scanned elsewhere; ``data``:
-    where to read them, when not at ``path`` (the claimed file's descriptor, etl/inputs.py)."""
-    kind = detect_kind(path)
+    """Detect the kind (unless ``kind`` says it), read the table (or its key columns), resolve
+    the columns; raise UnreadableFile otherwise. ``scan``: the file's bytes, being scanned
+    elsewhere; ``data``: where to read them, when not at ``path`` (the claimed file's
+    descriptor, etl/inputs.py)."""
+    kind = kind or detect_kind(path)
     if kind is None:
         raise UnreadableFile(
             path.name, f"the file name says no known kind; understood names: {understood_names()}"
@@ -359,6 +361,7 @@ def check_file(
     source: SourceFormat | None = None,
     observer: Observer | None = None,
     workers: Workers | None = None,
+    kind: FileKind | None = None,
 ) -> FileSummary:
     """Map and validate one file offline; write its would-be requests and its reports."""
     started = time.perf_counter()
@@ -371,7 +374,7 @@ def check_file(
             pool = workers.pool() if big and workers is not None else threads
             scan = pool.submit(scan_file, path)
             try:
-                prepared = prepare(path, settings, source, scan)
+                prepared = prepare(path, settings, source, scan, kind=kind)
             finally:
                 summary.sha256 = scan.result().sha256
     except UnreadableFile as error:
@@ -432,15 +435,17 @@ def check_files(
     settings: Settings,
     source: SourceFormat | None = None,
     observer: Observer | None = None,
+    kind: FileKind | None = None,
 ) -> tuple[RunSummary, Path]:
-    """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/."""
+    """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/; every
+    file read as ``kind`` when given, whatever its name says."""
     clock = time.perf_counter()
     run = RunSummary(run_id=new_run_id(settings.outbox), command="check", started_at=now_text())
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     with Workers() as workers:
         for path in paths:
-            run.files.append(check_file(path, settings, run_dir, source, observer, workers))
+            run.files.append(check_file(path, settings, run_dir, source, observer, workers, kind))
     run.exit_code = check_exit_code(run.files)
     run.finished_at = now_text()
     run.seconds = time.perf_counter() - clock

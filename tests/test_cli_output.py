@@ -52,3 +52,48 @@ def test_a_reader_that_stops_early_gets_no_broken_pipe_error(tmp_path: Path) -> 
     os.close(write)
     assert process.stderr == b""
     assert process.returncode == 0
+
+
+def test_check_takes_a_folder_and_a_kind_for_names_that_say_none(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "orders-2026-11-22.csv", folder / "orders-2026-11-22.csv")
+    shutil.copy(SAMPLES / "action-status-2026-11-22.csv", folder / "action-status-1.csv")
+    (folder / ".hidden.csv").write_text("x")
+    (folder / "orders-partial.csv.part").write_text("x")
+    code, out, _ = run_cli("check", folder, "--outbox", tmp_path / "o")
+    assert code == 0, out
+    assert "orders-2026-11-22.csv: 24 orders" in out and "action-status-1.csv: 3" in out
+    assert ".hidden" not in out and ".part" not in out
+    export = tmp_path / "ERP export 2026-12-02.csv"  # a name that says no kind
+    shutil.copy(SAMPLES / "orders-2026-11-22.csv", export)
+    code, out, err = run_cli("check", export, "--outbox", tmp_path / "o")
+    assert code == 2 and "understood names" in out + err
+    code, out, _ = run_cli("check", export, "--kind", "orders", "--outbox", tmp_path / "o")
+    assert code == 0 and "24 orders from 90 rows: 24 valid" in out
+
+
+def test_report_open_says_when_no_browser_could_be_opened(tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "BROWSER": "false"}
+    command = [sys.executable, "-m", "etl.cli"]
+    subprocess.run(
+        [*command, "check", SAMPLES / "orders-2026-11-22.csv", "--outbox", outbox, "-q"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    opened = subprocess.run(
+        [*command, "report", "--open", "--outbox", outbox],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert opened.returncode == 0
+    assert "no web browser could be opened here; open " in opened.stderr
+    assert "report.html yourself" in opened.stderr
