@@ -162,7 +162,7 @@ def test_unreadable_files_exit_2_with_the_reason(
 def test_missing_file_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> None:
     code, _, err = run_cli("check", tmp_path / "orders-nope.csv", "--outbox", tmp_path)
     assert code == 2
-    assert err == f"etl: no such file: {tmp_path / 'orders-nope.csv'}\n"
+    assert err == f"etl: no such file or folder: {tmp_path / 'orders-nope.csv'}\n"
 
 
 def test_bad_config_is_a_usage_error(tmp_path: Path, run_cli: RunCli) -> None:
