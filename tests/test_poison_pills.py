@@ -25,6 +25,7 @@ from etl.sync import Sync
 from etl.watch import Watcher
 
 from .conftest import REPO, SECRET, base_line, settings_for, write_rows
+from .test_hostile_values import FILE_CASES, ORDER_CASES, csv_bytes
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 
@@ -260,3 +261,61 @@ def test_a_parquet_file_corrupt_past_its_first_orders_is_explained_and_the_run_g
     assert (
         "not a readable Parquet file" in failed.with_name("orders-a.parquet.reason.txt").read_text()
     )
+
+
+# --- each trigger of the issue beside a good file, on run and on watch --------------------------
+
+TRIGGERS = {
+    **{
+        case.name: case.data
+        for case in ORDER_CASES
+        if case.name
+        in (
+            "orders-5000-digits.csv",
+            "orders-before-year-1.csv",
+            "orders-after-year-9999.csv",
+            "orders-nul-channel.csv",
+        )
+    },
+    **{c.name: (lambda c=c: c.data(Path("."))) for c in FILE_CASES if "latin1" in c.name},
+    "orders-" + "n" * 240 + ".csv": lambda: csv_bytes([base_line("N1", "LN1")]),
+}
+
+
+def _good_beside(settings: Settings, trigger: str) -> None:
+    (settings.inbox / trigger).write_bytes(TRIGGERS[trigger]())
+    write_rows(settings.inbox / "orders-zz-good.csv", [base_line("Z1", "LZ1")])
+
+
+@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
+def test_each_trigger_beside_a_good_file_on_run(
+    sandbox: SandboxServer, tmp_path: Path, trigger: str
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    _good_beside(settings, trigger)
+    sync = _run(settings)
+    assert "Z1" in _stored(sandbox), "the good file is delivered"
+    assert [f.status for f in sync.run.files if f.name == trigger] != ["error"]
+    assert not list((settings.inbox / ".processing").iterdir()), "nothing stuck behind"
+    assert sync.run.exit_code in (0, 1)
+
+
+@pytest.mark.parametrize("trigger", sorted(TRIGGERS))
+def test_each_trigger_beside_a_good_file_on_watch(
+    sandbox: SandboxServer, tmp_path: Path, trigger: str
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    watcher = Watcher(
+        settings, lambda: ConnectClient(settings, sleep=lambda s: None), rescan_seconds=0.5
+    )
+    thread = threading.Thread(target=watcher.run)
+    _good_beside(settings, trigger)
+    thread.start()
+    try:
+        _wait_for(lambda: "Z1" in _stored(sandbox))
+        _wait_for(lambda: not list(settings.inbox.glob("orders-*")))
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert watcher.heartbeat.last_error == "", watcher.heartbeat.last_error
