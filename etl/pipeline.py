@@ -21,6 +21,7 @@ from typing import TypeVar
 import orjson
 
 from etl.batch import Batch, Batcher, request_parts
+from etl.columns import UserColumns
 from etl.config import Settings, SourceFormat
 from etl.errors import UnreadableFile
 from etl.events import Observer
@@ -69,6 +70,7 @@ class Prepared:
     kind: FileKind
     source: SourceFormat
     rows: int
+    user_columns: UserColumns
     stream: Source | None = None
     mapper: Mapper | None = None
 
@@ -110,13 +112,15 @@ def prepare(
             scan,
             name=path.name,
         )
-        return Prepared(path, kind, source, stream.rows, stream=stream)
+        columns = UserColumns(kind, stream.columns, source.mapping)
+        return Prepared(path, kind, source, stream.rows, columns, stream=stream)
     # No kind read whole has a column that means a list (only a custom attribute's value does).
     table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
-    return Prepared(path, kind, source, table.num_rows, mapper=mapper)
+    columns = UserColumns(kind, mapper.plan, source.mapping)
+    return Prepared(path, kind, source, table.num_rows, columns, mapper=mapper)
 
 
 def validated_chunks(
@@ -134,6 +138,7 @@ def validated_chunks(
         for chunk in prepared.mapper.chunks():
             validate_items(chunk, validator, prepared.kind.row_property)
             refuse_dot_ids(chunk, prepared.kind.url_ids)
+            prepared.user_columns.restate(chunk)
             documents: list[Document | None] = [
                 None if i.violations else orjson.dumps(i.body) for i in chunk
             ]

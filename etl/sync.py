@@ -785,6 +785,7 @@ class Sync:
             poll_seconds=self.settings.action_poll_seconds,
         )
         loaded = operations.precheck(kind, items, context)
+        prepared.user_columns.restate(items)  # the precheck's problems too
         valid = []
         for item in items:
             if item.violations:

@@ -62,6 +62,7 @@ def reference_check(path: Path, settings: Settings, out: Path) -> None:
 
     for chunk in mapper.chunks(REFERENCE_CHUNK):
         validate_items(chunk, validator, kind.row_property)
+        prepared.user_columns.restate(chunk)
         valid: list[MappedItem] = []
         for item in chunk:
             if item.violations:
