@@ -52,6 +52,11 @@ class Violation:
     # it to order_lines.quantity); "" until named (etl/columns.py), or for a problem of no column.
     column: str = ""
 
+    @property
+    def whole_file(self) -> bool:
+        """A problem of the file itself (a column it lacks, the file unreadable): no row."""
+        return not self.rows
+
 
 Json = bytes | memoryview  # an item's JSON, as encoded once
 

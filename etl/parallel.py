@@ -140,7 +140,9 @@ def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
     if assembler is None:
         _assemblers.clear()
         _user_columns.clear()
-        _user_columns[job.token] = UserColumns(job.kind, job.columns, job.mapping)
+        _user_columns[job.token] = UserColumns(
+            job.kind, job.columns, job.mapping, job.default_origin, job.source
+        )
         assembler = _assemblers[job.token] = Assembler(
             job.header,
             job.columns,
@@ -214,7 +216,9 @@ def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[
     for item in items:
         if item.violations:
             item_lines.append(csv_text([item_row(source, invalid_result(item))]))
-            error_lines.append(csv_text(error_row(source, v) for v in item.violations))
+            # The file's own problems, which every item carries, are written once by the caller.
+            own = (v for v in item.violations if not v.whole_file)
+            error_lines.append(csv_text(error_row(source, v) for v in own))
         else:
             origin = item.origin
             fields = (

@@ -112,14 +112,16 @@ def prepare(
             scan,
             name=path.name,
         )
-        columns = UserColumns(kind, stream.columns, source.mapping)
+        columns = UserColumns(
+            kind, stream.columns, source.mapping, stream.default_origin, stream.name
+        )
         return Prepared(path, kind, source, stream.rows, columns, stream=stream)
     # No kind read whole has a column that means a list (only a custom attribute's value does).
     table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
-    columns = UserColumns(kind, mapper.plan, source.mapping)
+    columns = UserColumns(kind, mapper.plan, source.mapping, settings.default_origin, path.name)
     return Prepared(path, kind, source, table.num_rows, columns, mapper=mapper)
 
 
@@ -277,7 +279,8 @@ class _Report:
             index = done.first_item + offset
             if item.violations:
                 self.reports.error_text(done.error_lines[offset])
-                self.violations += len(item.violations)
+                # The file's own problems (a column it lacks) are written once, not per item.
+                self.violations += sum(not v.whole_file for v in item.violations)
                 self.outcomes[Outcome.INVALID.value] += 1
                 if not self.blanks:
                     self._line(index, done.item_lines[offset])
@@ -399,6 +402,9 @@ def check_file(
     origins = prepared.stream.origins if prepared.stream is not None else prepared.rows
     most_batches = prepared.rows // kind.max_items + 1 + origins
     report = _Report(reports, kind, summary.sha256[:12], blanks=most_batches < 100_000)
+    for problem in prepared.user_columns.problems:
+        reports.error(problem)
+    report.violations += len(prepared.user_columns.problems)
     try:
         # No cycle collection meanwhile: each one walks every live item (0.7 s per million lines).
         with paused_gc():

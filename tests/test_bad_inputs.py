@@ -188,9 +188,9 @@ CASES = [
     Case(
         "orders-no-title.csv",
         lambda: csv_bytes(with_columns({}, drop=("order_lines.product.title",))),
-        code="REQUIRED_FIELD_MISSING",
-        message="order_lines[0].product.title: is required but empty or missing (the file has "
-        "no column order_lines.product.title)",
+        code="MISSING_COLUMN",
+        message="the file has no column order_lines.product.title, which every order needs "
+        "(`etl template orders --required` lists them)",
     ),
     Case(
         "orders-quantity.csv",

@@ -221,3 +221,112 @@ def test_run_names_the_same_columns_and_rows_as_check(
     checked = read_csv(check_dir / f"{path.name}.errors.csv")
     assert read_csv(run_dir / f"{path.name}.errors.csv") == checked
     assert len(checked) == 4
+
+
+# --- 2. required columns a file lacks: said once for the file ---------------------------------
+
+
+def test_required_columns_missing_are_said_once_per_file(tmp_path: Path, run_cli: RunCli) -> None:
+    path = missing_columns_file(tmp_path / "orders-missing.csv")
+    code, out, _ = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert code == 1
+    assert "3 invalid; 8 problem(s)" in out
+    run_dir = only_run_dir(tmp_path / "out")
+    errors = read_csv(run_dir / f"{path.name}.errors.csv")
+    # Once per missing column (not 45 times: once per order and per line), then the one mistake
+    # in a column the file has.
+    assert [(e["row"], e["id"], e["column"], e["code"]) for e in errors] == [
+        *(("", "", column, "MISSING_COLUMN") for column in SEVEN),
+        ("6", "O1", "order_lines.price.amount", "NEGATIVE_AMOUNT"),
+    ]
+    by_column = {e["column"]: e for e in errors}
+    assert by_column["fulfillment.type"]["message"] == (
+        "the file has no column fulfillment.type, which every order needs "
+        "(`etl template orders --required` lists them)"
+    )
+    assert by_column["fulfillment.type"]["field"] == "$.fulfillment.type"
+    assert by_column["order_lines.quantity"]["field"] == "$.order_lines[*].quantity"
+    # The orders cannot be sent: INVALID, with the file's problem as their code.
+    items = read_csv(run_dir / f"{path.name}.items.csv")
+    assert [(i["id"], i["outcome"], i["code"]) for i in items] == [
+        (f"O{n}", "INVALID", "MISSING_COLUMN") for n in range(3)
+    ]
+    assert items[0]["message"] == (
+        "the file has no column created_at, which every order needs (`etl template orders "
+        "--required` lists them) (and 6 more problem(s))"
+    )
+
+
+def test_a_renamed_column_missing_from_the_file_is_named_as_the_mapping_names_it(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    mapping = tmp_path / "erp.mapping.toml"
+    mapping.write_text('[columns]\n"Menge" = "order_lines.quantity"\n')
+    path = missing_columns_file(tmp_path / "orders-no-menge.csv", drop=("order_lines.quantity",))
+    code, run_dir = check(run_cli, path, tmp_path / "out", "--mapping", mapping)
+    assert code == 1
+    errors = read_csv(run_dir / f"{path.name}.errors.csv")
+    first, price = errors  # and the negative price
+    assert (first["column"], first["code"], first["message"]) == (
+        "Menge",
+        "MISSING_COLUMN",
+        "the file has no column Menge (the mapping's name for order_lines.quantity), which "
+        "every order needs (`etl template orders --required` lists them)",
+    )
+    assert price["code"] == "NEGATIVE_AMOUNT"
+
+
+def test_the_default_origin_and_constants_supply_required_columns(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    mapping = tmp_path / "erp.mapping.toml"
+    mapping.write_text('[constants]\n"fulfillment.type" = "FULFILLED_BY_SELLER"\n')
+    drop = ("origin.channel_id", "origin.channel_store_id", "fulfillment.type")
+    rows = [{k: v for k, v in base_line(f"O{n}", f"L{n}").items() if k not in drop} for n in (1, 2)]
+    path = write_rows(tmp_path / "orders-no-origin.csv", rows)
+    code, run_dir = check(
+        run_cli,
+        path,
+        tmp_path / "given",
+        "--mapping",
+        mapping,
+        "--channel-id",
+        "CH",
+        "--store-id",
+        "S1",
+    )
+    assert code == 0
+    assert read_csv(run_dir / f"{path.name}.errors.csv") == []
+    # Without a default origin: the two origin columns, once each; no MISSING_ORIGIN per order.
+    code, run_dir = check(run_cli, path, tmp_path / "none", "--mapping", mapping)
+    assert code == 1
+    errors = read_csv(run_dir / f"{path.name}.errors.csv")
+    assert [(e["row"], e["column"], e["code"]) for e in errors] == [
+        ("", "origin.channel_id", "MISSING_COLUMN"),
+        ("", "origin.channel_store_id", "MISSING_COLUMN"),
+    ]
+    assert errors[0]["message"] == (
+        "the file has no column origin.channel_id, which every order needs unless a default "
+        "origin is set (CONNECT_CHANNEL_ID and CONNECT_STORE_ID) (`etl template orders "
+        "--required` lists them)"
+    )
+
+
+def test_run_says_it_once_and_sends_nothing(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    path = missing_columns_file(settings.inbox / "orders-missing.csv")
+    data = path.read_bytes()
+    _, check_dir = check(run_cli, path, tmp_path / "check-out")
+    run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()
+    assert run.exit_code == 1
+    (summary,) = run.files
+    assert (summary.outcomes, summary.violations) == ({"INVALID": 3}, 8)
+    run_dir = settings.outbox / "runs" / run.run_id
+    name = path.name
+    assert read_csv(run_dir / f"{name}.errors.csv") == read_csv(check_dir / f"{name}.errors.csv")
+    items = read_csv(run_dir / f"{name}.items.csv")
+    assert {(i["outcome"], i["code"]) for i in items} == {("INVALID", "MISSING_COLUMN")}
+    assert sandbox.stored_orders() == []
+    assert (settings.outbox / "failed" / run.run_id / name).read_bytes() == data
