@@ -12,6 +12,10 @@ import re
 CODE_HINTS = {
     "REQUIRED_FIELD_MISSING": "Connect requires this field: fill the column, or map your "
     "export's column to it in a mapping file.",
+    "MISSING_COLUMN": "The file lacks a column every order (every row, for the other kinds) "
+    "needs: add it to the export (`etl template KIND --required` lists them all), rename one of "
+    "your columns to it in a mapping file, or set it there as a constant. Until then nothing in "
+    "the file is sent.",
     "NOT_ALLOWED_VALUE": "Use one of the values Connect accepts; the message lists them.",
     "NEGATIVE_AMOUNT": "Amounts must be zero or positive.",
     "NOT_AN_INTEGER": "Write a whole number: 2, not 2.5 or 2.0.",

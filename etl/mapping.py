@@ -150,6 +150,7 @@ class Mapper:
         self.conventions = conventions
         self.mapping = mapping or ColumnMapping()
         self.default_origin = default_origin
+        self.plan = resolve_columns(table.columns, source, kind, self.mapping)
         self.columns = self._resolve_columns()
         self.empty_objects = self.model.required_empty_objects()
 
@@ -163,7 +164,7 @@ class Mapper:
                 if column.constant is None
                 else [column.constant] * self.table.num_rows,
             )
-            for column in resolve_columns(self.table.columns, self.source, self.kind, self.mapping)
+            for column in self.plan
         ]
 
     # --- grouping -------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class Mapper:
         if origin is None and self.kind.has_origin:
             item.violations.append(
                 self._violation(
-                    rows,
+                    rows[:1],  # the order's first row, as for every order-level problem
                     item_id,
                     "$",
                     "MISSING_ORIGIN",

@@ -51,6 +51,14 @@ class Violation:
     code: str
     message: str
     value: str | None = None  # already masked when the field holds personal data
+    # The column of the user's file to fix, as they named it ("Menge", before a mapping renamed
+    # it to order_lines.quantity); "" until named (etl/columns.py), or for a problem of no column.
+    column: str = ""
+
+    @property
+    def whole_file(self) -> bool:
+        """A problem of the file itself (a column it lacks, the file unreadable): no row."""
+        return not self.rows
 
 
 Json = bytes | memoryview  # an item's JSON, as encoded once

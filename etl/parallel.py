@@ -22,6 +22,7 @@ import orjson
 import pyarrow as pa
 
 from etl.assemble import Assembler
+from etl.columns import UserColumns
 from etl.convert import Conventions
 from etl.mapping import ColumnMapping, PlanColumn
 from etl.models import ItemResult, MappedItem, Origin, Outcome, Violation
@@ -124,6 +125,7 @@ class PackedItems:
 
 
 _assemblers: dict[str, Assembler] = {}
+_user_columns: dict[str, UserColumns] = {}  # beside the assembler of the same token
 
 
 def work(job: FileJob, chunk: Chunk, keep_bodies: bool = True) -> Done:
@@ -137,6 +139,10 @@ def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
     validator = validator_for(job.kind)
     if assembler is None:
         _assemblers.clear()
+        _user_columns.clear()
+        _user_columns[job.token] = UserColumns(
+            job.kind, job.columns, job.mapping, job.default_origin, job.source
+        )
         assembler = _assemblers[job.token] = Assembler(
             job.header,
             job.columns,
@@ -176,6 +182,7 @@ def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
             )
     unknown = [item for item, known in zip(items, known_valid, strict=True) if not known]
     validate_items(unknown, validator, row_property)
+    _user_columns[job.token].restate(items)
     for index, item in enumerate(items):
         if item.violations:
             documents[index] = None
@@ -209,7 +216,9 @@ def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[
     for item in items:
         if item.violations:
             item_lines.append(csv_text([item_row(source, invalid_result(item))]))
-            error_lines.append(csv_text(error_row(source, v) for v in item.violations))
+            # The file's own problems, which every item carries, are written once by the caller.
+            own = (v for v in item.violations if not v.whole_file)
+            error_lines.append(csv_text(error_row(source, v) for v in own))
         else:
             origin = item.origin
             fields = (

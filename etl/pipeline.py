@@ -21,6 +21,7 @@ from typing import TypeVar
 import orjson
 
 from etl.batch import Batch, Batcher, request_parts
+from etl.columns import UserColumns
 from etl.config import Settings, SourceFormat
 from etl.errors import UnreadableFile
 from etl.events import Observer
@@ -69,6 +70,7 @@ class Prepared:
     kind: FileKind
     source: SourceFormat
     rows: int
+    user_columns: UserColumns
     stream: Source | None = None
     mapper: Mapper | None = None
 
@@ -112,13 +114,17 @@ def prepare(
             scan,
             name=path.name,
         )
-        return Prepared(path, kind, source, stream.rows, stream=stream)
+        columns = UserColumns(
+            kind, stream.columns, source.mapping, stream.default_origin, stream.name
+        )
+        return Prepared(path, kind, source, stream.rows, columns, stream=stream)
     # No kind read whole has a column that means a list (only a custom attribute's value does).
     table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
-    return Prepared(path, kind, source, table.num_rows, mapper=mapper)
+    columns = UserColumns(kind, mapper.plan, source.mapping, settings.default_origin, path.name)
+    return Prepared(path, kind, source, table.num_rows, columns, mapper=mapper)
 
 
 def validated_chunks(
@@ -136,6 +142,7 @@ def validated_chunks(
         for chunk in prepared.mapper.chunks():
             validate_items(chunk, validator, prepared.kind.row_property)
             refuse_dot_ids(chunk, prepared.kind.url_ids)
+            prepared.user_columns.restate(chunk)
             documents: list[Document | None] = [
                 None if i.violations else orjson.dumps(i.body) for i in chunk
             ]
@@ -274,7 +281,8 @@ class _Report:
             index = done.first_item + offset
             if item.violations:
                 self.reports.error_text(done.error_lines[offset])
-                self.violations += len(item.violations)
+                # The file's own problems (a column it lacks) are written once, not per item.
+                self.violations += sum(not v.whole_file for v in item.violations)
                 self.outcomes[Outcome.INVALID.value] += 1
                 if not self.blanks:
                     self._line(index, done.item_lines[offset])
@@ -397,6 +405,9 @@ def check_file(
     origins = prepared.stream.origins if prepared.stream is not None else prepared.rows
     most_batches = prepared.rows // kind.max_items + 1 + origins
     report = _Report(reports, kind, summary.sha256[:12], blanks=most_batches < 100_000)
+    for problem in prepared.user_columns.problems:
+        reports.error(problem)
+    report.violations += len(prepared.user_columns.problems)
     try:
         # No cycle collection meanwhile: each one walks every live item (0.7 s per million lines).
         with paused_gc():

@@ -35,7 +35,7 @@ ITEM_COLUMNS = [
     "code",
     "message",
 ]
-ERROR_COLUMNS = ["file", "row", "id", "field", "code", "message", "value"]
+ERROR_COLUMNS = ["file", "row", "id", "field", "column", "code", "message", "value"]
 # A 150,000-character cell helps nobody in a report (and breaks spreadsheet tools): clip it.
 MAX_SHOWN = 300
 # DESIGN.md section 9: a spreadsheet runs a cell starting with one of these as a formula, so a
@@ -148,6 +148,7 @@ def error_row(file_name: str, violation: Violation) -> list[Any]:
         rows_text(violation.rows),
         neutral(violation.item_id or ""),
         violation.path,  # ours: always starts with $
+        neutral(clip(violation.column)),  # the user's header
         neutral(violation.code),
         neutral(clip(violation.message)),
         "" if violation.value is None else neutral(clip(violation.value)),

@@ -52,6 +52,7 @@ class Problem:
     rows: str
     order_id: str
     field: str
+    column: str  # the user's column to fix
     code: str
     message: str
     value: str
@@ -180,6 +181,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
                 rows=row.get("row", "").replace(",", ", "),
                 order_id=restored(row.get("id", "")),
                 field=path,
+                column=restored(row.get("column", "")),
                 code=code,
                 message=message,
                 value=value,
@@ -195,6 +197,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
                     rows=row.get("rows", "").replace(",", ", "),
                     order_id=restored(row.get("id", "")),
                     field="",
+                    column="",
                     code=code,
                     message=restored(row.get("message", "")),
                     value="",

@@ -432,6 +432,43 @@ class FlatModel:
             ]
         return [TemplateColumn(prefix, required, level, indexed)]
 
+    def required_under(self, column: str) -> list[str]:
+        """The columns to fill for the object a dotted path names to be sent whole
+        (``fulfillment`` -> ``fulfillment.type``): its required fields, down to the leaves, with
+        the path's own indexes; [] when the path names no object."""
+        try:
+            walker, node, level = self._object(column)
+        except UnknownColumn:
+            return []
+        described = self._described(walker, column, node, level, required=True)
+        return [c.name for c in described if c.required]
+
+    def _object(self, column: str) -> tuple[SchemaWalker, dict[str, Any], Level]:
+        """The schema of the object ``column`` names (an element when it ends in an index)."""
+        segments = parse_column(column)
+        request_props = self._request_props()
+        walker, level = self.item, Level.ITEM
+        props = self.item.properties(self.item.document)
+        if segments[0][0] in request_props:
+            walker, level, props = self.request, Level.REQUEST, request_props
+        node: dict[str, Any] = {}
+        for position, (name, index) in enumerate(segments):
+            if name not in props:
+                raise UnknownColumn(column)
+            node = walker.resolve(props[name])
+            if node.get("type") == "array":
+                rows = level is Level.ITEM and position == 0 and name == self.kind.row_property
+                if index is None and not rows:
+                    raise UnknownColumn(column)
+                level = Level.ROW if rows else level
+                node = walker.resolve(node.get("items", {}))
+            elif index is not None:
+                raise UnknownColumn(column)
+            props = walker.properties(node)
+        if node.get("type") != "object" and "properties" not in node:
+            raise UnknownColumn(column)
+        return walker, node, level
+
     def required_empty_objects(self) -> dict[Level, list[tuple[Key, ...]]]:
         """Required object properties with no required fields of their own (``shipping_info``).
 

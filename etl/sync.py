@@ -467,6 +467,7 @@ class Sync:
             summary.seconds = time.perf_counter() - started
             return summary
         failpoints.reach("read")
+        file_run.violations.extend(prepared.user_columns.problems)  # a column the file lacks
         summary.kind = prepared.kind.name
         summary.rows = prepared.rows
         self.observer.file_started(path.name, summary.rows)
@@ -509,8 +510,9 @@ class Sync:
 
     @staticmethod
     def _report_invalid(item: MappedItem, file_run: FileRun) -> None:
-        """An item caught locally: every violation reported, the first in its items.csv line."""
-        file_run.violations.extend(item.violations)
+        """An item caught locally: every violation reported, the first in its items.csv line
+        (the file's own problems, which every item carries, are reported once, by _process_open)."""
+        file_run.violations.extend(v for v in item.violations if not v.whole_file)
         file_run.results.append(invalid_result(item))
 
     def _screen(
@@ -785,6 +787,7 @@ class Sync:
             poll_seconds=self.settings.action_poll_seconds,
         )
         loaded = operations.precheck(kind, items, context)
+        prepared.user_columns.restate(items)  # the precheck's problems too
         valid = []
         for item in items:
             if item.violations:

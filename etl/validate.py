@@ -218,10 +218,11 @@ def refuse_dot_ids(items: list[MappedItem], url_ids: tuple[str, ...]) -> None:
 
 
 def _rows_for(item: MappedItem, path: str, row_property: str | None) -> tuple[int, ...]:
-    """A line-level problem points at its own row; an order-level one at all rows of the order."""
+    """The row of the cell: a line-level problem's own row; an order-level one's first row (the
+    value is read there; the other rows must repeat it)."""
     prefix = f"$.{row_property}["
     if row_property and path.startswith(prefix):
         position = int(path[len(prefix) : path.index("]")])
         if position < len(item.rows):
             return (item.rows[position],)
-    return item.rows
+    return item.rows[:1]

@@ -188,8 +188,9 @@ CASES = [
     Case(
         "orders-no-title.csv",
         lambda: csv_bytes(with_columns({}, drop=("order_lines.product.title",))),
-        code="REQUIRED_FIELD_MISSING",
-        message="order_lines[0].product.title: is required but empty or missing",
+        code="MISSING_COLUMN",
+        message="the file has no column order_lines.product.title, which every order needs "
+        "(`etl template orders --required` lists them)",
     ),
     Case(
         "orders-quantity.csv",
@@ -354,7 +355,8 @@ CASES = [
         "orders-half-window.csv",
         lambda: csv_bytes(line(shipping_info__delivery_date__earliest="2026-11-05T00:00:00Z")),
         code="REQUIRED_FIELD_MISSING",
-        message="shipping_info.delivery_date.latest: is required but empty or missing",
+        message="shipping_info.delivery_date.latest: is required but empty or missing (the "
+        "file has no column shipping_info.delivery_date.latest)",
     ),
 ]
 

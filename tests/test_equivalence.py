@@ -30,6 +30,8 @@ from etl.read import fingerprint, read_table
 from etl.report import write_errors, write_items, write_requests
 from etl.validate import validate_items, validator_for
 
+from .conftest import write_rows
+
 REFERENCE_CHUNK = 60  # Mapper's chunk, small so that a small file has many (set in both paths)
 
 
@@ -48,7 +50,7 @@ def reference_check(path: Path, settings: Settings, out: Path) -> None:
     )
     validator = validator_for(kind)
     results: list[ItemResult] = []
-    violations: list[Violation] = []
+    violations: list[Violation] = list(prepared.user_columns.problems)  # once, not per order
     bodies: list[dict[str, Any]] = []
     batcher = Batcher(prefix=fingerprint(path)[:12], max_items=kind.max_items)
 
@@ -62,10 +64,11 @@ def reference_check(path: Path, settings: Settings, out: Path) -> None:
 
     for chunk in mapper.chunks(REFERENCE_CHUNK):
         validate_items(chunk, validator, kind.row_property)
+        prepared.user_columns.restate(chunk)
         valid: list[MappedItem] = []
         for item in chunk:
             if item.violations:
-                violations.extend(item.violations)
+                violations.extend(v for v in item.violations if not v.whole_file)
                 count = len(item.violations)
                 first = item.violations[0]
                 message = first.message
@@ -216,6 +219,24 @@ def test_worker_processes_give_the_same_reports(tmp_path: Path) -> None:
     path = write(tmp_path / "orders-messy.csv", messy_rows(400, seed=4))
     with Workers(2) as workers:
         compare(path, tmp_path, workers)
+
+
+def test_a_file_lacking_required_columns_gives_the_same_reports(tmp_path: Path) -> None:
+    """Issue 14: each column the file lacks is said once, before the orders' own problems, by
+    worker processes as by the oracle; the orders say nothing more about those columns."""
+    lacking = ("fulfillment.type", "order_lines.quantity")
+    rows = [{k: v for k, v in r.items() if k not in lacking} for r in messy_rows(300, seed=8)]
+    path = write_rows(tmp_path / "orders-lacking.csv", rows)
+    with Workers(2) as workers:
+        compare(path, tmp_path, workers)
+    errors = list(csv.DictReader((tmp_path / "fast" / f"{path.name}.errors.csv").open()))
+    assert [(e["row"], e["column"]) for e in errors[:2]] == [
+        ("", "fulfillment.type"),
+        ("", "order_lines.quantity"),
+    ]
+    assert sum(e["code"] == "MISSING_COLUMN" for e in errors) == 2
+    assert not {e["column"] for e in errors[2:]} & set(lacking)
+    assert {e["code"] for e in errors[2:]} >= {"NEGATIVE_AMOUNT", "ROWS_DISAGREE"}
 
 
 def test_scattered_orders_and_blank_lines_give_the_same_reports(tmp_path: Path) -> None:

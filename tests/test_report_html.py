@@ -305,11 +305,12 @@ def test_the_samples_report_in_chromium(
         "2",
         "MX-SH-00000000",
         "$.order_lines[0].status",
+        "order_lines.status",
         "NOT_ALLOWED_VALUE",
         mistakes[0]["message"],
         "SHIPPING",
     ]
-    assert "status 'SHIPPING' is not a Connect status; use SHIPPED" in first[4].text
+    assert "status 'SHIPPING' is not a Connect status; use SHIPPED" in first[5].text
 
     Select(browser.find_element("id", "code-filter")).select_by_value("DUPLICATE_LINE_ID")
     assert [r.find_element("css selector", "td.order").text for r in visible_rows(browser)] == [
