@@ -105,7 +105,14 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
     descriptor (a regular file, one name, its owner: etl/inputs.py) and read from it: a name
     swapped for a link after a check cannot lead the read outside the inbox.
     ``filename`` is the name Connect is given (metadata.filename), when not the file's own."""
-    resolve_inside(inbox, relative)
+    try:
+        resolve_inside(inbox, relative)
+    except OSError:
+        # A name that turns from a link into a file while it is resolved (readlink: EINVAL):
+        # someone is swapping it; the descriptor's checks below would refuse it anyway.
+        raise DocumentRefused(
+            "DOCUMENT_PATH_REFUSED", f"'{relative}' changed while it was checked (a link?)"
+        ) from None
     try:
         fd = open_inside(inbox.resolve(), Path(relative).parts, allowed_owners(inbox))
     except FileNotFoundError:
