@@ -263,7 +263,9 @@ def longest_row(path: Path) -> tuple[int, int, bool]:
     return best_row, best_size, False
 
 
-def _header(path: Path, sample: str, delimiter: str) -> list[str]:
+def _header(path: Path, sample: str, delimiter: str, configured: bool = False) -> list[str]:
+    """The header's column names, or UnreadableFile saying why there are none to read.
+    ``configured``: the delimiter comes from the settings, not from sniffing."""
     try:
         # newline="": line ends as csv reads them, CR alone included (old Mac exports).
         header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))
@@ -273,11 +275,13 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     if not any(names):
         raise UnreadableFile(str(path), "the header row is empty")
     if len(names) == 1 and re.search(r"[^\w.\[\] -]", names[0]):
+        one_column = f"the header reads as one single column ('{names[0][:60]}')"
+        if configured:
+            raise UnreadableFile(str(path), f"{one_column}: {_other_delimiter(sample, delimiter)}")
         raise UnreadableFile(
             str(path),
-            f"the header reads as one single column ('{names[0][:60]}'): the file is not "
-            "separated by , ; tab or |; export it with one of them, or set delimiter in the "
-            "configuration",
+            f"{one_column}: the file is not separated by , ; tab or |; export it with one of "
+            "them, or set delimiter in the configuration",
         )
     seen: set[str] = set()
     duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
@@ -289,6 +293,29 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     if blank:
         raise UnreadableFile(str(path), f"header column(s) {', '.join(blank)} have no name")
     return names
+
+
+def _other_delimiter(sample: str, configured: str) -> str:
+    """Why a header does not split on the configured delimiter: the one it does split on, if
+    any. (Otherwise every such file was said to use none of them, a comma file set to ';'
+    included, and the setting to fix went unnamed.)"""
+    said = f"the settings say the file is separated by {_delimiter_text(configured)}"
+    found = sniff_delimiter(sample)
+    header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=found), [])
+    if found != configured and len(header) > 1:
+        return (
+            f"{said}, but its header is separated by {_delimiter_text(found)}; fix delimiter in "
+            "[read] (etl.toml or the mapping file), or remove it to have the separator detected"
+        )
+    return (
+        f"{said}, but its header holds none of , ; tab or |; export it separated by "
+        f"{_delimiter_text(configured)}, as the settings say"
+    )
+
+
+def _delimiter_text(delimiter: str) -> str:
+    name = DELIMITER_NAMES[delimiter]
+    return name if delimiter == "\t" else f"'{delimiter}' ({name})"
 
 
 def _read_csv(path: Path, options: ReadOptions) -> Table:
@@ -303,7 +330,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     raw = path.read_bytes()
     sample = read_head(path, options.encoding, raw)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter)
+    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
     invalid: list[Any] = []
 
     def keep_invalid(row: Any) -> str:

@@ -203,7 +203,7 @@ def _open_csv(
 ) -> Source:
     sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter)
+    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
     try:
         columns: list[PlanColumn] | None = resolve_columns(names, name, kind, mapping)
         problem: UnreadableFile | None = None

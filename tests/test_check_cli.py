@@ -202,3 +202,45 @@ def test_the_template_header_is_accepted_by_check(tmp_path: Path, run_cli: RunCl
     assert code == 0
     errors = read_errors(only_run_dir(tmp_path / "out") / "orders-template.csv.errors.csv")
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "data", "reason"),
+    [
+        (
+            ";",
+            b"channel_order_id,status\nA,SHIPPED\n",
+            "the header reads as one single column ('channel_order_id,status'): the settings "
+            "say the file is separated by ';' (semicolon), but its header is separated by ',' "
+            "(comma); fix delimiter in [read] (etl.toml or the mapping file), or remove it to "
+            "have the separator detected",
+        ),
+        (
+            "|",
+            b"channel_order_id;status\nA;SHIPPED\n",
+            "the header reads as one single column ('channel_order_id;status'): the settings "
+            "say the file is separated by '|' (pipe), but its header is separated by ';' "
+            "(semicolon); fix delimiter in [read] (etl.toml or the mapping file), or remove it "
+            "to have the separator detected",
+        ),
+        (
+            ",",
+            b"channel_order_id:status\nA:SHIPPED\n",
+            "the header reads as one single column ('channel_order_id:status'): the settings "
+            "say the file is separated by ',' (comma), but its header holds none of , ; tab "
+            "or |; export it separated by ',' (comma), as the settings say",
+        ),
+    ],
+)
+def test_a_configured_delimiter_the_file_does_not_use_is_named(
+    tmp_path: Path, run_cli: RunCli, delimiter: str, data: bytes, reason: str
+) -> None:
+    """The reason says what the settings say and what the header looks like, not that the file
+    uses none of the separators (it may use one the settings do not name)."""
+    mapping = tmp_path / "erp.toml"
+    mapping.write_text(f'[read]\ndelimiter = "{delimiter}"\n', encoding="utf-8")
+    path = tmp_path / "orders-x.csv"
+    path.write_bytes(data)
+    code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert err.splitlines()[0] == f"orders-x.csv: UNREADABLE: {reason}"
