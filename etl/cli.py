@@ -240,8 +240,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def print_file_line(summary: FileSummary) -> None:
     name, reason = printable(summary.name), printable(summary.reason)
-    if summary.status == "duplicate":
-        print(f"{name}: DUPLICATE: {reason}")
+    if summary.status in ("duplicate", "empty"):
+        print(f"{name}: {summary.status.upper()}: {reason}")
         return
     if summary.status != "processed":
         print(f"{name}: {summary.status.upper()}: {reason}", file=sys.stderr)
@@ -261,7 +261,7 @@ def print_file_line(summary: FileSummary) -> None:
 
 def refused(file: FileSummary) -> str:
     """Why a file was not delivered whole, in one line ('' when it was)."""
-    if file.status not in ("processed", "duplicate", "resumed"):
+    if file.status not in ("processed", "empty", "duplicate", "resumed"):
         return f"{file.status.upper()}: {file.reason}"
     bad = {o: n for o, n in file.outcomes.items() if o in ("INVALID", "REJECTED", "UNKNOWN")}
     if bad:

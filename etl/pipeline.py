@@ -73,6 +73,12 @@ class Prepared:
     mapper: Mapper | None = None
 
 
+def empty_reason(kind: FileKind) -> str:
+    """What summary.json says of a file with a header and no rows (status ``empty``): what an
+    ERP exports on a day without orders, not a failure."""
+    return f"no {kind.plural} in it (a header and no rows): nothing to send"
+
+
 def streamable(kind: FileKind) -> bool:
     """Kinds whose rows group into items with an origin and row lines (orders)."""
     return bool(
@@ -415,6 +421,8 @@ def check_file(
     summary.outcomes = dict(report.outcomes)
     summary.violations = report.violations
     summary.requests = report.requests
+    if prepared.rows == 0:
+        summary.status, summary.reason = "empty", empty_reason(kind)
     summary.seconds = time.perf_counter() - started
     observer.file_finished(summary)
     return summary
@@ -449,8 +457,9 @@ def check_files(
 
 
 def check_exit_code(files: list[FileSummary]) -> int:
-    """0 every item valid; 1 some invalid; 2 a file that cannot be read at all."""
-    if any(f.status != "processed" for f in files):
+    """0 every item valid (an empty file has none to be invalid); 1 some invalid; 2 a file that
+    cannot be read at all."""
+    if any(f.status not in ("processed", "empty") for f in files):
         return 2
     if any(f.outcomes.get(Outcome.INVALID.value) for f in files):
         return 1

@@ -166,6 +166,12 @@ def read_head(path: Path, encoding: str, raw: bytes | None = None) -> str:
         size *= 4
 
 
+def header_only(head: str) -> bool:
+    """The start of a file (``read_head``) is all of it, and no line end follows the header:
+    a header without rows (pyarrow refuses to skip a header that does not end a line)."""
+    return _header_end(head) < 0
+
+
 def _header_end(text: str) -> int:
     """Where the header row ends: its first line end outside quotes (-1: not in ``text``)."""
     for found in LINE_END.finditer(text):
@@ -337,6 +343,8 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         invalid.append(row)
         return "skip"
 
+    if header_only(sample):
+        return pa.table({name: pa.array([], pa.string()) for name in names}), []
     try:
         settings = text_csv_options(names, delimiter, options.encoding, keep_invalid, MAX_ROW_BYTES)
         table = pacsv.read_csv(io.BytesIO(raw), **settings)
@@ -346,8 +354,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
-    if table.num_rows == 0:
-        raise UnreadableFile(str(path), "the file has a header but no data rows")
+    # A header without rows is read (a day without orders): the pipeline reports it as empty.
     row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
     return table, row_numbers
 
@@ -454,8 +461,6 @@ def _read_parquet(
     names = [name.strip() for name in table.column_names]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
-    if table.num_rows == 0:
-        raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
     used = {name: table.column(i) for i, name in enumerate(names) if name not in ignore}
     types = {name: column.type for name, column in used.items()}
     refuse_unflat_columns(path, types, types if lists is None else lists)

@@ -45,6 +45,7 @@ from etl.read import (
     csv_problem,
     ends_in_cr,
     first_line_end,
+    header_only,
     is_bytes,
     parquet_problem,
     ragged_rows,
@@ -228,7 +229,7 @@ def _open_csv(
     index = _Index(columns, kind, default_origin)
     quotes = 0
     try:
-        for batch in reader(keys or names[:1]):
+        for batch in reader(keys or names[:1]) if not header_only(sample) else ():
             index.add(batch)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:  # the latter: another encoding's
         raise csv_problem(path, options.encoding, error) from None
@@ -241,8 +242,6 @@ def _open_csv(
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
     pa.default_memory_pool().release_unused()  # the key columns' buffers, back to the system
-    if index.rows == 0:
-        raise UnreadableFile(str(path), "the file has a header but no data rows")
     if problem is not None:
         raise problem
     assert columns is not None
@@ -410,8 +409,6 @@ def _open_parquet(
     names = [name.strip() for name in originals]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
-    if parquet.metadata.num_rows == 0:
-        raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
     columns = resolve_columns(names, name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
     _refuse_unflat(path, parquet, schema, columns, original)

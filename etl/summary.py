@@ -21,7 +21,8 @@ class FileSummary:
     name: str
     kind: str = ""
     sha256: str = ""
-    status: str = "processed"  # processed | unreadable | duplicate | resumed | error (a bug)
+    # processed | empty (a header, no rows) | unreadable | duplicate | resumed | error (a bug)
+    status: str = "processed"
     reason: str = ""
     rows: int = 0
     items: int = 0

@@ -56,7 +56,15 @@ from etl.ledger import Ledger, OrderVersion
 from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
-from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
+from etl.pipeline import (
+    Prepared,
+    empty_reason,
+    iter_encoded,
+    iter_validated,
+    paused_gc,
+    prefetched,
+    prepare,
+)
 from etl.printable import printable
 from etl.report import atomic_writer, beside, write_errors, write_items, write_json
 from etl.schema import ORDERS
@@ -469,6 +477,8 @@ class Sync:
         failpoints.reach("read")
         summary.kind = prepared.kind.name
         summary.rows = prepared.rows
+        if not prepared.rows:  # reported, then archived: it has nothing to fail on
+            summary.status, summary.reason = "empty", empty_reason(prepared.kind)
         self.observer.file_started(path.name, summary.rows)
         if prepared.kind is not ORDERS:
             self._process_operation(prepared, file_run, ledger)
