@@ -33,7 +33,7 @@ from etl.convert import (
     convert_custom_value,
     to_date_time_fast,
 )
-from etl.mapping import ColumnMapping, Mapper, PlanColumn
+from etl.mapping import ColumnMapping, Mapper, PlanColumn, column_conventions
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
 from etl.schema import FileKind, Key, Kind, Level, flat_model
@@ -129,7 +129,7 @@ class Assembler:
             else None
         )
         self._structures: dict[tuple[str, bytes, int], bool] = {}
-        self._converted: dict[tuple[Kind, str], tuple[Any, str]] = {}
+        self._converted: dict[tuple[Kind, str | None, str], tuple[Any, str]] = {}
         self._origins: dict[tuple[str, str], tuple[Origin | None, bool]] = {}
         self._templates: dict[tuple[str, bytes], Template] = {}
         self._gap_shapes: dict[tuple[str, bytes], bool] = {}
@@ -251,6 +251,7 @@ class Assembler:
         rows: int,
     ) -> _Encoded:
         kind = column.leaf.kind
+        conventions = column_conventions(self.conventions, self.mapping, column)
         if column.constant is not None:
             distinct_array = pa.array([column.constant], pa.string())
             codes, by_text = np.zeros(rows, dtype=np.int64), None
@@ -264,7 +265,7 @@ class Assembler:
         elif kind is Kind.STRING:
             json, failed = _string_json_checked(distinct_array)
         else:
-            fast, json = self._fast_json(kind, distinct_array)
+            fast, json = self._fast_json(kind, distinct_array, conventions)
             if not fast.all():
                 distinct = (
                     [column.constant] if column.constant is not None else encode(column.source)[0]
@@ -273,7 +274,9 @@ class Assembler:
                 texts: list[str] = []
                 for index in slow.tolist():
                     text = distinct[index]
-                    value, encoded = ("", "") if text == "" else self._converted_text(text, kind)
+                    value, encoded = (
+                        ("", "") if text == "" else self._converted_text(text, kind, conventions)
+                    )
                     if value is FAILED:
                         failed[index] = True
                     texts.append(encoded)
@@ -281,20 +284,24 @@ class Assembler:
                 json = pc.replace_with_mask(json, mask, pa.array(texts, pa.string()))
         return _Encoded(present, failed, json, codes, by_text)
 
-    def _fast_json(self, kind: Kind, texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    def _fast_json(
+        self, kind: Kind, texts: pa.Array, conventions: Conventions | None = None
+    ) -> tuple[np.ndarray, pa.Array]:
         """The JSON of the texts whose conversion is plain, computed in Arrow: which they are,
         and their JSON (the others' is computed by ``convert``). A test holds each of these
-        shapes to ``orjson.dumps(convert(text))``."""
+        shapes to ``orjson.dumps(convert(text))``. Date-times in a date format of the export's
+        have no plain shape: each distinct one is read by ``convert``."""
+        conventions = self.conventions if conventions is None else conventions
         if kind is Kind.INTEGER:
             fast = pc.match_substring_regex(texts, INTEGER_PLAIN)
             return fast.to_numpy(zero_copy_only=False), texts
         if kind is Kind.NUMBER:
-            shape = NUMBER_COMMA if self.conventions.decimal_comma else NUMBER_POINT
+            shape = NUMBER_COMMA if conventions.decimal_comma else NUMBER_POINT
             fast = pc.match_substring_regex(texts, shape)
             json = pc.replace_substring_regex(texts, r"^([0-9]+)[.,]([0-9]*?)0*$", r"\1.\2")
             json = pc.replace_substring_regex(json, r"\.$", "")
             return fast.to_numpy(zero_copy_only=False), json
-        if kind is Kind.DATE_TIME:
+        if kind is Kind.DATE_TIME and conventions.date_format is None:
             fast = pc.match_substring_regex(texts, DATE_TIME_UTC).to_numpy(zero_copy_only=False)
             if fast.any():
                 days = pc.utf8_slice_codeunits(texts, 0, 10).dictionary_encode()
@@ -310,15 +317,15 @@ class Assembler:
             return fast, pc.binary_join_element_wise('"', moments, '"', "")
         return np.zeros(len(texts), dtype=bool), pa.array([""] * len(texts), pa.string())
 
-    def _converted_text(self, text: str, kind: Kind) -> tuple[Any, str]:
-        key = (kind, text)
+    def _converted_text(self, text: str, kind: Kind, conventions: Conventions) -> tuple[Any, str]:
+        key = (kind, conventions.date_format, text)
         known = self._converted.get(key)
         if known is None:
             try:
                 if kind is Kind.DATE_TIME:
-                    value = to_date_time_fast(text, self.conventions)
+                    value = to_date_time_fast(text, conventions)
                 else:
-                    value = convert(text, kind, self.conventions)
+                    value = convert(text, kind, conventions)
                 encoded = orjson.dumps(value).decode()
             except (ConversionError, orjson.JSONEncodeError):
                 value, encoded = FAILED, ""
@@ -341,6 +348,7 @@ class Assembler:
             if column.leaf.kind is not Kind.CUSTOM_VALUE:
                 continue
             values = encoded[index]
+            conventions = column_conventions(self.conventions, self.mapping, column)
             distinct_values = (
                 [column.constant] if column.constant is not None else encode(column.source)[0]
             )
@@ -373,7 +381,7 @@ class Assembler:
                     continue
                 present[position] = True
                 try:
-                    value = convert_custom_value(text, attribute_type, self.conventions)
+                    value = convert_custom_value(text, attribute_type, conventions)
                     json.append(orjson.dumps(value).decode())
                 except (ConversionError, orjson.JSONEncodeError):
                     failed[position] = True
@@ -684,7 +692,13 @@ class Assembler:
         numbers = [row_numbers[i] for i in selected.tolist()]
         table = Table(columns=self.header, cells=cells, row_numbers=numbers)
         mapper = Mapper(
-            table, self.source, self.kind, self.conventions, self.mapping, self.default_origin
+            table,
+            self.source,
+            self.kind,
+            self.conventions,
+            self.mapping,
+            self.default_origin,
+            plan=self.columns,
         )
         id_cells = next(c.cells for c in mapper.columns if c.leaf.keys == (self.kind.item_id,))
         built: dict[int, MappedItem] = {}

@@ -7,8 +7,8 @@ row-level columns become one element of the row array (``order_lines``) each; in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from etl.convert import (
@@ -35,6 +35,8 @@ class ColumnMapping:
     renames: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one column, 1+ paths
     constants: dict[str, str] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()
+    # A date format by column, named as in the export (a constant by its path): strptime's.
+    formats: dict[str, str] = field(default_factory=dict)
 
 
 def mask(text: str) -> str:
@@ -71,22 +73,47 @@ def user_keys(keys: tuple[Key, ...], indexes: Indexes | None) -> tuple[Key, ...]
 class _Column:
     leaf: Leaf
     cells: list[str]
+    conventions: Conventions
 
 
 @dataclass(frozen=True, slots=True)
 class PlanColumn:
-    """One column of the flat model filled from a source column (or a constant when set)."""
+    """One column of the flat model filled from a source column (or a constant when set).
+    ``native``: the source column is stored as a date or timestamp (Parquet), whose text is
+    ISO 8601 whatever the date formats say."""
 
     leaf: Leaf
     source: str
     constant: str | None = None
+    native: bool = False
+
+
+DATED = (Kind.DATE_TIME, Kind.CUSTOM_VALUE)  # the kinds a date format reads (a DATE custom value)
+
+
+def column_conventions(
+    conventions: Conventions, mapping: ColumnMapping, column: PlanColumn
+) -> Conventions:
+    """The file's conventions as one column is read: with its own date format ([formats]), else
+    the file's; with none for a native date or timestamp."""
+    if column.leaf.kind not in DATED:
+        return conventions
+    wanted = None if column.native else mapping.formats.get(column.source, conventions.date_format)
+    if wanted == conventions.date_format:
+        return conventions
+    return replace(conventions, date_format=wanted)
 
 
 def resolve_columns(
-    header: list[str], source: str, kind: FileKind, mapping: ColumnMapping
+    header: list[str],
+    source: str,
+    kind: FileKind,
+    mapping: ColumnMapping,
+    native: Collection[str] = (),
 ) -> list[PlanColumn]:
     """The schema leaf behind each source column and constant, in header order then constants;
-    raise UnreadableFile naming every unknown or misplaced column."""
+    raise UnreadableFile naming every unknown or misplaced column. ``native``: the columns
+    stored as dates or timestamps."""
     model = flat_model(kind)
     problems: list[str] = []
     columns: list[PlanColumn] = []
@@ -105,7 +132,9 @@ def resolve_columns(
                 renamed = f" (renamed from '{name}')" if target != name else ""
                 problems.append(f"{error}{renamed}")
                 continue
-            columns.append(PlanColumn(leaf, name))
+            if name in mapping.formats and leaf.kind not in DATED:
+                problems.append(f"[formats] '{name}': {target} is not a date-time")
+            columns.append(PlanColumn(leaf, name, native=name in native))
     for target, value in mapping.constants.items():
         if target in seen:
             problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
@@ -142,7 +171,9 @@ class Mapper:
         conventions: Conventions,
         mapping: ColumnMapping | None = None,
         default_origin: Origin | None = None,
+        plan: list[PlanColumn] | None = None,
     ) -> None:
+        """``plan``: the columns as resolved already (else from the table's header)."""
         self.table = table
         self.source = source
         self.kind = kind
@@ -150,20 +181,28 @@ class Mapper:
         self.conventions = conventions
         self.mapping = mapping or ColumnMapping()
         self.default_origin = default_origin
-        self.columns = self._resolve_columns()
+        self.columns = self._resolve_columns(plan)
+        # A custom attribute's value is typed after its column is known no more: by its keys.
+        self._value_conventions = {
+            c.leaf.keys: c.conventions for c in self.columns if c.leaf.kind is Kind.CUSTOM_VALUE
+        }
         self.empty_objects = self.model.required_empty_objects()
 
     # --- columns --------------------------------------------------------------------------------
 
-    def _resolve_columns(self) -> list[_Column]:
+    def _resolve_columns(self, plan: list[PlanColumn] | None) -> list[_Column]:
+        if plan is None:
+            table, mapping = self.table, self.mapping
+            plan = resolve_columns(table.columns, self.source, self.kind, mapping, table.native)
         return [
             _Column(
                 column.leaf,
                 self.table.cells[column.source]
                 if column.constant is None
                 else [column.constant] * self.table.num_rows,
+                column_conventions(self.conventions, self.mapping, column),
             )
-            for column in resolve_columns(self.table.columns, self.source, self.kind, self.mapping)
+            for column in plan
         ]
 
     # --- grouping -------------------------------------------------------------------------------
@@ -274,13 +313,13 @@ class Mapper:
                 text = column.cells[first]
                 self._check_agreement(item, column, rows)
                 if text != "":
-                    self._put(item, item.body, leaf, text, [first], leaf.keys)
+                    self._put(item, item.body, column, text, [first], leaf.keys)
             else:
                 for position, row in enumerate(rows):
                     text = column.cells[row]
                     if text != "":
                         path = (self.kind.row_property or "", position, *leaf.keys)
-                        self._put(item, row_bodies[position], leaf, text, [row], path)
+                        self._put(item, row_bodies[position], column, text, [row], path)
         if self.kind.row_property:
             item.body[self.kind.row_property] = row_bodies
         self._finish(item, rows, row_bodies)
@@ -290,15 +329,16 @@ class Mapper:
         self,
         item: MappedItem,
         target: dict[Any, Any],
-        leaf: Leaf,
+        column: _Column,
         text: str,
         rows: list[int],
         path: tuple[Key, ...],
     ) -> None:
         value: Any = text
+        leaf = column.leaf
         if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
-                value = convert(text, leaf.kind, self.conventions)
+                value = convert(text, leaf.kind, column.conventions)
             except ConversionError as error:
                 item.violations.append(
                     self._conversion_violation(item, rows, leaf, path, error, text)
@@ -389,14 +429,12 @@ class Mapper:
             text = attribute.get("value")
             if not isinstance(text, str):
                 continue
+            keys = user_keys((*prefix, "custom_attributes", index, "value"), item.indexes)
+            conventions = self._value_conventions.get(keys[len(prefix) :], self.conventions)
             try:
-                attribute["value"] = convert_custom_value(
-                    text, attribute.get("type"), self.conventions
-                )
+                attribute["value"] = convert_custom_value(text, attribute.get("type"), conventions)
             except ConversionError as error:
-                where = json_path(
-                    user_keys((*prefix, "custom_attributes", index, "value"), item.indexes)
-                )
+                where = json_path(keys)
                 item.violations.append(
                     self._violation(
                         rows,

@@ -57,11 +57,13 @@ class ReadOptions:
 
 @dataclass(slots=True)
 class Table:
-    """Column-major text cells with the spreadsheet row number of each record."""
+    """Column-major text cells with the spreadsheet row number of each record; ``native``: the
+    columns stored as dates or timestamps (Parquet), whose text is ISO 8601."""
 
     columns: list[str]
     cells: dict[str, list[str]]
     row_numbers: list[int]
+    native: frozenset[str] = frozenset()
 
     @property
     def num_rows(self) -> int:
@@ -472,7 +474,20 @@ def _read_parquet(
         name: text_array(used[name]).to_pylist() if name in used else [""] * table.num_rows
         for name in names
     }
-    return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
+    rows = list(range(2, table.num_rows + 2))
+    return Table(columns=names, cells=cells, row_numbers=rows, native=native_times(types))
+
+
+def native_times(types: dict[str, pa.DataType]) -> frozenset[str]:
+    """The columns (name -> Arrow type) stored as dates or timestamps: their text names the
+    instant in ISO 8601, which no date format of the settings is for."""
+    return frozenset(name for name, kind in types.items() if _is_time(kind))
+
+
+def _is_time(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_time(kind.value_type)
+    return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind))
 
 
 def _unflat(kind: pa.DataType) -> str | None:

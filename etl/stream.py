@@ -47,6 +47,7 @@ from etl.read import (
     first_line_end,
     header_only,
     is_bytes,
+    native_times,
     parquet_problem,
     ragged_rows,
     read_arrow,
@@ -409,8 +410,9 @@ def _open_parquet(
     names = [name.strip() for name in originals]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
-    columns = resolve_columns(names, name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
+    types = {n: schema.field(original[n]).type for n in names}
+    columns = resolve_columns(names, name, kind, mapping, native_times(types))
     _refuse_unflat(path, parquet, schema, columns, original)
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,231 @@
+"""Formats people have (issue 14): dates in the ERP's own format, value maps for enums and
+booleans, and a warning for a tax rate written as a percentage. Real files through `etl check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from etl.report import read_errors
+
+from .conftest import RunCli, base_line, write_rows
+
+
+def only_run_dir(outbox: Path) -> Path:
+    (run_dir,) = (outbox / "runs").iterdir()
+    return run_dir
+
+
+def orders_sent(outbox: Path, name: str) -> dict[str, dict[str, object]]:
+    lines = (only_run_dir(outbox) / f"{name}.requests.jsonl").read_bytes().splitlines()
+    return {
+        order["channel_order_id"]: order for line in lines for order in orjson.loads(line)["orders"]
+    }
+
+
+def problems(outbox: Path, name: str) -> list[tuple[str, str, str, str]]:
+    rows = read_errors(only_run_dir(outbox) / f"{name}.errors.csv")
+    return [(r["id"], r["field"], r["code"], r["message"]) for r in rows]
+
+
+def mapping_file(folder: Path, text: str) -> Path:
+    path = folder / "erp.mapping.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BERLIN_MINUTES = '[read]\nassume_timezone = "Europe/Berlin"\ndate_format = "%d.%m.%Y %H:%M"\n'
+
+
+# --- date formats ------------------------------------------------------------------------------
+
+
+def test_the_files_date_format_reads_every_date_time_in_the_assumed_zone(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    dates = {
+        "created_at": "20.11.2026 09:14",
+        "channel_updated_at": "20.11.2026 10:00",
+        "order_lines.created_at": "20.11.2026 09:14",
+        "order_lines.updated_at": "01.07.2026 12:00",  # summer: UTC+2
+    }
+    path = write_rows(tmp_path / "orders-erp.csv", [{**base_line("A"), **dates}])
+    mapping = mapping_file(tmp_path, BERLIN_MINUTES)
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    order = orders_sent(tmp_path / "out", "orders-erp.csv")["A"]
+    assert (order["created_at"], order["channel_updated_at"]) == (
+        "2026-11-20T08:14:00Z",
+        "2026-11-20T09:00:00Z",
+    )
+    line = order["order_lines"][0]  # type: ignore[index]
+    assert (line["created_at"], line["updated_at"]) == (
+        "2026-11-20T08:14:00Z",
+        "2026-07-01T10:00:00Z",
+    )
+
+
+def test_etl_toml_read_date_format_applies_to_files_without_a_mapping(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text(BERLIN_MINUTES, encoding="utf-8")
+    row = {**base_line("A"), "created_at": "20.11.2026 09:14"}
+    for column in ("channel_updated_at", "order_lines.created_at", "order_lines.updated_at"):
+        row[column] = "21.11.2026 00:30"
+    path = write_rows(tmp_path / "orders-erp.csv", [row])
+    code, out, _ = run_cli("check", path, "--config", config, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    order = orders_sent(tmp_path / "out", "orders-erp.csv")["A"]
+    assert (order["created_at"], order["channel_updated_at"]) == (
+        "2026-11-20T08:14:00Z",
+        "2026-11-20T23:30:00Z",
+    )
+
+
+def test_formats_name_the_exports_column_and_leave_the_others_iso(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """[formats] is keyed by the column's name in the export; the format applies to every field
+    the column fills; columns without one keep ISO 8601."""
+    row = base_line("A")
+    del row["created_at"], row["order_lines.created_at"]
+    row["Bestelldatum"] = "20.11.2026 09:14"
+    mapping = mapping_file(
+        tmp_path,
+        '[read]\nassume_timezone = "Europe/Berlin"\n'
+        '[columns]\n"Bestelldatum" = ["created_at", "order_lines.created_at"]\n'
+        '[formats]\n"Bestelldatum" = "%d.%m.%Y %H:%M"\n'
+        '"order_lines.updated_at" = "%Y%m%d%H%M%S%z"\n',
+    )
+    row["order_lines.updated_at"] = "20261121101500+0100"
+    path = write_rows(tmp_path / "orders-erp.csv", [row])
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    order = orders_sent(tmp_path / "out", "orders-erp.csv")["A"]
+    line = order["order_lines"][0]  # type: ignore[index]
+    assert order["created_at"] == line["created_at"] == "2026-11-20T08:14:00Z"
+    assert line["updated_at"] == "2026-11-21T09:15:00Z"
+    assert order["channel_updated_at"] == "2026-11-02T10:00:00Z"  # ISO, as before
+
+
+def test_a_cell_that_does_not_match_the_format_names_it(tmp_path: Path, run_cli: RunCli) -> None:
+    rows = [
+        {**base_line("A"), "created_at": "2026-11-20T09:14:00+01:00"},  # ISO: not the format
+        {**base_line("B", "L2"), "created_at": "31.11.2026 09:14"},  # no 31st of November
+        {**base_line("C", "L3"), "created_at": "29.03.2026 02:30"},  # skipped in Berlin
+        {**base_line("D", "L4"), "created_at": "\uff12\uff10.11.2026 09:14"},  # fullwidth digits
+    ]
+    mapping = mapping_file(
+        tmp_path,
+        '[read]\nassume_timezone = "Europe/Berlin"\n[formats]\n"created_at" = "%d.%m.%Y %H:%M"\n',
+    )
+    path = write_rows(tmp_path / "orders-erp.csv", rows)
+    code, _, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 1
+    expected = "does not match the date format %d.%m.%Y %H:%M (e.g. 20.11.2026 09:14)"
+    assert problems(tmp_path / "out", "orders-erp.csv") == [
+        (
+            "A",
+            "$.created_at",
+            "NOT_A_DATE_TIME",
+            f"created_at: '2026-11-20T09:14:00+01:00' {expected}",
+        ),
+        ("B", "$.created_at", "NOT_A_DATE_TIME", f"created_at: '31.11.2026 09:14' {expected}"),
+        (
+            "C",
+            "$.created_at",
+            "NONEXISTENT_LOCAL_TIME",
+            "created_at: '29.03.2026 02:30' never happened in Europe/Berlin: the clocks skipped "
+            "it, going from +01:00 to +02:00; the export should carry the offset it meant (%z "
+            "in the date format)",
+        ),
+        (
+            "D",
+            "$.created_at",
+            "NOT_A_DATE_TIME",
+            f"created_at: '\uff12\uff10.11.2026 09:14' {expected}: it is written with "
+            "FULLWIDTH DIGIT TWO, not the digits 0-9",
+        ),
+    ]
+
+
+def test_a_native_parquet_timestamp_is_an_instant_whatever_the_format(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    """The format reads text; a Parquet timestamp column already names its instant."""
+    row = base_line("A")
+    columns: dict[str, pa.Array] = {k: pa.array([v]) for k, v in row.items()}
+    columns["created_at"] = pa.array(["20.11.2026 09:14"])  # text: read with the format
+    columns["channel_updated_at"] = pa.array([1_795_000_000_000_000], pa.timestamp("us", tz="UTC"))
+    path = tmp_path / "orders-erp.parquet"
+    pq.write_table(pa.table(columns), path)
+    mapping = mapping_file(
+        tmp_path,
+        '[read]\nassume_timezone = "Europe/Berlin"\n'
+        '[formats]\n"created_at" = "%d.%m.%Y %H:%M"\n"channel_updated_at" = "%d.%m.%Y %H:%M"\n',
+    )
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    order = orders_sent(tmp_path / "out", "orders-erp.parquet")["A"]
+    assert order["created_at"] == "2026-11-20T08:14:00Z"
+    assert order["channel_updated_at"] == "2026-11-18T11:06:40Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[read]\ndate_format = "%d.%m.%Y %H:%M"\n',
+            "[read] date_format '%d.%m.%Y %H:%M' writes no offset (%z): set assume_timezone "
+            "to the zone the export writes its times in (e.g. Europe/Berlin)",
+        ),
+        (
+            '[read]\nassume_timezone = "UTC"\n[formats]\n"Datum" = "dd.mm.yyyy"\n',
+            "[formats] \"Datum\" 'dd.mm.yyyy' does not name the year, month and day (a format "
+            "like %d.%m.%Y %H:%M: %Y or %y the year, %m or %b the month, %d the day)",
+        ),
+        (
+            '[read]\nassume_timezone = "UTC"\ndate_format = "%d.%m.%Y %H:%M %Z"\n',
+            "[read] date_format '%d.%m.%Y %H:%M %Z' reads %Z, a zone's name, which gives no "
+            "offset: use %z (+01:00, Z) or assume_timezone",
+        ),
+        (
+            '[read]\nassume_timezone = "UTC"\n[formats]\n"Datum" = 5\n',
+            '[formats] "Datum" must be a date format like "%d.%m.%Y %H:%M"',
+        ),
+        (
+            '[read]\nassume_timezone = "UTC"\n[columns]\n"Datum" = "created_at"\n'
+            '[formats]\n"created_at" = "%d.%m.%Y"\n',
+            '[formats] "created_at": that field is filled by the column "Datum" ([columns]); '
+            'name the column as the export does: [formats] "Datum" = ...',
+        ),
+    ],
+)
+def test_a_date_format_that_cannot_work_is_a_usage_error(
+    tmp_path: Path, run_cli: RunCli, text: str, message: str
+) -> None:
+    mapping = mapping_file(tmp_path, text)
+    path = write_rows(tmp_path / "orders-erp.csv", [base_line()])
+    code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert err == f"etl: mapping file {mapping}: {message}\n"
+
+
+def test_a_format_for_a_column_that_holds_no_date_is_refused(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    mapping = mapping_file(
+        tmp_path, '[read]\nassume_timezone = "UTC"\n[formats]\n"status" = "%d.%m.%Y"\n'
+    )
+    path = write_rows(tmp_path / "orders-erp.csv", [base_line()])
+    code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert (
+        "orders-erp.csv: UNREADABLE: unknown or misplaced columns (fix the header, or "
+        "rename/ignore them in a mapping file): [formats] 'status': status is not a date-time"
+    ) in err
