@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,7 @@ from etl.convert import (
     convert_custom_value,
     to_date_time_fast,
 )
-from etl.mapping import ColumnMapping, Mapper, PlanColumn, column_conventions
+from etl.mapping import ColumnMapping, Mapper, PlanColumn, column_conventions, source_texts
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
 from etl.schema import FileKind, Key, Kind, Level, flat_model
@@ -110,6 +110,8 @@ class Assembler:
             if c.leaf.level is Level.REQUEST and c.leaf.keys[0] == "origin"
         }
         self.id_column = next(c for c in columns if c.leaf.keys == (kind.item_id,))
+        # Every plan column of a source reads it with the same value map.
+        self._mapped = {c.source: c for c in columns if c.values and c.constant is None}
         empty = flat_model(kind).required_empty_objects()
         self._build: Build = compile_builder(
             [c.leaf for c in self.item_columns],
@@ -157,8 +159,12 @@ class Assembler:
         def dictionary(name: str) -> tuple[pa.Array, np.ndarray]:
             if name not in arrays:
                 array = text_array(batch.column(name)).dictionary_encode()
-                indices = array.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-                arrays[name] = (array.dictionary, indices)
+                distinct, indices = array.dictionary, array.indices
+                if name in self._mapped:  # words mapped per distinct text, then merged
+                    mapped = source_texts(self._mapped[name], distinct).dictionary_encode()
+                    distinct, indices = mapped.dictionary, mapped.indices.take(indices)
+                codes = indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                arrays[name] = (distinct, codes)
             return arrays[name]
 
         def encode(name: str) -> tuple[list[str], np.ndarray]:
@@ -698,7 +704,7 @@ class Assembler:
             self.conventions,
             self.mapping,
             self.default_origin,
-            plan=self.columns,
+            plan=[replace(c, values=()) for c in self.columns],  # the cells are mapped already
         )
         id_cells = next(c.cells for c in mapper.columns if c.leaf.keys == (self.kind.item_id,))
         built: dict[int, MappedItem] = {}

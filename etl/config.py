@@ -376,8 +376,35 @@ def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
             constants={k: _constant_text(v) for k, v in constants.items()},
             ignore=frozenset(str(c) for c in ignore),
             formats=_formats(data.get("formats", {}), renames, conventions, where),
+            values=_values(data.get("values", {}), renames, where),
         ),
     )
+
+
+def _values(
+    table: Any, renames: dict[str, tuple[str, ...]], where: str
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """[values."Column"]: the export's words for the values Connect takes, per column of the
+    export (as [formats]); each entry's value as a constant's text (true, 1, "SHIPPED")."""
+    if not isinstance(table, dict):
+        raise UsageError(f'{where}: [values."Column"] maps a column\'s values: Name = "VALUE"')
+    targets = {target for paths in renames.values() for target in paths}
+    values: dict[str, tuple[tuple[str, str], ...]] = {}
+    for name, entries in table.items():
+        label = f'[values."{name}"]'
+        if name in targets and name not in renames:
+            raise UsageError(f"{where}: {_by_export_column('values', name, renames)}")
+        if not isinstance(entries, dict):
+            raise UsageError(f'{where}: {label} maps the column\'s values: Versendet = "SHIPPED"')
+        if "" in entries:
+            raise UsageError(
+                f"{where}: {label}: an empty cell means the field is absent; it cannot be mapped"
+            )
+        for word, value in entries.items():
+            if not isinstance(value, str | bool | int | float):
+                raise UsageError(f"{where}: {label} {word} must be a text, a number, true or false")
+        values[name] = tuple((word, _constant_text(value)) for word, value in entries.items())
+    return values
 
 
 def _by_export_column(table_name: str, key: str, renames: dict[str, tuple[str, ...]]) -> str:

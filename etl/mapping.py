@@ -11,6 +11,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from etl.convert import (
     Conventions,
     ConversionError,
@@ -37,6 +40,9 @@ class ColumnMapping:
     ignore: frozenset[str] = frozenset()
     # A date format by column, named as in the export (a constant by its path): strptime's.
     formats: dict[str, str] = field(default_factory=dict)
+    # The export's words for the values Connect takes, by column named as in the export: each
+    # cell equal to a word (exactly: case and spaces count) is read as its value.
+    values: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def mask(text: str) -> str:
@@ -80,12 +86,25 @@ class _Column:
 class PlanColumn:
     """One column of the flat model filled from a source column (or a constant when set).
     ``native``: the source column is stored as a date or timestamp (Parquet), whose text is
-    ISO 8601 whatever the date formats say."""
+    ISO 8601 whatever the date formats say. ``values``: its value map (word, value), applied
+    wherever its cells are read (``source_texts``), before they are typed."""
 
     leaf: Leaf
     source: str
     constant: str | None = None
     native: bool = False
+    values: tuple[tuple[str, str], ...] = ()
+
+
+def source_texts(column: PlanColumn, texts: pa.Array) -> pa.Array:
+    """A source column's texts as the plan reads them: each word of its value map replaced by
+    its value, in Arrow."""
+    if not column.values:
+        return texts
+    words, values = zip(*column.values, strict=True)
+    found = pc.index_in(texts, value_set=pa.array(words, pa.string()))
+    replaced = pa.array(values, pa.string()).take(found)
+    return pc.if_else(pc.is_null(found), texts, replaced)
 
 
 DATED = (Kind.DATE_TIME, Kind.CUSTOM_VALUE)  # the kinds a date format reads (a DATE custom value)
@@ -134,7 +153,8 @@ def resolve_columns(
                 continue
             if name in mapping.formats and leaf.kind not in DATED:
                 problems.append(f"[formats] '{name}': {target} is not a date-time")
-            columns.append(PlanColumn(leaf, name, native=name in native))
+            values = mapping.values.get(name, ())
+            columns.append(PlanColumn(leaf, name, native=name in native, values=values))
     for target, value in mapping.constants.items():
         if target in seen:
             problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
@@ -197,7 +217,7 @@ class Mapper:
         return [
             _Column(
                 column.leaf,
-                self.table.cells[column.source]
+                _mapped(self.table.cells[column.source], column.values)
                 if column.constant is None
                 else [column.constant] * self.table.num_rows,
                 column_conventions(self.conventions, self.mapping, column),
@@ -483,6 +503,14 @@ class Mapper:
                         line_id,
                     )
                 )
+
+
+def _mapped(cells: list[str], values: tuple[tuple[str, str], ...]) -> list[str]:
+    """Cells with the words of a value map replaced by their values (``source_texts``)."""
+    if not values:
+        return cells
+    words = dict(values)
+    return [words.get(cell, cell) for cell in cells]
 
 
 def _listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None) -> Any:

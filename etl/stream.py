@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from etl.errors import UnreadableFile
-from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
+from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns, source_texts
 from etl.models import Origin
 from etl.read import (
     BLANK_CR_LINE,
@@ -514,7 +514,7 @@ class _Keys:
                 return pa.array([""] * rows, pa.string())
             if column.constant is not None:
                 return pa.array([column.constant] * rows, pa.string())
-            return text_array(batch.column(column.source))
+            return source_texts(column, text_array(batch.column(column.source)))
 
         channel = cells(self.origin.get("channel_id"))
         store = cells(self.origin.get("channel_store_id"))
@@ -663,7 +663,7 @@ class _Duplicates:
         line_ids = (
             pa.array([column.constant] * rows, pa.string())
             if column.constant is not None
-            else text_array(batch.column(column.source))
+            else source_texts(column, text_array(batch.column(column.source)))
         )
         wanted = np.flatnonzero(pc.not_equal(line_ids, "").to_numpy(zero_copy_only=False))
         if not wanted.size:

@@ -394,3 +394,52 @@ def test_date_formats_leave_native_parquet_timestamps_alone_in_both_paths(tmp_pa
     found = {(row["field"], row["code"]) for row in csv.DictReader(problems.splitlines())}
     assert not {field for field, _ in found} & {"$.created_at"}  # read as instants, in both
     assert {code for _, code in found} >= {"NONEXISTENT_LOCAL_TIME", "AMBIGUOUS_LOCAL_TIME"}
+
+
+WORDS = {
+    # Two words for one value, and values swapped: a map applied twice would show.
+    "status": (("Geliefert", "SHIPPED"), ("DELIVERED", "SHIPPED"), ("SHIPPED", "DELIVERED")),
+    "order_lines.status": (("Geliefert", "DELIVERED"),),
+    "order_lines.can_cancel": (("ja", "true"), ("nein", "false"), ("false", "true")),
+    "origin.channel_id": (("Shop Frankreich", "SHOP-FR"),),  # a key of the grouping
+    "order_lines.channel_order_line_id": (("Zeile drei", "L000000003"),),  # a duplicate
+}
+
+
+def in_words(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The messy export as an ERP writes it, with its own words for Connect's values."""
+    rng = random.Random(seed)
+    for row in rows:
+        if rng.random() < 0.3:
+            row["status"] = rng.choice(["Geliefert", "DELIVERED", row["status"]])
+        if rng.random() < 0.3:
+            row["order_lines.status"] = "Geliefert"
+        if rng.random() < 0.5:
+            row["order_lines.can_cancel"] = rng.choice(["ja", "nein", "Ja"])
+        if row["origin.channel_id"] == "SHOP-FR" and rng.random() < 0.5:
+            row["origin.channel_id"] = "Shop Frankreich"
+        if rng.random() < 0.01:
+            row["order_lines.channel_order_line_id"] = "Zeile drei"
+    return rows
+
+
+def test_value_maps_give_the_same_reports(tmp_path: Path) -> None:
+    rows = in_words(messy_rows(400, seed=10), seed=10)
+    path = write(tmp_path / "orders-words.csv", rows)
+    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    compare(path, tmp_path, workers=None, source=source)
+    problems = (tmp_path / "fast" / "orders-words.csv.errors.csv").read_text()
+    found = [row for row in csv.DictReader(problems.splitlines())]
+    assert any(row["value"] == "Ja" for row in found)  # no word for it: reported as written
+    assert any(row["code"] == "DUPLICATE_LINE_ID" and row["value"] == "L000000003" for row in found)
+    requests = (tmp_path / "fast" / "orders-words.csv.requests.jsonl").read_text()
+    assert "Geliefert" not in requests and "Shop Frankreich" not in requests
+
+
+def test_value_maps_give_the_same_reports_with_scattered_orders(tmp_path: Path) -> None:
+    rows = in_words(messy_rows(300, seed=11), seed=11)
+    random.Random(11).shuffle(rows)
+    path = write(tmp_path / "orders-words.csv", rows)
+    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    assert prepare(path, Settings(default_source=source)).stream.numbers is not None  # type: ignore[union-attr]
+    compare(path, tmp_path, workers=None, source=source)

@@ -229,3 +229,127 @@ def test_a_format_for_a_column_that_holds_no_date_is_refused(
         "orders-erp.csv: UNREADABLE: unknown or misplaced columns (fix the header, or "
         "rename/ignore them in a mapping file): [formats] 'status': status is not a date-time"
     ) in err
+
+
+# --- value maps --------------------------------------------------------------------------------
+
+GERMAN_VALUES = (
+    '[columns]\n"Status" = ["status", "order_lines.status"]\n"Stornierbar" = '
+    '"order_lines.can_cancel"\n'
+    '[values."Status"]\nVersendet = "SHIPPED"\n"In Bearbeitung" = "AWAITING_ACCEPTANCE"\n'
+    '[values."Stornierbar"]\nja = true\nnein = false\n'
+    '[values."order_lines.quantity"]\n"ein" = 1\n'
+)
+
+
+def german(order_id: str, line_id: str, status: str, cancel: str, **extra: str) -> dict[str, str]:
+    row = base_line(order_id, line_id, **extra)
+    del row["status"], row["order_lines.status"], row["order_lines.can_cancel"]
+    return {**row, "Status": status, "Stornierbar": cancel}
+
+
+def test_value_maps_turn_the_exports_words_into_connects(tmp_path: Path, run_cli: RunCli) -> None:
+    """Keyed by the export's column (every field it fills) or by a path that names a column;
+    applied before typing, so a boolean column's words become true and false."""
+    rows = [
+        german("A", "L1", "Versendet", "ja", order_lines__quantity="ein"),
+        german("A", "L2", "Versendet", "nein"),
+        german("B", "L3", "SHIPPED", "false"),  # already Connect's words: left as they are
+    ]
+    path = write_rows(tmp_path / "orders-erp.csv", rows)
+    mapping = mapping_file(tmp_path, GERMAN_VALUES)
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    orders = orders_sent(tmp_path / "out", "orders-erp.csv")
+    lines = orders["A"]["order_lines"]
+    assert orders["A"]["status"] == orders["B"]["status"] == "SHIPPED"
+    assert [line["status"] for line in lines] == ["SHIPPED", "SHIPPED"]  # type: ignore[index]
+    assert [line["can_cancel"] for line in lines] == [True, False]  # type: ignore[index]
+    assert [line["quantity"] for line in lines] == [1, 2]  # type: ignore[index]
+
+
+def test_an_unmapped_value_is_validated_as_usual_and_keys_match_exactly(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    rows = [
+        german("A", "L1", "Unterwegs", "ja"),  # no entry: the schema's own message
+        german("B", "L2", "versendet", "ja"),  # keys are case-sensitive
+        german("C", "L3", "Versendet ", "ja"),  # and exact: the space is kept
+        german("D", "L4", "Versendet", "Ja"),
+    ]
+    path = write_rows(tmp_path / "orders-erp.csv", rows)
+    mapping = mapping_file(tmp_path, GERMAN_VALUES)
+    code, _, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 1
+    found = problems(tmp_path / "out", "orders-erp.csv")
+    allowed = (
+        "is not one of AWAITING_ACCEPTANCE, AWAITING_FRAUD_CHECK, AWAITING_PAYMENT, "
+        "AWAITING_SHIPMENT, CHANNEL_SPECIFIC, CLOSED, DELIVERED, SHIPPED"
+    )
+    assert ("A", "$.status", "NOT_ALLOWED_VALUE", f"status: 'Unterwegs' {allowed}") in found
+    assert ("B", "$.status", "NOT_ALLOWED_VALUE", f"status: 'versendet' {allowed}") in found
+    assert ("C", "$.status", "NOT_ALLOWED_VALUE", f"status: 'Versendet ' {allowed}") in found
+    assert (
+        "D",
+        "$.order_lines[0].can_cancel",
+        "NOT_A_BOOLEAN",
+        "order_lines[0].can_cancel: 'Ja' is not a boolean (true/false, 1/0, yes/no)",
+    ) in found
+    assert {order_id for order_id, *_ in found} == {"A", "B", "C", "D"}
+
+
+def test_value_maps_apply_to_the_columns_that_group_rows(tmp_path: Path, run_cli: RunCli) -> None:
+    """The origin and the order id are read with their value maps wherever rows are grouped."""
+    rows = [
+        base_line("A", "L1", origin__channel_id="Amazon DE"),
+        base_line("A", "L2", origin__channel_id="AMZ-DE"),
+        base_line("Nr. 7", "L3", origin__channel_id="AMZ-DE"),
+        base_line("B", "L4", origin__channel_id="AMZ-DE"),
+        base_line("7", "L5", origin__channel_id="Amazon DE"),  # the same order as "Nr. 7"
+    ]
+    path = write_rows(tmp_path / "orders-erp.csv", rows)
+    mapping = mapping_file(
+        tmp_path,
+        '[values."origin.channel_id"]\n"Amazon DE" = "AMZ-DE"\n'
+        '[values."channel_order_id"]\n"Nr. 7" = "7"\n',
+    )
+    code, out, _ = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 0, out
+    lines = (only_run_dir(tmp_path / "out") / "orders-erp.csv.requests.jsonl").read_bytes()
+    (request,) = [orjson.loads(line) for line in lines.splitlines()]
+    assert request["origin"] == {"channel_id": "AMZ-DE", "channel_store_id": "S1"}
+    orders = {o["channel_order_id"]: o for o in request["orders"]}
+    assert sorted(orders) == ["7", "A", "B"]
+    assert len(orders["A"]["order_lines"]) == len(orders["7"]["order_lines"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[values."Status"]\nVersendet = ["SHIPPED"]\n',
+            '[values."Status"] Versendet must be a text, a number, true or false',
+        ),
+        (
+            '[values]\n"Status" = "SHIPPED"\n',
+            '[values."Status"] maps the column\'s values: Versendet = "SHIPPED"',
+        ),
+        (
+            '[values."Status"]\n"" = "SHIPPED"\n',
+            '[values."Status"]: an empty cell means the field is absent; it cannot be mapped',
+        ),
+        (
+            '[columns]\n"Status" = "status"\n[values."status"]\nVersendet = "SHIPPED"\n',
+            '[values] "status": that field is filled by the column "Status" ([columns]); name '
+            'the column as the export does: [values] "Status" = ...',
+        ),
+    ],
+)
+def test_a_value_map_that_cannot_work_is_a_usage_error(
+    tmp_path: Path, run_cli: RunCli, text: str, message: str
+) -> None:
+    mapping = mapping_file(tmp_path, text)
+    path = write_rows(tmp_path / "orders-erp.csv", [base_line()])
+    code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert err == f"etl: mapping file {mapping}: {message}\n"
