@@ -33,7 +33,15 @@ from etl.convert import (
     convert_custom_value,
     to_date_time_fast,
 )
-from etl.mapping import ColumnMapping, Mapper, PlanColumn, column_conventions, source_texts
+from etl.mapping import (
+    ColumnMapping,
+    Mapper,
+    PlanColumn,
+    column_conventions,
+    is_tax_rate,
+    percent_rate_warning,
+    source_texts,
+)
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
 from etl.schema import FileKind, Key, Kind, Level, flat_model
@@ -112,6 +120,15 @@ class Assembler:
         self.id_column = next(c for c in columns if c.leaf.keys == (kind.item_id,))
         # Every plan column of a source reads it with the same value map.
         self._mapped = {c.source: c for c in columns if c.values and c.constant is None}
+        # Tax rates, in plan order (Mapper's order of warnings): (at row level, index there).
+        self._rates = [
+            (column.leaf.level is Level.ROW, level_columns.index(column))
+            for column in columns
+            if is_tax_rate(column.leaf)
+            for level_columns in (
+                self.row_columns if column.leaf.level is Level.ROW else self.item_columns,
+            )
+        ]
         empty = flat_model(kind).required_empty_objects()
         self._build: Build = compile_builder(
             [c.leaf for c in self.item_columns],
@@ -239,6 +256,11 @@ class Assembler:
                 rows=tuple(row_numbers[start:end]),
                 source=self.source,
             )
+        for at_row, index in self._rates:
+            encoded = (row_encoded if at_row else item_encoded)[index]
+            self._warn_percent_rates(
+                at_row, index, encoded, encode, built, starts_list, row_numbers
+            )
         if flagged.any():
             rebuilt = self._rebuild(
                 np.flatnonzero(flagged).tolist(), starts_list, encode, row_numbers
@@ -246,6 +268,45 @@ class Assembler:
             for g, item in rebuilt.items():
                 built[g] = item
         return [item for item in built if item is not None], documents, valid
+
+    def _warn_percent_rates(
+        self,
+        at_row: bool,
+        index: int,
+        encoded: _Encoded,
+        encode: Callable[[str], tuple[list[str], np.ndarray]],
+        built: list[MappedItem | None],
+        starts: list[int],
+        row_numbers: Sequence[int],
+    ) -> None:
+        """RATE_LOOKS_LIKE_PERCENT on the items built here, for each cell of one tax rate
+        column above 1 (judged per distinct value), as Mapper._put words it."""
+        wanted = np.flatnonzero(encoded.present & ~encoded.failed)
+        if not wanted.size:
+            return
+        values = orjson.loads("[" + ",".join(encoded.json.take(pa.array(wanted)).to_pylist()) + "]")
+        above = np.zeros(len(encoded.present), dtype=bool)
+        above[wanted] = np.asarray(values, dtype=np.float64) > 1
+        if not above.any():
+            return
+        first = np.asarray(starts[:-1], dtype=np.int64)
+        column = (self.row_columns if at_row else self.item_columns)[index]
+        rows = (
+            np.flatnonzero(above[encoded.codes]) if at_row else first[above[encoded.codes[first]]]
+        )
+        texts = [column.constant] if column.constant is not None else encode(column.source)[0]
+        groups = np.searchsorted(first, rows, side="right") - 1
+        for row, group in zip(rows.tolist(), groups.tolist(), strict=True):
+            item = built[group]
+            if item is None:  # built by Mapper, which warns itself
+                continue
+            keys = column.leaf.keys
+            path = (self.kind.row_property or "", row - starts[group], *keys) if at_row else keys
+            text = texts[encoded.codes[row]]
+            warning = percent_rate_warning(
+                self.source, (row_numbers[row],), item.item_id, path, text
+            )
+            item.warnings.append(warning)
 
     # --- encoding --------------------------------------------------------------------------------
 

@@ -249,7 +249,9 @@ def print_file_line(summary: FileSummary) -> None:
     outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
     print(
         f"{name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
-        f"{summary.violations} problem(s); {summary.requests} request(s)"
+        f"{summary.violations} problem(s); "
+        + (f"{summary.warnings} warning(s); " if summary.warnings else "")
+        + f"{summary.requests} request(s)"
         + (
             f" ({summary.extra_requests} extra to isolate rejected orders)"
             if summary.extra_requests

@@ -29,6 +29,10 @@ from etl.schema import FileKind, FlatModel, Key, Kind, Leaf, Level, UnknownColum
 
 CHUNK_ITEMS = 5000
 MASK = "***"
+# The tax object of the OpenAPI file (TaxRequest): "Tax rate expressed as a decimal (e.g. `0.20`
+# for 20%)". A rate above 1 is almost surely a percentage: said, but sent as it is.
+TAX_ARRAYS = frozenset({"taxes", "shipping_taxes"})
+RATE_LOOKS_LIKE_PERCENT = "RATE_LOOKS_LIKE_PERCENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,36 @@ class ColumnMapping:
     # The export's words for the values Connect takes, by column named as in the export: each
     # cell equal to a word (exactly: case and spaces count) is read as its value.
     values: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+
+def is_tax_rate(leaf: Leaf) -> bool:
+    """A tax object's ``rate`` (``order_lines.taxes[0].rate``, ``shipping_taxes``...)."""
+    keys = leaf.keys
+    return (
+        leaf.kind is Kind.NUMBER
+        and len(keys) >= 3
+        and keys[-1] == "rate"
+        and keys[-3] in TAX_ARRAYS
+    )
+
+
+def percent_rate_warning(
+    source: str, rows: tuple[int, ...], item_id: str, path: tuple[Key, ...], text: str
+) -> Violation:
+    """RATE_LOOKS_LIKE_PERCENT for the rate ``text`` (above 1) at ``path``, as sent."""
+    where = json_path(path)
+    return Violation(
+        file=source,
+        rows=rows,
+        item_id=item_id or None,
+        path=where,
+        code=RATE_LOOKS_LIKE_PERCENT,
+        message=(
+            f"{where[2:]}: {text} looks like a percentage: Connect's tax rate is a decimal (0.20 "
+            "for 20%); sent as it is (a warning: the order is not held back), check the export"
+        ),
+        value=visible(text),
+    )
 
 
 def mask(text: str) -> str:
@@ -80,6 +114,7 @@ class _Column:
     leaf: Leaf
     cells: list[str]
     conventions: Conventions
+    tax_rate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +256,7 @@ class Mapper:
                 if column.constant is None
                 else [column.constant] * self.table.num_rows,
                 column_conventions(self.conventions, self.mapping, column),
+                is_tax_rate(column.leaf),
             )
             for column in plan
         ]
@@ -359,6 +395,10 @@ class Mapper:
         if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
                 value = convert(text, leaf.kind, column.conventions)
+                if column.tax_rate and value > 1:
+                    numbers = tuple(self.table.row_numbers[r] for r in rows)
+                    warning = percent_rate_warning(self.source, numbers, item.item_id, path, text)
+                    item.warnings.append(warning)
             except ConversionError as error:
                 item.violations.append(
                     self._conversion_violation(item, rows, leaf, path, error, text)

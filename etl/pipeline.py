@@ -268,6 +268,7 @@ class _Report:
         self.next_index = 0
         self.outcomes: Counter[str] = Counter()
         self.violations = 0
+        self.warnings = 0
         self.requests = 0
 
     def chunk(self, done: Done) -> None:
@@ -276,8 +277,11 @@ class _Report:
         valid: list[MappedItem] = []
         for offset, item in enumerate(done.items):
             index = done.first_item + offset
-            if item.violations:
+            if item.warnings:
+                self.warnings += len(item.warnings)
+            if item.violations or item.warnings:
                 self.reports.error_text(done.error_lines[offset])
+            if item.violations:
                 self.violations += len(item.violations)
                 self.outcomes[Outcome.INVALID.value] += 1
                 if not self.blanks:
@@ -420,6 +424,7 @@ def check_file(
     summary.items = report.items
     summary.outcomes = dict(report.outcomes)
     summary.violations = report.violations
+    summary.warnings = report.warnings
     summary.requests = report.requests
     if prepared.rows == 0:
         summary.status, summary.reason = "empty", empty_reason(kind)

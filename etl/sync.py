@@ -200,6 +200,7 @@ class FileRun:
     summary: FileSummary
     results: list[ItemResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)  # errors.csv, after the violations
     retries_before: int = 0
     stopped: bool = False  # a graceful stop left some batches unsent
     opened: InputFile | None = None  # what is read; None when only a move is left to do
@@ -529,6 +530,7 @@ class Sync:
         """Invalid items are reported; unchanged and stale ones are not sent (ledger)."""
         candidates: list[MappedItem] = []
         for item in chunk:
+            file_run.warnings.extend(item.warnings)
             if item.violations:
                 self._report_invalid(item, file_run)
             else:
@@ -584,6 +586,7 @@ class Sync:
     def _merge(self, file_run: FileRun, screened: FileRun) -> None:
         file_run.results.extend(screened.results)
         file_run.violations.extend(screened.violations)
+        file_run.warnings.extend(screened.warnings)
 
     def _deliver(
         self, batch: Batch, file_run: FileRun, ledger: Ledger, items_property: str
@@ -757,11 +760,13 @@ class Sync:
         summary.items = len(results)
         summary.outcomes = dict(Counter(r.outcome.value for r in results))
         summary.violations = len(file_run.violations)
+        summary.warnings = len(file_run.warnings)
         summary.retries = self._retries() - file_run.retries_before
         name = file_run.path.name
         write_items(beside(self.run_dir, name, ".items.csv"), name, results)
         failpoints.reach("report")
-        write_errors(beside(self.run_dir, name, ".errors.csv"), name, file_run.violations)
+        problems = file_run.violations + file_run.warnings
+        write_errors(beside(self.run_dir, name, ".errors.csv"), name, problems)
         changed = file_run.opened is not None and file_run.opened.changed()
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
@@ -797,6 +802,7 @@ class Sync:
         loaded = operations.precheck(kind, items, context)
         valid = []
         for item in items:
+            file_run.warnings.extend(item.warnings)
             if item.violations:
                 self._report_invalid(item, file_run)
             else:

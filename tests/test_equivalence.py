@@ -89,6 +89,7 @@ def reference_check(path: Path, settings: Settings, out: Path) -> None:
                 )
             else:
                 valid.append(item)
+            violations.extend(item.warnings)  # after its violations; never a reason to refuse
         take(batcher.add(valid))
     take(batcher.flush())
     results.sort(key=lambda r: r.rows[0] if r.rows else 0)
@@ -443,3 +444,33 @@ def test_value_maps_give_the_same_reports_with_scattered_orders(tmp_path: Path) 
     source = SourceFormat(mapping=ColumnMapping(values=WORDS))
     assert prepare(path, Settings(default_source=source)).stream.numbers is not None  # type: ignore[union-attr]
     compare(path, tmp_path, workers=None, source=source)
+
+
+def in_percentages(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The messy export with some tax rates written as percentages (20 for 0.2)."""
+    rng = random.Random(seed)
+    for row in rows:
+        for column in ("order_lines.taxes[0].rate", "order_lines.shipping_taxes[0].rate"):
+            if row[column] and rng.random() < 0.1:
+                row[column] = rng.choice(["20", "5.5", "1", "1.0001", "100"])
+    return rows
+
+
+def test_percent_rates_give_the_same_reports(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders-rates.csv", in_percentages(messy_rows(400, seed=12), 12))
+    compare(path, tmp_path, workers=None)
+    problems = (tmp_path / "fast" / "orders-rates.csv.errors.csv").read_text()
+    found = list(csv.DictReader(problems.splitlines()))
+    warned = {row["id"] for row in found if row["code"] == "RATE_LOOKS_LIKE_PERCENT"}
+    refused = {row["id"] for row in found if row["code"] != "RATE_LOOKS_LIKE_PERCENT"}
+    assert warned - refused and warned & refused  # on valid orders and on invalid ones
+    assert {row["value"] for row in found if row["id"] in warned} >= {"20", "5.5", "1.0001"}
+    items = (tmp_path / "fast" / "orders-rates.csv.items.csv").read_text()
+    valid = {row["id"] for row in csv.DictReader(items.splitlines()) if row["outcome"] == "VALID"}
+    assert warned - refused <= valid
+
+
+def test_percent_rates_in_worker_processes_give_the_same_reports(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders-rates.csv", in_percentages(messy_rows(300, seed=13), 13))
+    with Workers(2) as workers:
+        compare(path, tmp_path, workers)

@@ -10,9 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from etl.client import ConnectClient
 from etl.report import read_errors
+from etl.report_html import write_html_report
+from etl.sandbox import SandboxServer
+from etl.sync import Sync
 
-from .conftest import RunCli, base_line, write_rows
+from .conftest import RunCli, base_line, settings_for, write_rows
 
 
 def only_run_dir(outbox: Path) -> Path:
@@ -353,3 +357,118 @@ def test_a_value_map_that_cannot_work_is_a_usage_error(
     code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
     assert code == 2
     assert err == f"etl: mapping file {mapping}: {message}\n"
+
+
+# --- a tax rate that looks like a percentage ---------------------------------------------------
+
+TAXED = {
+    "order_lines.taxes[0].code": "VAT",
+    "order_lines.taxes[0].amount.amount": "3.33",
+    "order_lines.taxes[0].amount.currency": "EUR",
+    "order_lines.shipping_taxes[0].code": "VAT",
+    "order_lines.shipping_taxes[0].amount.amount": "0",
+    "order_lines.shipping_taxes[0].amount.currency": "EUR",
+}
+
+
+def taxed(order_id: str, line_id: str, rate: str, shipping_rate: str = "0.2") -> dict[str, str]:
+    return {
+        **base_line(order_id, line_id),
+        **TAXED,
+        "order_lines.taxes[0].rate": rate,
+        "order_lines.shipping_taxes[0].rate": shipping_rate,
+    }
+
+
+def percent_message(where: str, text: str) -> str:
+    return (
+        f"{where}: {text} looks like a percentage: Connect's tax rate is a decimal (0.20 for "
+        f"20%); sent as it is (a warning: the order is not held back), check the export"
+    )
+
+
+def test_a_rate_above_1_is_a_warning_and_the_order_is_still_valid(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    rows = [
+        taxed("A", "L1", "20"),
+        taxed("A", "L2", "0.2", shipping_rate="19.6"),
+        taxed("B", "L3", "1"),  # 100%: a decimal, if an odd one
+        taxed("C", "L4", "0.055"),
+    ]
+    path = write_rows(tmp_path / "orders-rates.csv", rows)
+    code, out, err = run_cli("check", path, "--outbox", tmp_path / "out")
+    assert (code, err) == (0, "")
+    assert "orders-rates.csv: 3 orders from 4 rows: 3 valid; 0 problem(s); 2 warning(s)" in out
+    assert problems(tmp_path / "out", "orders-rates.csv") == [
+        (
+            "A",
+            "$.order_lines[0].taxes[0].rate",
+            "RATE_LOOKS_LIKE_PERCENT",
+            percent_message("order_lines[0].taxes[0].rate", "20"),
+        ),
+        (
+            "A",
+            "$.order_lines[1].shipping_taxes[0].rate",
+            "RATE_LOOKS_LIKE_PERCENT",
+            percent_message("order_lines[1].shipping_taxes[0].rate", "19.6"),
+        ),
+    ]
+    rows_of = read_errors(only_run_dir(tmp_path / "out") / "orders-rates.csv.errors.csv")
+    assert [(r["row"], r["value"]) for r in rows_of] == [("2", "20"), ("3", "19.6")]
+    orders = orders_sent(tmp_path / "out", "orders-rates.csv")
+    assert orders["A"]["order_lines"][0]["taxes"][0]["rate"] == 20  # type: ignore[index]
+    summary = orjson.loads((only_run_dir(tmp_path / "out") / "summary.json").read_bytes())
+    assert summary["totals"]["warnings"] == 2 and summary["totals"]["violations"] == 0
+    assert (summary["files"][0]["warnings"], summary["files"][0]["violations"]) == (2, 0)
+
+
+def test_an_invalid_order_reports_its_warnings_after_its_problems(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    row = {**taxed("A", "L1", "7,7", shipping_rate="0,2"), "order_lines.quantity": "x"}
+    row["order_lines.price.amount"] = "19,99"
+    row["order_lines.taxes[0].amount.amount"] = "1,43"
+    path = write_rows(tmp_path / "orders-rates.csv", [row])
+    config = tmp_path / "etl.toml"
+    config.write_text("[read]\ndecimal_comma = true\n", encoding="utf-8")
+    code, _, _ = run_cli("check", path, "--config", config, "--outbox", tmp_path / "out")
+    assert code == 1
+    assert [p[2] for p in problems(tmp_path / "out", "orders-rates.csv")] == [
+        "NOT_AN_INTEGER",
+        "RATE_LOOKS_LIKE_PERCENT",
+    ]
+    items = (only_run_dir(tmp_path / "out") / "orders-rates.csv.items.csv").read_text()
+    assert "(and " not in items  # the warning is no second problem of the order
+
+
+def test_etl_run_sends_the_order_archives_the_file_and_reports_the_warning(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    write_rows(
+        settings.inbox / "orders-rates.csv", [taxed("A", "L1", "20"), taxed("B", "L2", "0.2")]
+    )
+    run = Sync(settings, lambda: ConnectClient(settings))()
+    assert run.exit_code == 0
+    (summary,) = run.files
+    assert (summary.status, summary.outcomes, summary.violations, summary.warnings) == (
+        "processed",
+        {"ACCEPTED": 2},
+        0,
+        1,
+    )
+    assert (settings.outbox / "archive" / run.run_id / "orders-rates.csv").is_file()
+    stored = {o["channel_order_id"]: o for o in sandbox.stored_orders()}
+    assert stored["A"]["body"]["order_lines"][0]["taxes"][0]["rate"] == 20
+    run_dir = settings.outbox / "runs" / run.run_id
+    (warning,) = read_errors(run_dir / "orders-rates.csv.errors.csv")
+    assert (warning["id"], warning["code"], warning["message"]) == (
+        "A",
+        "RATE_LOOKS_LIKE_PERCENT",
+        percent_message("order_lines[0].taxes[0].rate", "20"),
+    )
+    written = orjson.loads((run_dir / "summary.json").read_bytes())
+    assert written["totals"]["warnings"] == 1
+    page = write_html_report(run_dir).read_text(encoding="utf-8")
+    assert "RATE_LOOKS_LIKE_PERCENT" in page and "A warning, not an error" in page
