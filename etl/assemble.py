@@ -122,12 +122,11 @@ class Assembler:
         self._mapped = {c.source: c for c in columns if c.values and c.constant is None}
         # Tax rates, in plan order (Mapper's order of warnings): (at row level, index there).
         self._rates = [
-            (column.leaf.level is Level.ROW, level_columns.index(column))
-            for column in columns
-            if is_tax_rate(column.leaf)
-            for level_columns in (
-                self.row_columns if column.leaf.level is Level.ROW else self.item_columns,
-            )
+            (True, self.row_columns.index(c))
+            if c.leaf.level is Level.ROW
+            else (False, self.item_columns.index(c))
+            for c in columns
+            if is_tax_rate(c.leaf)
         ]
         empty = flat_model(kind).required_empty_objects()
         self._build: Build = compile_builder(

@@ -424,11 +424,11 @@ def _formats(
     if not isinstance(table, dict):
         raise UsageError(f'{where}: [formats] gives date formats to columns: "Name" = "%d.%m.%Y"')
     targets = {target for paths in renames.values() for target in paths}
+    zone = conventions.assume_timezone  # the mapping file's, else the config file's
     formats: dict[str, str] = {}
     for name, raw in table.items():
         if name in targets and name not in renames:
             raise UsageError(f"{where}: {_by_export_column('formats', name, renames)}")
-        zone = conventions.assume_timezone
         formats[name] = checked_date_format(raw, zone, f'{where}: [formats] "{name}"')
     return formats
 

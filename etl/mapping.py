@@ -237,7 +237,8 @@ class Mapper:
         self.mapping = mapping or ColumnMapping()
         self.default_origin = default_origin
         self.columns = self._resolve_columns(plan)
-        # A custom attribute's value is typed after its column is known no more: by its keys.
+        # A custom attribute's value is typed once the body is built, where only its keys say
+        # which column (and so which date format) it came from.
         self._value_conventions = {
             c.leaf.keys: c.conventions for c in self.columns if c.leaf.kind is Kind.CUSTOM_VALUE
         }
@@ -395,16 +396,17 @@ class Mapper:
         if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
                 value = convert(text, leaf.kind, column.conventions)
-                if column.tax_rate and value > 1:
-                    numbers = tuple(self.table.row_numbers[r] for r in rows)
-                    warning = percent_rate_warning(self.source, numbers, item.item_id, path, text)
-                    item.warnings.append(warning)
             except ConversionError as error:
                 item.violations.append(
                     self._conversion_violation(item, rows, leaf, path, error, text)
                 )
                 # Keep the text: the item is invalid anyway, and the schema then reports nothing
                 # new about a field whose problem is already explained.
+            else:
+                if column.tax_rate and value > 1:
+                    numbers = tuple(self.table.row_numbers[r] for r in rows)
+                    warning = percent_rate_warning(self.source, numbers, item.item_id, path, text)
+                    item.warnings.append(warning)
         node = target
         for key in leaf.keys[:-1]:
             child = node.get(key)
