@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -33,7 +33,15 @@ from etl.convert import (
     convert_custom_value,
     to_date_time_fast,
 )
-from etl.mapping import ColumnMapping, Mapper, PlanColumn
+from etl.mapping import (
+    ColumnMapping,
+    Mapper,
+    PlanColumn,
+    column_conventions,
+    is_tax_rate,
+    percent_rate_warning,
+    source_texts,
+)
 from etl.models import MappedItem, Origin
 from etl.read import Table, text_array
 from etl.schema import FileKind, Key, Kind, Level, flat_model
@@ -110,6 +118,16 @@ class Assembler:
             if c.leaf.level is Level.REQUEST and c.leaf.keys[0] == "origin"
         }
         self.id_column = next(c for c in columns if c.leaf.keys == (kind.item_id,))
+        # Every plan column of a source reads it with the same value map.
+        self._mapped = {c.source: c for c in columns if c.values and c.constant is None}
+        # Tax rates, in plan order (Mapper's order of warnings): (at row level, index there).
+        self._rates = [
+            (True, self.row_columns.index(c))
+            if c.leaf.level is Level.ROW
+            else (False, self.item_columns.index(c))
+            for c in columns
+            if is_tax_rate(c.leaf)
+        ]
         empty = flat_model(kind).required_empty_objects()
         self._build: Build = compile_builder(
             [c.leaf for c in self.item_columns],
@@ -129,7 +147,7 @@ class Assembler:
             else None
         )
         self._structures: dict[tuple[str, bytes, int], bool] = {}
-        self._converted: dict[tuple[Kind, str], tuple[Any, str]] = {}
+        self._converted: dict[tuple[Kind, str | None, str], tuple[Any, str]] = {}
         self._origins: dict[tuple[str, str], tuple[Origin | None, bool]] = {}
         self._templates: dict[tuple[str, bytes], Template] = {}
         self._gap_shapes: dict[tuple[str, bytes], bool] = {}
@@ -157,8 +175,12 @@ class Assembler:
         def dictionary(name: str) -> tuple[pa.Array, np.ndarray]:
             if name not in arrays:
                 array = text_array(batch.column(name)).dictionary_encode()
-                indices = array.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-                arrays[name] = (array.dictionary, indices)
+                distinct, indices = array.dictionary, array.indices
+                if name in self._mapped:  # words mapped per distinct text, then merged
+                    mapped = source_texts(self._mapped[name], distinct).dictionary_encode()
+                    distinct, indices = mapped.dictionary, mapped.indices.take(indices)
+                codes = indices.to_numpy(zero_copy_only=False).astype(np.int64)
+                arrays[name] = (distinct, codes)
             return arrays[name]
 
         def encode(name: str) -> tuple[list[str], np.ndarray]:
@@ -233,6 +255,11 @@ class Assembler:
                 rows=tuple(row_numbers[start:end]),
                 source=self.source,
             )
+        for at_row, index in self._rates:
+            encoded = (row_encoded if at_row else item_encoded)[index]
+            self._warn_percent_rates(
+                at_row, index, encoded, encode, built, starts_list, row_numbers
+            )
         if flagged.any():
             rebuilt = self._rebuild(
                 np.flatnonzero(flagged).tolist(), starts_list, encode, row_numbers
@@ -240,6 +267,45 @@ class Assembler:
             for g, item in rebuilt.items():
                 built[g] = item
         return [item for item in built if item is not None], documents, valid
+
+    def _warn_percent_rates(
+        self,
+        at_row: bool,
+        index: int,
+        encoded: _Encoded,
+        encode: Callable[[str], tuple[list[str], np.ndarray]],
+        built: list[MappedItem | None],
+        starts: list[int],
+        row_numbers: Sequence[int],
+    ) -> None:
+        """RATE_LOOKS_LIKE_PERCENT on the items built here, for each cell of one tax rate
+        column above 1 (judged per distinct value), as Mapper._put words it."""
+        wanted = np.flatnonzero(encoded.present & ~encoded.failed)
+        if not wanted.size:
+            return
+        values = orjson.loads("[" + ",".join(encoded.json.take(pa.array(wanted)).to_pylist()) + "]")
+        above = np.zeros(len(encoded.present), dtype=bool)
+        above[wanted] = np.asarray(values, dtype=np.float64) > 1
+        if not above.any():
+            return
+        first = np.asarray(starts[:-1], dtype=np.int64)
+        column = (self.row_columns if at_row else self.item_columns)[index]
+        rows = (
+            np.flatnonzero(above[encoded.codes]) if at_row else first[above[encoded.codes[first]]]
+        )
+        texts = [column.constant] if column.constant is not None else encode(column.source)[0]
+        groups = np.searchsorted(first, rows, side="right") - 1
+        for row, group in zip(rows.tolist(), groups.tolist(), strict=True):
+            item = built[group]
+            if item is None:  # built by Mapper, which warns itself
+                continue
+            keys = column.leaf.keys
+            path = (self.kind.row_property or "", row - starts[group], *keys) if at_row else keys
+            text = texts[encoded.codes[row]]
+            warning = percent_rate_warning(
+                self.source, (row_numbers[row],), item.item_id, path, text
+            )
+            item.warnings.append(warning)
 
     # --- encoding --------------------------------------------------------------------------------
 
@@ -251,6 +317,7 @@ class Assembler:
         rows: int,
     ) -> _Encoded:
         kind = column.leaf.kind
+        conventions = column_conventions(self.conventions, self.mapping, column)
         if column.constant is not None:
             distinct_array = pa.array([column.constant], pa.string())
             codes, by_text = np.zeros(rows, dtype=np.int64), None
@@ -264,7 +331,7 @@ class Assembler:
         elif kind is Kind.STRING:
             json, failed = _string_json_checked(distinct_array)
         else:
-            fast, json = self._fast_json(kind, distinct_array)
+            fast, json = self._fast_json(kind, distinct_array, conventions)
             if not fast.all():
                 distinct = (
                     [column.constant] if column.constant is not None else encode(column.source)[0]
@@ -273,7 +340,9 @@ class Assembler:
                 texts: list[str] = []
                 for index in slow.tolist():
                     text = distinct[index]
-                    value, encoded = ("", "") if text == "" else self._converted_text(text, kind)
+                    value, encoded = (
+                        ("", "") if text == "" else self._converted_text(text, kind, conventions)
+                    )
                     if value is FAILED:
                         failed[index] = True
                     texts.append(encoded)
@@ -281,20 +350,24 @@ class Assembler:
                 json = pc.replace_with_mask(json, mask, pa.array(texts, pa.string()))
         return _Encoded(present, failed, json, codes, by_text)
 
-    def _fast_json(self, kind: Kind, texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    def _fast_json(
+        self, kind: Kind, texts: pa.Array, conventions: Conventions | None = None
+    ) -> tuple[np.ndarray, pa.Array]:
         """The JSON of the texts whose conversion is plain, computed in Arrow: which they are,
         and their JSON (the others' is computed by ``convert``). A test holds each of these
-        shapes to ``orjson.dumps(convert(text))``."""
+        shapes to ``orjson.dumps(convert(text))``. Date-times in a date format of the export's
+        have no plain shape: each distinct one is read by ``convert``."""
+        conventions = self.conventions if conventions is None else conventions
         if kind is Kind.INTEGER:
             fast = pc.match_substring_regex(texts, INTEGER_PLAIN)
             return fast.to_numpy(zero_copy_only=False), texts
         if kind is Kind.NUMBER:
-            shape = NUMBER_COMMA if self.conventions.decimal_comma else NUMBER_POINT
+            shape = NUMBER_COMMA if conventions.decimal_comma else NUMBER_POINT
             fast = pc.match_substring_regex(texts, shape)
             json = pc.replace_substring_regex(texts, r"^([0-9]+)[.,]([0-9]*?)0*$", r"\1.\2")
             json = pc.replace_substring_regex(json, r"\.$", "")
             return fast.to_numpy(zero_copy_only=False), json
-        if kind is Kind.DATE_TIME:
+        if kind is Kind.DATE_TIME and conventions.date_format is None:
             fast = pc.match_substring_regex(texts, DATE_TIME_UTC).to_numpy(zero_copy_only=False)
             if fast.any():
                 days = pc.utf8_slice_codeunits(texts, 0, 10).dictionary_encode()
@@ -310,15 +383,15 @@ class Assembler:
             return fast, pc.binary_join_element_wise('"', moments, '"', "")
         return np.zeros(len(texts), dtype=bool), pa.array([""] * len(texts), pa.string())
 
-    def _converted_text(self, text: str, kind: Kind) -> tuple[Any, str]:
-        key = (kind, text)
+    def _converted_text(self, text: str, kind: Kind, conventions: Conventions) -> tuple[Any, str]:
+        key = (kind, conventions.date_format, text)
         known = self._converted.get(key)
         if known is None:
             try:
                 if kind is Kind.DATE_TIME:
-                    value = to_date_time_fast(text, self.conventions)
+                    value = to_date_time_fast(text, conventions)
                 else:
-                    value = convert(text, kind, self.conventions)
+                    value = convert(text, kind, conventions)
                 encoded = orjson.dumps(value).decode()
             except (ConversionError, orjson.JSONEncodeError):
                 value, encoded = FAILED, ""
@@ -341,6 +414,7 @@ class Assembler:
             if column.leaf.kind is not Kind.CUSTOM_VALUE:
                 continue
             values = encoded[index]
+            conventions = column_conventions(self.conventions, self.mapping, column)
             distinct_values = (
                 [column.constant] if column.constant is not None else encode(column.source)[0]
             )
@@ -373,7 +447,7 @@ class Assembler:
                     continue
                 present[position] = True
                 try:
-                    value = convert_custom_value(text, attribute_type, self.conventions)
+                    value = convert_custom_value(text, attribute_type, conventions)
                     json.append(orjson.dumps(value).decode())
                 except (ConversionError, orjson.JSONEncodeError):
                     failed[position] = True
@@ -684,7 +758,13 @@ class Assembler:
         numbers = [row_numbers[i] for i in selected.tolist()]
         table = Table(columns=self.header, cells=cells, row_numbers=numbers)
         mapper = Mapper(
-            table, self.source, self.kind, self.conventions, self.mapping, self.default_origin
+            table,
+            self.source,
+            self.kind,
+            self.conventions,
+            self.mapping,
+            self.default_origin,
+            plan=[replace(c, values=()) for c in self.columns],  # the cells are mapped already
         )
         id_cells = next(c.cells for c in mapper.columns if c.leaf.keys == (self.kind.item_id,))
         built: dict[int, MappedItem] = {}

@@ -248,8 +248,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def print_file_line(summary: FileSummary) -> None:
     name, reason = printable(summary.name), printable(summary.reason)
-    if summary.status == "duplicate":
-        print(f"{name}: DUPLICATE: {reason}")
+    if summary.status in ("duplicate", "empty"):
+        print(f"{name}: {summary.status.upper()}: {reason}")
         return
     if summary.status != "processed":
         print(f"{name}: {summary.status.upper()}: {reason}", file=sys.stderr)
@@ -257,7 +257,9 @@ def print_file_line(summary: FileSummary) -> None:
     outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
     print(
         f"{name}: {summary.items} {summary.kind} from {summary.rows} rows: {outcomes}; "
-        f"{summary.violations} problem(s); {summary.requests} request(s)"
+        f"{summary.violations} problem(s); "
+        + (f"{summary.warnings} warning(s); " if summary.warnings else "")
+        + f"{summary.requests} request(s)"
         + (
             f" ({summary.extra_requests} extra to isolate rejected orders)"
             if summary.extra_requests
@@ -269,7 +271,7 @@ def print_file_line(summary: FileSummary) -> None:
 
 def refused(file: FileSummary) -> str:
     """Why a file was not delivered whole, in one line ('' when it was)."""
-    if file.status not in ("processed", "duplicate", "resumed"):
+    if file.status not in ("processed", "empty", "duplicate", "resumed"):
         return f"{file.status.upper()}: {file.reason}"
     bad = {o: n for o, n in file.outcomes.items() if o in ("INVALID", "REJECTED", "UNKNOWN")}
     if bad:

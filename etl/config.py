@@ -11,12 +11,13 @@ import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from etl.convert import Conventions
+from etl.convert import Conventions, date_format_problem, writes_offset
 from etl.errors import UsageError
 from etl.mapping import ColumnMapping
 from etl.models import Origin
@@ -315,7 +316,26 @@ def _conventions(table: dict[str, Any], base: Conventions, where: str) -> Conven
                 f"{where}: assume_timezone '{table['assume_timezone']}' is not a known timezone "
                 "(use a name like Europe/Paris or UTC)"
             ) from None
-    return Conventions(decimal_comma=decimal_comma, assume_timezone=zone)
+    date_format = table.get("date_format", base.date_format)
+    if date_format is not None:
+        date_format = checked_date_format(date_format, zone, f"{where}: [read] date_format")
+    return Conventions(decimal_comma=decimal_comma, assume_timezone=zone, date_format=date_format)
+
+
+def checked_date_format(raw: Any, zone: tzinfo | None, where: str) -> str:
+    """A date format (strptime's %d.%m.%Y %H:%M) that can read an export's date-times: it names
+    the day, and either its own offset (%z) or the zone to assume. UsageError otherwise."""
+    if not isinstance(raw, str) or not raw:
+        raise UsageError(f'{where} must be a date format like "%d.%m.%Y %H:%M"')
+    problem = date_format_problem(raw)
+    if problem is None and zone is None and not writes_offset(raw):
+        problem = (
+            "writes no offset (%z): set assume_timezone to the zone the export writes its "
+            "times in (e.g. Europe/Berlin)"
+        )
+    if problem is not None:
+        raise UsageError(f"{where} '{raw}' {problem}")
+    return raw
 
 
 def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadOptions:
@@ -349,15 +369,70 @@ def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
     if not isinstance(ignore, list):
         raise UsageError(f"{where}: ignore is a list of column names")
     read_table = data.get("read", {})
+    conventions = _conventions(read_table, base.conventions, where)
     return SourceFormat(
         read=_read_options(read_table, base.read, where),
-        conventions=_conventions(read_table, base.conventions, where),
+        conventions=conventions,
         mapping=ColumnMapping(
             renames=renames,
             constants={k: _constant_text(v) for k, v in constants.items()},
             ignore=frozenset(str(c) for c in ignore),
+            formats=_formats(data.get("formats", {}), renames, conventions, where),
+            values=_values(data.get("values", {}), renames, where),
         ),
     )
+
+
+def _values(
+    table: Any, renames: dict[str, tuple[str, ...]], where: str
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """[values."Column"]: the export's words for the values Connect takes, per column of the
+    export (as [formats]); each entry's value as a constant's text (true, 1, "SHIPPED")."""
+    if not isinstance(table, dict):
+        raise UsageError(f'{where}: [values."Column"] maps a column\'s values: Name = "VALUE"')
+    targets = {target for paths in renames.values() for target in paths}
+    values: dict[str, tuple[tuple[str, str], ...]] = {}
+    for name, entries in table.items():
+        label = f'[values."{name}"]'
+        if name in targets and name not in renames:
+            raise UsageError(f"{where}: {_by_export_column('values', name, renames)}")
+        if not isinstance(entries, dict):
+            raise UsageError(f'{where}: {label} maps the column\'s values: Versendet = "SHIPPED"')
+        if "" in entries:
+            raise UsageError(
+                f"{where}: {label}: an empty cell means the field is absent; it cannot be mapped"
+            )
+        for word, value in entries.items():
+            if not isinstance(value, str | bool | int | float):
+                raise UsageError(f"{where}: {label} {word} must be a text, a number, true or false")
+        values[name] = tuple((word, _constant_text(value)) for word, value in entries.items())
+    return values
+
+
+def _by_export_column(table_name: str, key: str, renames: dict[str, tuple[str, ...]]) -> str:
+    """The message when [formats] or [values] names a field that a renamed column fills: they
+    are keyed by the column's name in the export (one column may fill several fields)."""
+    sources = [name for name, targets in renames.items() if key in targets]
+    return (
+        f'[{table_name}] "{key}": that field is filled by the column "{sources[0]}" ([columns]); '
+        f'name the column as the export does: [{table_name}] "{sources[0]}" = ...'
+    )
+
+
+def _formats(
+    table: Any, renames: dict[str, tuple[str, ...]], conventions: Conventions, where: str
+) -> dict[str, str]:
+    """[formats]: a date format per column of the export (README, mapping files)."""
+    if not isinstance(table, dict):
+        raise UsageError(f'{where}: [formats] gives date formats to columns: "Name" = "%d.%m.%Y"')
+    targets = {target for paths in renames.values() for target in paths}
+    zone = conventions.assume_timezone  # the mapping file's, else the config file's
+    formats: dict[str, str] = {}
+    for name, raw in table.items():
+        if name in targets and name not in renames:
+            raise UsageError(f"{where}: {_by_export_column('formats', name, renames)}")
+        formats[name] = checked_date_format(raw, zone, f'{where}: [formats] "{name}"')
+    return formats
 
 
 def _constant_text(value: Any) -> str:

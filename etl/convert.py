@@ -54,10 +54,12 @@ class ConversionError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Conventions:
-    """How this source writes numbers and times (from the config or mapping file)."""
+    """How this source writes numbers and times (from the config or mapping file).
+    ``date_format``: how its date-times are written (strptime), when not ISO 8601."""
 
     decimal_comma: bool = False
     assume_timezone: tzinfo | None = None
+    date_format: str | None = None
 
 
 LARGEST_INTEGER = 2**63 - 1  # JSON writers and the API stop at 64-bit integers
@@ -128,7 +130,10 @@ def to_boolean(text: str) -> bool:
 
 
 def to_date_time(text: str, conventions: Conventions) -> str:
-    """ISO 8601 with an offset -> UTC ``YYYY-MM-DDTHH:MM:SS[.fffffffff]Z``, to the nanosecond."""
+    """ISO 8601 with an offset -> UTC ``YYYY-MM-DDTHH:MM:SS[.fffffffff]Z``, to the nanosecond;
+    or, when the conventions name a date format, text in that format."""
+    if conventions.date_format is not None:
+        return _formatted_date_time(text, conventions.date_format, conventions.assume_timezone)
     shape = DATE_TIME_SHAPE.match(text)
     if not shape:
         raise ConversionError(
@@ -148,9 +153,16 @@ def to_date_time(text: str, conventions: Conventions) -> str:
             f"'{text}' has no timezone offset; add one (e.g. +02:00 or Z) "
             "or set assume_timezone in the configuration",
         )
+    return _in_utc(text, moment, zone, nanoseconds)
+
+
+def _in_utc(
+    text: str, moment: datetime, zone: tzinfo | None, nanoseconds: str = "", formatted: bool = False
+) -> str:
+    """A moment read from ``text`` (naive: in ``zone``) as the tool writes it, in UTC."""
     try:
         if moment.tzinfo is None and zone is not None:
-            moment = _localized(text, moment, zone)
+            moment = _localized(text, moment, zone, formatted)
         return format_utc(moment, nanoseconds)
     except OverflowError:  # year 1 or 9999 pushed past its end by the offset
         side = "before year 1" if moment.year == 1 else "after year 9999"
@@ -161,7 +173,62 @@ def to_date_time(text: str, conventions: Conventions) -> str:
         ) from None
 
 
-def _localized(text: str, moment: datetime, zone: tzinfo) -> datetime:
+# A moment whose every field differs from the others and from the defaults of strptime (1900-01-01
+# 00:00): what a date format writes of it shows an example, and reading it back shows whether
+# the format names the year, month and day.
+SAMPLE_MOMENT = datetime(2026, 11, 20, 9, 14, 5, tzinfo=UTC)
+
+
+def date_format_example(date_format: str) -> str:
+    """The sample moment written in ``date_format`` (``20.11.2026 09:14``), for messages."""
+    return SAMPLE_MOMENT.strftime(date_format)
+
+
+def date_format_problem(date_format: str) -> str | None:
+    """Why ``date_format`` cannot read an export's date-times, or None."""
+    if "%Z" in date_format.replace("%%", ""):
+        return (
+            "reads %Z, a zone's name, which gives no offset: use %z (+01:00, Z) or assume_timezone"
+        )
+    try:
+        back = datetime.strptime(date_format_example(date_format), date_format)
+    except ValueError:
+        back = None
+    if back is None or back.date() != SAMPLE_MOMENT.date():
+        return (
+            "does not name the year, month and day (a format like %d.%m.%Y %H:%M: %Y or %y the "
+            "year, %m or %b the month, %d the day)"
+        )
+    return None
+
+
+def writes_offset(date_format: str) -> bool:
+    """The format reads each time's own offset (``%z``), so no zone need be assumed."""
+    return "%z" in date_format.replace("%%", "")
+
+
+def _formatted_date_time(text: str, date_format: str, zone: tzinfo | None) -> str:
+    """A date-time written in the export's own format (``20.11.2026 09:14``) -> UTC ``...Z``."""
+    foreign = _foreign_digits(text)  # strptime's digits are any script's, like int()'s
+    try:
+        if foreign:
+            raise ValueError(foreign)
+        moment = datetime.strptime(text, date_format)
+    except ValueError:
+        raise ConversionError(
+            "NOT_A_DATE_TIME",
+            f"'{text}' does not match the date format {date_format} "
+            f"(e.g. {date_format_example(date_format)}){foreign}",
+        ) from None
+    if moment.tzinfo is None and zone is None:  # config.py refuses such settings
+        raise ConversionError(
+            "NAIVE_DATE_TIME",
+            f"'{text}' has no timezone offset; set assume_timezone in the configuration",
+        )
+    return _in_utc(text, moment, zone, formatted=True)
+
+
+def _localized(text: str, moment: datetime, zone: tzinfo, formatted: bool = False) -> datetime:
     """A wall-clock time read in the assumed zone; refused when the zone's clocks skipped it
     (spring forward) or showed it twice (fall back): a guess would be an hour off, silently."""
     early, late = moment.replace(tzinfo=zone, fold=0), moment.replace(tzinfo=zone, fold=1)
@@ -170,11 +237,12 @@ def _localized(text: str, moment: datetime, zone: tzinfo) -> datetime:
         return early
     assert before is not None and after is not None
     if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+        example = "%z in the date format" if formatted else f"e.g. {text}{_offset(before)}"
         raise ConversionError(
             "NONEXISTENT_LOCAL_TIME",
             f"'{text}' never happened in {zone}: the clocks skipped it, going from "
             f"{_offset(before)} to {_offset(after)}; the export should carry the offset it meant "
-            f"(e.g. {text}{_offset(before)})",
+            f"({example})",
         )
     raise ConversionError(
         "AMBIGUOUS_LOCAL_TIME",
@@ -210,7 +278,8 @@ def to_date_time_fast(text: str, conventions: Conventions) -> str:
     """``to_date_time`` for the common ``YYYY-MM-DDTHH:MM:SSZ`` (and ``+00:00``), written back
     as is when it names a real moment; every other text goes the long way."""
     if (
-        len(text) in (20, 25)
+        conventions.date_format is None
+        and len(text) in (20, 25)
         and text[10] == "T"
         and (text[19:] == "Z" or text[19:] == "+00:00")
         and text[0] != "0"  # years before 1000 are written differently by format_utc

@@ -55,6 +55,9 @@ CODE_HINTS = {
     "STALE": "A newer version of this order was already accepted and Connect ignores older "
     "ones: nothing to do unless channel_updated_at is wrong.",
     "NOT_SENT": "Connect could not be reached: the next run sends these orders by itself.",
+    "RATE_LOOKS_LIKE_PERCENT": "A warning, not an error: the order was sent (or is valid) with "
+    "this rate. Connect's tax rate is a decimal, 0.20 for 20%: if your export writes "
+    "percentages, divide them by 100.",
 }
 ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")

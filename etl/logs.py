@@ -181,6 +181,7 @@ class LogObserver(Observer):
                     "orders": summary.items,
                     "outcomes": dict(sorted(summary.outcomes.items())),
                     "problems": summary.violations,
+                    "warnings": summary.warnings,
                     "requests": summary.requests,
                     "extra_requests": summary.extra_requests,
                     "retries": summary.retries,

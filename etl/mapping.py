@@ -7,9 +7,12 @@ row-level columns become one element of the row array (``order_lines``) each; in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.convert import (
     Conventions,
@@ -26,6 +29,10 @@ from etl.schema import FileKind, FlatModel, Key, Kind, Leaf, Level, UnknownColum
 
 CHUNK_ITEMS = 5000
 MASK = "***"
+# The tax object of the OpenAPI file (TaxRequest): "Tax rate expressed as a decimal (e.g. `0.20`
+# for 20%)". A rate above 1 is almost surely a percentage: said, but sent as it is.
+TAX_ARRAYS = frozenset({"taxes", "shipping_taxes"})
+RATE_LOOKS_LIKE_PERCENT = "RATE_LOOKS_LIKE_PERCENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,41 @@ class ColumnMapping:
     renames: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one column, 1+ paths
     constants: dict[str, str] = field(default_factory=dict)
     ignore: frozenset[str] = frozenset()
+    # A date format by column, named as in the export (a constant by its path): strptime's.
+    formats: dict[str, str] = field(default_factory=dict)
+    # The export's words for the values Connect takes, by column named as in the export: each
+    # cell equal to a word (exactly: case and spaces count) is read as its value.
+    values: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+
+def is_tax_rate(leaf: Leaf) -> bool:
+    """A tax object's ``rate`` (``order_lines.taxes[0].rate``, ``shipping_taxes``...)."""
+    keys = leaf.keys
+    return (
+        leaf.kind is Kind.NUMBER
+        and len(keys) >= 3
+        and keys[-1] == "rate"
+        and keys[-3] in TAX_ARRAYS
+    )
+
+
+def percent_rate_warning(
+    source: str, rows: tuple[int, ...], item_id: str, path: tuple[Key, ...], text: str
+) -> Violation:
+    """RATE_LOOKS_LIKE_PERCENT for the rate ``text`` (above 1) at ``path``, as sent."""
+    where = json_path(path)
+    return Violation(
+        file=source,
+        rows=rows,
+        item_id=item_id or None,
+        path=where,
+        code=RATE_LOOKS_LIKE_PERCENT,
+        message=(
+            f"{where[2:]}: {text} looks like a percentage: Connect's tax rate is a decimal (0.20 "
+            "for 20%); sent as it is (a warning: the order is not held back), check the export"
+        ),
+        value=visible(text),
+    )
 
 
 def mask(text: str) -> str:
@@ -71,22 +113,61 @@ def user_keys(keys: tuple[Key, ...], indexes: Indexes | None) -> tuple[Key, ...]
 class _Column:
     leaf: Leaf
     cells: list[str]
+    conventions: Conventions
+    tax_rate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class PlanColumn:
-    """One column of the flat model filled from a source column (or a constant when set)."""
+    """One column of the flat model filled from a source column (or a constant when set).
+    ``native``: the source column is stored as a date or timestamp (Parquet), whose text is
+    ISO 8601 whatever the date formats say. ``values``: its value map (word, value), applied
+    wherever its cells are read (``source_texts``), before they are typed."""
 
     leaf: Leaf
     source: str
     constant: str | None = None
+    native: bool = False
+    values: tuple[tuple[str, str], ...] = ()
+
+
+def source_texts(column: PlanColumn, texts: pa.Array) -> pa.Array:
+    """A source column's texts as the plan reads them: each word of its value map replaced by
+    its value, in Arrow."""
+    if not column.values:
+        return texts
+    words, values = zip(*column.values, strict=True)
+    found = pc.index_in(texts, value_set=pa.array(words, pa.string()))
+    replaced = pa.array(values, pa.string()).take(found)
+    return pc.if_else(pc.is_null(found), texts, replaced)
+
+
+DATED = (Kind.DATE_TIME, Kind.CUSTOM_VALUE)  # the kinds a date format reads (a DATE custom value)
+
+
+def column_conventions(
+    conventions: Conventions, mapping: ColumnMapping, column: PlanColumn
+) -> Conventions:
+    """The file's conventions as one column is read: with its own date format ([formats]), else
+    the file's; with none for a native date or timestamp."""
+    if column.leaf.kind not in DATED:
+        return conventions
+    wanted = None if column.native else mapping.formats.get(column.source, conventions.date_format)
+    if wanted == conventions.date_format:
+        return conventions
+    return replace(conventions, date_format=wanted)
 
 
 def resolve_columns(
-    header: list[str], source: str, kind: FileKind, mapping: ColumnMapping
+    header: list[str],
+    source: str,
+    kind: FileKind,
+    mapping: ColumnMapping,
+    native: Collection[str] = (),
 ) -> list[PlanColumn]:
     """The schema leaf behind each source column and constant, in header order then constants;
-    raise UnreadableFile naming every unknown or misplaced column."""
+    raise UnreadableFile naming every unknown or misplaced column. ``native``: the columns
+    stored as dates or timestamps."""
     model = flat_model(kind)
     problems: list[str] = []
     columns: list[PlanColumn] = []
@@ -105,7 +186,10 @@ def resolve_columns(
                 renamed = f" (renamed from '{name}')" if target != name else ""
                 problems.append(f"{error}{renamed}")
                 continue
-            columns.append(PlanColumn(leaf, name))
+            if name in mapping.formats and leaf.kind not in DATED:
+                problems.append(f"[formats] '{name}': {target} is not a date-time")
+            values = mapping.values.get(name, ())
+            columns.append(PlanColumn(leaf, name, native=name in native, values=values))
     for target, value in mapping.constants.items():
         if target in seen:
             problems.append(f"{target} is both a column ('{seen[target]}') and a constant")
@@ -142,7 +226,9 @@ class Mapper:
         conventions: Conventions,
         mapping: ColumnMapping | None = None,
         default_origin: Origin | None = None,
+        plan: list[PlanColumn] | None = None,
     ) -> None:
+        """``plan``: the columns as resolved already (else from the table's header)."""
         self.table = table
         self.source = source
         self.kind = kind
@@ -150,21 +236,30 @@ class Mapper:
         self.conventions = conventions
         self.mapping = mapping or ColumnMapping()
         self.default_origin = default_origin
-        self.plan = resolve_columns(table.columns, source, kind, self.mapping)
-        self.columns = self._resolve_columns()
+        if plan is None:
+            plan = resolve_columns(table.columns, source, kind, self.mapping, table.native)
+        self.plan = plan
+        self.columns = self._resolve_columns(plan)
+        # A custom attribute's value is typed once the body is built, where only its keys say
+        # which column (and so which date format) it came from.
+        self._value_conventions = {
+            c.leaf.keys: c.conventions for c in self.columns if c.leaf.kind is Kind.CUSTOM_VALUE
+        }
         self.empty_objects = self.model.required_empty_objects()
 
     # --- columns --------------------------------------------------------------------------------
 
-    def _resolve_columns(self) -> list[_Column]:
+    def _resolve_columns(self, plan: list[PlanColumn]) -> list[_Column]:
         return [
             _Column(
                 column.leaf,
-                self.table.cells[column.source]
+                _mapped(self.table.cells[column.source], column.values)
                 if column.constant is None
                 else [column.constant] * self.table.num_rows,
+                column_conventions(self.conventions, self.mapping, column),
+                is_tax_rate(column.leaf),
             )
-            for column in self.plan
+            for column in plan
         ]
 
     # --- grouping -------------------------------------------------------------------------------
@@ -275,13 +370,13 @@ class Mapper:
                 text = column.cells[first]
                 self._check_agreement(item, column, rows)
                 if text != "":
-                    self._put(item, item.body, leaf, text, [first], leaf.keys)
+                    self._put(item, item.body, column, text, [first], leaf.keys)
             else:
                 for position, row in enumerate(rows):
                     text = column.cells[row]
                     if text != "":
                         path = (self.kind.row_property or "", position, *leaf.keys)
-                        self._put(item, row_bodies[position], leaf, text, [row], path)
+                        self._put(item, row_bodies[position], column, text, [row], path)
         if self.kind.row_property:
             item.body[self.kind.row_property] = row_bodies
         self._finish(item, rows, row_bodies)
@@ -291,21 +386,27 @@ class Mapper:
         self,
         item: MappedItem,
         target: dict[Any, Any],
-        leaf: Leaf,
+        column: _Column,
         text: str,
         rows: list[int],
         path: tuple[Key, ...],
     ) -> None:
         value: Any = text
+        leaf = column.leaf
         if leaf.kind is not Kind.CUSTOM_VALUE:  # typed (and checked) once its type is known
             try:
-                value = convert(text, leaf.kind, self.conventions)
+                value = convert(text, leaf.kind, column.conventions)
             except ConversionError as error:
                 item.violations.append(
                     self._conversion_violation(item, rows, leaf, path, error, text)
                 )
                 # Keep the text: the item is invalid anyway, and the schema then reports nothing
                 # new about a field whose problem is already explained.
+            else:
+                if column.tax_rate and value > 1:
+                    numbers = tuple(self.table.row_numbers[r] for r in rows)
+                    warning = percent_rate_warning(self.source, numbers, item.item_id, path, text)
+                    item.warnings.append(warning)
         node = target
         for key in leaf.keys[:-1]:
             child = node.get(key)
@@ -390,14 +491,12 @@ class Mapper:
             text = attribute.get("value")
             if not isinstance(text, str):
                 continue
+            keys = user_keys((*prefix, "custom_attributes", index, "value"), item.indexes)
+            conventions = self._value_conventions.get(keys[len(prefix) :], self.conventions)
             try:
-                attribute["value"] = convert_custom_value(
-                    text, attribute.get("type"), self.conventions
-                )
+                attribute["value"] = convert_custom_value(text, attribute.get("type"), conventions)
             except ConversionError as error:
-                where = json_path(
-                    user_keys((*prefix, "custom_attributes", index, "value"), item.indexes)
-                )
+                where = json_path(keys)
                 item.violations.append(
                     self._violation(
                         rows,
@@ -446,6 +545,14 @@ class Mapper:
                         line_id,
                     )
                 )
+
+
+def _mapped(cells: list[str], values: tuple[tuple[str, str], ...]) -> list[str]:
+    """Cells with the words of a value map replaced by their values (``source_texts``)."""
+    if not values:
+        return cells
+    words = dict(values)
+    return [words.get(cell, cell) for cell in cells]
 
 
 def _listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None) -> Any:

@@ -77,6 +77,9 @@ class MappedItem:
     rows: tuple[int, ...]
     source: str
     violations: list[Violation] = field(default_factory=list)
+    # Problems that do not hold the item back (a tax rate written as a percentage): reported
+    # beside the violations, never counted as one; an item with warnings alone is valid.
+    warnings: list[Violation] = field(default_factory=list)
     document: Json | None = None
     # Arrays sent without the gaps of the user's indexes (custom_attributes[7] alone is sent as
     # the first element): by the array's path in ``body``, the user's index of each element, so

@@ -78,7 +78,7 @@ class Done:
 class PackedItems:
     """A worker's items as a few columns: pickling a list of objects field by field cost each
     worker about 0.7 s per million lines, and unpickling it twice that in the main process.
-    Items with violations travel whole (they are few, and carry their body)."""
+    Items with violations or warnings travel whole (they are few, and carry their body)."""
 
     source: str
     ids: list[str]
@@ -97,7 +97,7 @@ class PackedItems:
             origin_codes.append(codes.setdefault(item.origin, len(codes)))
             row_counts.append(len(item.rows))
             rows.extend(item.rows)
-            if item.violations or item.body:
+            if item.violations or item.warnings or item.body:
                 invalid[position] = item
         source = items[0].source if items else ""
         assert all(item.source == source for item in items)
@@ -210,15 +210,17 @@ def invalid_result(item: MappedItem) -> ItemResult:
 
 
 def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[str]]:
-    """Each item's line of items.csv (a valid one's up to its batch id) and of errors.csv."""
+    """Each item's line of items.csv (a valid one's up to its batch id) and of errors.csv (its
+    violations, then its warnings)."""
     item_lines: list[str] = []
     error_lines: list[str] = []
     for item in items:
+        # The file's own problems, which every item carries, are written once by the caller.
+        own = [v for v in item.violations if not v.whole_file]
+        problems = own + item.warnings if item.warnings else own
+        error_lines.append(csv_text(error_row(source, v) for v in problems) if problems else "")
         if item.violations:
             item_lines.append(csv_text([item_row(source, invalid_result(item))]))
-            # The file's own problems, which every item carries, are written once by the caller.
-            own = (v for v in item.violations if not v.whole_file)
-            error_lines.append(csv_text(error_row(source, v) for v in own))
         else:
             origin = item.origin
             fields = (
@@ -232,7 +234,6 @@ def report_lines(source: str, items: list[MappedItem]) -> tuple[list[str], list[
             # a comma, a quote or a line break, doubling its quotes) and ``neutral`` cells (the
             # tests hold it to csv and to item_row).
             item_lines.append(",".join(map(_csv_field, fields)) + ",VALID,")
-            error_lines.append("")
     return item_lines, error_lines
 
 

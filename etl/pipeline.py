@@ -75,6 +75,12 @@ class Prepared:
     mapper: Mapper | None = None
 
 
+def empty_reason(kind: FileKind) -> str:
+    """What summary.json says of a file with a header and no rows (status ``empty``): what an
+    ERP exports on a day without orders, not a failure."""
+    return f"no {kind.plural} in it (a header and no rows): nothing to send"
+
+
 def streamable(kind: FileKind) -> bool:
     """Kinds whose rows group into items with an origin and row lines (orders)."""
     return bool(
@@ -271,6 +277,7 @@ class _Report:
         self.next_index = 0
         self.outcomes: Counter[str] = Counter()
         self.violations = 0
+        self.warnings = 0
         self.requests = 0
 
     def chunk(self, done: Done) -> None:
@@ -279,8 +286,11 @@ class _Report:
         valid: list[MappedItem] = []
         for offset, item in enumerate(done.items):
             index = done.first_item + offset
-            if item.violations:
+            if item.warnings:
+                self.warnings += len(item.warnings)
+            if item.violations or item.warnings:
                 self.reports.error_text(done.error_lines[offset])
+            if item.violations:
                 # The file's own problems (a column it lacks) are written once, not per item.
                 self.violations += sum(not v.whole_file for v in item.violations)
                 self.outcomes[Outcome.INVALID.value] += 1
@@ -428,7 +438,10 @@ def check_file(
     summary.items = report.items
     summary.outcomes = dict(report.outcomes)
     summary.violations = report.violations
+    summary.warnings = report.warnings
     summary.requests = report.requests
+    if prepared.rows == 0:
+        summary.status, summary.reason = "empty", empty_reason(kind)
     summary.seconds = time.perf_counter() - started
     observer.file_finished(summary)
     return summary
@@ -465,8 +478,9 @@ def check_files(
 
 
 def check_exit_code(files: list[FileSummary]) -> int:
-    """0 every item valid; 1 some invalid; 2 a file that cannot be read at all."""
-    if any(f.status != "processed" for f in files):
+    """0 every item valid (an empty file has none to be invalid); 1 some invalid; 2 a file that
+    cannot be read at all."""
+    if any(f.status not in ("processed", "empty") for f in files):
         return 2
     if any(f.outcomes.get(Outcome.INVALID.value) for f in files):
         return 1

@@ -57,11 +57,13 @@ class ReadOptions:
 
 @dataclass(slots=True)
 class Table:
-    """Column-major text cells with the spreadsheet row number of each record."""
+    """Column-major text cells with the spreadsheet row number of each record; ``native``: the
+    columns stored as dates or timestamps (Parquet), whose text is ISO 8601."""
 
     columns: list[str]
     cells: dict[str, list[str]]
     row_numbers: list[int]
+    native: frozenset[str] = frozenset()
 
     @property
     def num_rows(self) -> int:
@@ -166,6 +168,12 @@ def read_head(path: Path, encoding: str, raw: bytes | None = None) -> str:
         size *= 4
 
 
+def header_only(head: str) -> bool:
+    """The start of a file (``read_head``) is all of it, and no line end follows the header:
+    a header without rows (pyarrow refuses to skip a header that does not end a line)."""
+    return _header_end(head) < 0
+
+
 def _header_end(text: str) -> int:
     """Where the header row ends: its first line end outside quotes (-1: not in ``text``)."""
     for found in LINE_END.finditer(text):
@@ -263,7 +271,9 @@ def longest_row(path: Path) -> tuple[int, int, bool]:
     return best_row, best_size, False
 
 
-def _header(path: Path, sample: str, delimiter: str) -> list[str]:
+def _header(path: Path, sample: str, delimiter: str, configured: bool = False) -> list[str]:
+    """The header's column names, or UnreadableFile saying why there are none to read.
+    ``configured``: the delimiter comes from the settings, not from sniffing."""
     try:
         # newline="": line ends as csv reads them, CR alone included (old Mac exports).
         header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter))
@@ -273,11 +283,13 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     if not any(names):
         raise UnreadableFile(str(path), "the header row is empty")
     if len(names) == 1 and re.search(r"[^\w.\[\] -]", names[0]):
+        one_column = f"the header reads as one single column ('{names[0][:60]}')"
+        if configured:
+            raise UnreadableFile(str(path), f"{one_column}: {_other_delimiter(sample, delimiter)}")
         raise UnreadableFile(
             str(path),
-            f"the header reads as one single column ('{names[0][:60]}'): the file is not "
-            "separated by , ; tab or |; export it with one of them, or set delimiter in the "
-            "configuration",
+            f"{one_column}: the file is not separated by , ; tab or |; export it with one of "
+            "them, or set delimiter in the configuration",
         )
     seen: set[str] = set()
     duplicates = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
@@ -289,6 +301,29 @@ def _header(path: Path, sample: str, delimiter: str) -> list[str]:
     if blank:
         raise UnreadableFile(str(path), f"header column(s) {', '.join(blank)} have no name")
     return names
+
+
+def _other_delimiter(sample: str, configured: str) -> str:
+    """Why a header does not split on the configured delimiter: the one it does split on, if
+    any. (Otherwise every such file was said to use none of them, a comma file set to ';'
+    included, and the setting to fix went unnamed.)"""
+    said = f"the settings say the file is separated by {_delimiter_text(configured)}"
+    found = sniff_delimiter(sample)
+    header = next(csv.reader(io.StringIO(sample, newline=""), delimiter=found), [])
+    if found != configured and len(header) > 1:
+        return (
+            f"{said}, but its header is separated by {_delimiter_text(found)}; fix delimiter in "
+            "[read] (etl.toml or the mapping file), or remove it to have the separator detected"
+        )
+    return (
+        f"{said}, but its header holds none of , ; tab or |; export it separated by "
+        f"{_delimiter_text(configured)}, as the settings say"
+    )
+
+
+def _delimiter_text(delimiter: str) -> str:
+    name = DELIMITER_NAMES[delimiter]
+    return name if delimiter == "\t" else f"'{delimiter}' ({name})"
 
 
 def _read_csv(path: Path, options: ReadOptions) -> Table:
@@ -303,13 +338,15 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     raw = path.read_bytes()
     sample = read_head(path, options.encoding, raw)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter)
+    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
     invalid: list[Any] = []
 
     def keep_invalid(row: Any) -> str:
         invalid.append(row)
         return "skip"
 
+    if header_only(sample):
+        return pa.table({name: pa.array([], pa.string()) for name in names}), []
     try:
         settings = text_csv_options(names, delimiter, options.encoding, keep_invalid, MAX_ROW_BYTES)
         table = pacsv.read_csv(io.BytesIO(raw), **settings)
@@ -319,8 +356,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
         _check_quotes(path, raw, options.encoding, delimiter)
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
-    if table.num_rows == 0:
-        raise UnreadableFile(str(path), "the file has a header but no data rows")
+    # A header without rows is read (a day without orders): the pipeline reports it as empty.
     row_numbers = _spreadsheet_rows(raw, options.encoding, delimiter, table.num_rows)
     return table, row_numbers
 
@@ -427,8 +463,6 @@ def _read_parquet(
     names = [name.strip() for name in table.column_names]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
-    if table.num_rows == 0:
-        raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
     used = {name: table.column(i) for i, name in enumerate(names) if name not in ignore}
     types = {name: column.type for name, column in used.items()}
     refuse_unflat_columns(path, types, types if lists is None else lists)
@@ -440,7 +474,20 @@ def _read_parquet(
         name: text_array(used[name]).to_pylist() if name in used else [""] * table.num_rows
         for name in names
     }
-    return Table(columns=names, cells=cells, row_numbers=list(range(2, table.num_rows + 2)))
+    rows = list(range(2, table.num_rows + 2))
+    return Table(columns=names, cells=cells, row_numbers=rows, native=native_times(types))
+
+
+def native_times(types: dict[str, pa.DataType]) -> frozenset[str]:
+    """The columns (name -> Arrow type) stored as dates or timestamps: their text names the
+    instant in ISO 8601, which no date format of the settings is for."""
+    return frozenset(name for name, kind in types.items() if _is_time(kind))
+
+
+def _is_time(kind: pa.DataType) -> bool:
+    if pa.types.is_dictionary(kind):
+        return _is_time(kind.value_type)
+    return bool(pa.types.is_timestamp(kind) or pa.types.is_date(kind))
 
 
 def _unflat(kind: pa.DataType) -> str | None:

@@ -15,7 +15,9 @@ from typing import Any
 
 from etl.errors import UsageError
 
-READ_KEYS = frozenset({"delimiter", "decimal_comma", "assume_timezone", "encoding"})
+READ_KEYS = frozenset(
+    {"delimiter", "decimal_comma", "assume_timezone", "encoding", "date_format"}
+)
 
 # Each key has one home; a key found in another section is named with its home.
 CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
@@ -42,13 +44,16 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
 
-# A mapping file: `ignore` at the top, then tables. [columns] and [constants] are keyed by the
-# user's own names and paths, so only their values are checked (by the loader).
+# A mapping file: `ignore` at the top, then tables. [columns], [constants], [formats] and
+# [values] are keyed by the user's own names and paths, so only their values are checked (by the
+# loader).
 MAPPING_TOP_KEYS = frozenset({"ignore"})
 MAPPING_SECTIONS: Mapping[str, frozenset[str] | None] = {
     "read": READ_KEYS,
     "columns": None,
     "constants": None,
+    "formats": None,
+    "values": None,
 }
 
 

@@ -31,7 +31,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from etl.errors import UnreadableFile
-from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns
+from etl.mapping import CHUNK_ITEMS, ColumnMapping, PlanColumn, resolve_columns, source_texts
 from etl.models import Origin
 from etl.read import (
     BLANK_CR_LINE,
@@ -45,7 +45,9 @@ from etl.read import (
     csv_problem,
     ends_in_cr,
     first_line_end,
+    header_only,
     is_bytes,
+    native_times,
     parquet_problem,
     ragged_rows,
     read_arrow,
@@ -203,7 +205,7 @@ def _open_csv(
 ) -> Source:
     sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter)
+    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
     try:
         columns: list[PlanColumn] | None = resolve_columns(names, name, kind, mapping)
         problem: UnreadableFile | None = None
@@ -228,7 +230,7 @@ def _open_csv(
     index = _Index(columns, kind, default_origin)
     quotes = 0
     try:
-        for batch in reader(keys or names[:1]):
+        for batch in reader(keys or names[:1]) if not header_only(sample) else ():
             index.add(batch)
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:  # the latter: another encoding's
         raise csv_problem(path, options.encoding, error) from None
@@ -241,8 +243,6 @@ def _open_csv(
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
     pa.default_memory_pool().release_unused()  # the key columns' buffers, back to the system
-    if index.rows == 0:
-        raise UnreadableFile(str(path), "the file has a header but no data rows")
     if problem is not None:
         raise problem
     assert columns is not None
@@ -410,10 +410,9 @@ def _open_parquet(
     names = [name.strip() for name in originals]
     if len(set(names)) != len(names):
         raise UnreadableFile(str(path), "the Parquet file names a column more than once")
-    if parquet.metadata.num_rows == 0:
-        raise UnreadableFile(str(path), "the Parquet file has columns but no rows")
-    columns = resolve_columns(names, name, kind, mapping)
     original = dict(zip(names, originals, strict=True))
+    types = {n: schema.field(original[n]).type for n in names}
+    columns = resolve_columns(names, name, kind, mapping, native_times(types))
     _refuse_unflat(path, parquet, schema, columns, original)
 
     def batches(include: list[str] | None) -> Iterator[pa.RecordBatch]:
@@ -515,7 +514,7 @@ class _Keys:
                 return pa.array([""] * rows, pa.string())
             if column.constant is not None:
                 return pa.array([column.constant] * rows, pa.string())
-            return text_array(batch.column(column.source))
+            return source_texts(column, text_array(batch.column(column.source)))
 
         channel = cells(self.origin.get("channel_id"))
         store = cells(self.origin.get("channel_store_id"))
@@ -664,7 +663,7 @@ class _Duplicates:
         line_ids = (
             pa.array([column.constant] * rows, pa.string())
             if column.constant is not None
-            else text_array(batch.column(column.source))
+            else source_texts(column, text_array(batch.column(column.source)))
         )
         wanted = np.flatnonzero(pc.not_equal(line_ids, "").to_numpy(zero_copy_only=False))
         if not wanted.size:

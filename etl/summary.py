@@ -21,12 +21,14 @@ class FileSummary:
     name: str
     kind: str = ""
     sha256: str = ""
-    status: str = "processed"  # processed | unreadable | duplicate | resumed | error (a bug)
+    # processed | empty (a header, no rows) | unreadable | duplicate | resumed | error (a bug)
+    status: str = "processed"
     reason: str = ""
     rows: int = 0
     items: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     violations: int = 0
+    warnings: int = 0  # problems that held no item back (errors.csv has both)
     requests: int = 0
     extra_requests: int = 0
     retries: int = 0
@@ -66,6 +68,7 @@ class RunSummary:
                 "items": sum(f.items for f in self.files),
                 "outcomes": dict(sorted(totals.items())),
                 "violations": sum(f.violations for f in self.files),
+                "warnings": sum(f.warnings for f in self.files),
                 "requests": sum(f.requests for f in self.files),
                 "extra_requests": sum(f.extra_requests for f in self.files),
                 "retries": sum(f.retries for f in self.files),
@@ -136,7 +139,15 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "left_in_inbox": (list,),
     "reports": (list,),
 }
-_TOTAL_FIELDS = ("files", "items", "violations", "requests", "extra_requests", "retries")
+_TOTAL_FIELDS = (
+    "files",
+    "items",
+    "violations",
+    "warnings",
+    "requests",
+    "extra_requests",
+    "retries",
+)
 _FILE_FIELDS: dict[str, tuple[type, ...]] = {
     "name": _TEXT,
     "kind": _TEXT,
@@ -147,6 +158,7 @@ _FILE_FIELDS: dict[str, tuple[type, ...]] = {
     "items": _COUNT,
     "outcomes": (dict,),
     "violations": _COUNT,
+    "warnings": _COUNT,
     "requests": _COUNT,
     "extra_requests": _COUNT,
     "retries": _COUNT,

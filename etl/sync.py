@@ -56,7 +56,15 @@ from etl.ledger import Ledger, OrderVersion
 from etl.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.operations import OperationContext
 from etl.parallel import invalid_result
-from etl.pipeline import Prepared, iter_encoded, iter_validated, paused_gc, prefetched, prepare
+from etl.pipeline import (
+    Prepared,
+    empty_reason,
+    iter_encoded,
+    iter_validated,
+    paused_gc,
+    prefetched,
+    prepare,
+)
 from etl.printable import printable
 from etl.report import atomic_writer, beside, write_errors, write_items, write_json
 from etl.schema import ORDERS
@@ -192,6 +200,7 @@ class FileRun:
     summary: FileSummary
     results: list[ItemResult] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)  # errors.csv, after the violations
     retries_before: int = 0
     stopped: bool = False  # a graceful stop left some batches unsent
     opened: InputFile | None = None  # what is read; None when only a move is left to do
@@ -470,6 +479,8 @@ class Sync:
         file_run.violations.extend(prepared.user_columns.problems)  # a column the file lacks
         summary.kind = prepared.kind.name
         summary.rows = prepared.rows
+        if not prepared.rows:  # reported, then archived: it has nothing to fail on
+            summary.status, summary.reason = "empty", empty_reason(prepared.kind)
         self.observer.file_started(path.name, summary.rows)
         if prepared.kind is not ORDERS:
             self._process_operation(prepared, file_run, ledger)
@@ -521,6 +532,7 @@ class Sync:
         """Invalid items are reported; unchanged and stale ones are not sent (ledger)."""
         candidates: list[MappedItem] = []
         for item in chunk:
+            file_run.warnings.extend(item.warnings)
             if item.violations:
                 self._report_invalid(item, file_run)
             else:
@@ -576,6 +588,7 @@ class Sync:
     def _merge(self, file_run: FileRun, screened: FileRun) -> None:
         file_run.results.extend(screened.results)
         file_run.violations.extend(screened.violations)
+        file_run.warnings.extend(screened.warnings)
 
     def _deliver(
         self, batch: Batch, file_run: FileRun, ledger: Ledger, items_property: str
@@ -749,11 +762,13 @@ class Sync:
         summary.items = len(results)
         summary.outcomes = dict(Counter(r.outcome.value for r in results))
         summary.violations = len(file_run.violations)
+        summary.warnings = len(file_run.warnings)
         summary.retries = self._retries() - file_run.retries_before
         name = file_run.path.name
         write_items(beside(self.run_dir, name, ".items.csv"), name, results)
         failpoints.reach("report")
-        write_errors(beside(self.run_dir, name, ".errors.csv"), name, file_run.violations)
+        problems = file_run.violations + file_run.warnings
+        write_errors(beside(self.run_dir, name, ".errors.csv"), name, problems)
         changed = file_run.opened is not None and file_run.opened.changed()
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
@@ -790,6 +805,7 @@ class Sync:
         prepared.user_columns.restate(items)  # the precheck's problems too
         valid = []
         for item in items:
+            file_run.warnings.extend(item.warnings)
             if item.violations:
                 self._report_invalid(item, file_run)
             else:

@@ -139,8 +139,8 @@ def test_batches_hold_at_most_100_orders_of_one_origin(tmp_path: Path, run_cli: 
         ("orders-empty.csv", b"", "the file is empty (0 bytes)"),
         (
             "orders-header.csv",
-            b"channel_order_id,status\n",
-            "the file has a header but no data rows",
+            b"channel_order_id,statuss\n",  # no rows, but a header that would refuse any
+            "unknown or misplaced columns",
         ),
         ("orders-binary.parquet", b"\x00\x01garbage", "not a readable Parquet file"),
         ("export.csv", b"a,b\n1,2\n", "the file name says no known kind; understood names: orders"),
@@ -202,3 +202,100 @@ def test_the_template_header_is_accepted_by_check(tmp_path: Path, run_cli: RunCl
     assert code == 0
     errors = read_errors(only_run_dir(tmp_path / "out") / "orders-template.csv.errors.csv")
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "data", "reason"),
+    [
+        (
+            ";",
+            b"channel_order_id,status\nA,SHIPPED\n",
+            "the header reads as one single column ('channel_order_id,status'): the settings "
+            "say the file is separated by ';' (semicolon), but its header is separated by ',' "
+            "(comma); fix delimiter in [read] (etl.toml or the mapping file), or remove it to "
+            "have the separator detected",
+        ),
+        (
+            "|",
+            b"channel_order_id;status\nA;SHIPPED\n",
+            "the header reads as one single column ('channel_order_id;status'): the settings "
+            "say the file is separated by '|' (pipe), but its header is separated by ';' "
+            "(semicolon); fix delimiter in [read] (etl.toml or the mapping file), or remove it "
+            "to have the separator detected",
+        ),
+        (
+            ",",
+            b"channel_order_id:status\nA:SHIPPED\n",
+            "the header reads as one single column ('channel_order_id:status'): the settings "
+            "say the file is separated by ',' (comma), but its header holds none of , ; tab "
+            "or |; export it separated by ',' (comma), as the settings say",
+        ),
+    ],
+)
+def test_a_configured_delimiter_the_file_does_not_use_is_named(
+    tmp_path: Path, run_cli: RunCli, delimiter: str, data: bytes, reason: str
+) -> None:
+    """The reason says what the settings say and what the header looks like, not that the file
+    uses none of the separators (it may use one the settings do not name)."""
+    mapping = tmp_path / "erp.toml"
+    mapping.write_text(f'[read]\ndelimiter = "{delimiter}"\n', encoding="utf-8")
+    path = tmp_path / "orders-x.csv"
+    path.write_bytes(data)
+    code, _, err = run_cli("check", path, "--mapping", mapping, "--outbox", tmp_path / "out")
+    assert code == 2
+    assert err.splitlines()[0] == f"orders-x.csv: UNREADABLE: {reason}"
+
+
+def _empty_parquet(path: Path) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {name: pa.array([], pa.string()) for name in base_line()}
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_a_day_without_orders_is_empty_not_unreadable(tmp_path: Path, run_cli: RunCli) -> None:
+    """A header without rows (a Parquet file with columns and no rows) is what an ERP exports
+    on a day without orders: exit 0, reported as empty with 0 orders; a 0-byte file is not an
+    export at all and stays unreadable (test_unreadable_files_exit_2_with_the_reason)."""
+    csv_path = tmp_path / "orders-sunday.csv"
+    csv_path.write_text(",".join(base_line()) + "\r\n", encoding="utf-8")
+    parquet_path = _empty_parquet(tmp_path / "orders-sunday.parquet")
+    code, out, err = run_cli("check", csv_path, parquet_path, "--outbox", tmp_path / "out")
+    assert (code, err) == (0, "")
+    reason = "no orders in it (a header and no rows): nothing to send"
+    assert f"orders-sunday.csv: EMPTY: {reason}" in out
+    assert f"orders-sunday.parquet: EMPTY: {reason}" in out
+    run_dir = only_run_dir(tmp_path / "out")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["exit_code"] == 0
+    assert summary["totals"]["items"] == 0
+    for entry in summary["files"]:
+        assert (entry["status"], entry["reason"], entry["items"], entry["rows"]) == (
+            "empty",
+            reason,
+            0,
+            0,
+        )
+        assert entry["kind"] == "orders"
+    for name in ("orders-sunday.csv", "orders-sunday.parquet"):
+        items = (run_dir / f"{name}.items.csv").read_text().splitlines()
+        assert items == [
+            ",".join(
+                [
+                    "file",
+                    "rows",
+                    "channel_id",
+                    "channel_store_id",
+                    "id",
+                    "outcome",
+                    "batch",
+                    "http_status",
+                    "code",
+                    "message",
+                ]
+            )
+        ]
+        assert read_errors(run_dir / f"{name}.errors.csv") == []
+        assert (run_dir / f"{name}.requests.jsonl").read_bytes() == b""

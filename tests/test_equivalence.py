@@ -12,22 +12,28 @@ import csv
 import json
 import random
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import etl.stream
 from bench.generate import COLUMNS, generate_rows
 from etl.batch import Batcher
-from etl.config import Settings
-from etl.mapping import Mapper
+from etl.config import Settings, SourceFormat
+from etl.convert import Conventions
+from etl.mapping import ColumnMapping, Mapper
 from etl.models import ItemResult, MappedItem, Outcome, Violation
 from etl.parallel import Workers
 from etl.pipeline import check_file, prepare
 from etl.read import fingerprint, read_table
 from etl.report import write_errors, write_items, write_requests
+from etl.schema import ORDERS, Kind, flat_model
 from etl.validate import validate_items, validator_for
 
 from .conftest import write_rows
@@ -86,6 +92,7 @@ def reference_check(path: Path, settings: Settings, out: Path) -> None:
                 )
             else:
                 valid.append(item)
+            violations.extend(item.warnings)  # after its violations; never a reason to refuse
         take(batcher.add(valid))
     take(batcher.flush())
     results.sort(key=lambda r: r.rows[0] if r.rows else 0)
@@ -176,8 +183,10 @@ def reports(folder: Path, name: str) -> dict[str, bytes]:
     }
 
 
-def compare(path: Path, tmp_path: Path, workers: Workers | None) -> None:
-    settings = Settings(outbox=tmp_path / "out")
+def compare(
+    path: Path, tmp_path: Path, workers: Workers | None, source: SourceFormat | None = None
+) -> None:
+    settings = Settings(outbox=tmp_path / "out", default_source=source or SourceFormat())
     slow, fast = tmp_path / "slow", tmp_path / "fast"
     slow.mkdir(exist_ok=True)
     fast.mkdir(exist_ok=True)
@@ -337,3 +346,152 @@ def test_request_lines_equal_orjson_of_the_whole_body() -> None:
     for some in ([], documents[:1]):
         body = {"orders": [json.loads(d) for d in some]}
         assert request_line(None, "orders", some) == orjson.dumps(body) + b"\n"
+
+
+BERLIN = ZoneInfo("Europe/Berlin")
+FILE_FORMAT = "%d.%m.%Y %H:%M:%S"  # the file's ([read] date_format), in Berlin time
+OWN_FORMATS = {
+    "channel_updated_at": "%Y%m%d%H%M%S%z",  # with its offset
+    "custom_attributes[1].value": "%Y/%m/%d %H:%M",  # a DATE custom value
+}
+
+
+def in_formats(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The messy export with its date-times written as an ERP does: in the file's format or a
+    column's own, with wall-clock times a daylight-saving change skipped or repeated."""
+    rng = random.Random(seed)
+    odd = ["29.03.2026 02:30:00", "25.10.2026 02:30:00", "2026-11-01T10:00:00Z", "1.2.2026 3:4:5"]
+    for row in rows:
+        for column in COLUMNS:
+            if flat_model(ORDERS).leaf(column).kind is not Kind.DATE_TIME or not row[column]:
+                continue
+            try:
+                moment = datetime.fromisoformat(row[column]).astimezone(BERLIN)
+            except ValueError:
+                continue  # a mistake already: it stays as it is
+            if column in OWN_FORMATS:
+                row[column] = moment.strftime(OWN_FORMATS[column])
+            elif rng.random() < 0.03:
+                row[column] = rng.choice(odd)
+            else:
+                row[column] = moment.strftime(FILE_FORMAT)
+        if row["custom_attributes[1].type"] == "NUMERIC" and rng.random() < 0.3:
+            row["custom_attributes[1].type"] = "DATE"
+            row["custom_attributes[1].value"] = rng.choice(["2026/11/20 09:14", "20.11.2026"])
+    return rows
+
+
+DATED_SOURCE = SourceFormat(
+    conventions=Conventions(assume_timezone=BERLIN, date_format=FILE_FORMAT),
+    mapping=ColumnMapping(formats=OWN_FORMATS),
+)
+
+
+def test_date_formats_give_the_same_reports(tmp_path: Path) -> None:
+    """The file's date format, columns' own formats and the assumed zone, with cells that do
+    not match and times that never happened or happened twice; a custom DATE value too."""
+    path = write(tmp_path / "orders-dated.csv", in_formats(messy_rows(400, seed=8), seed=8))
+    compare(path, tmp_path, workers=None, source=DATED_SOURCE)
+    problems = (tmp_path / "fast" / "orders-dated.csv.errors.csv").read_text()
+    codes = {row["code"] for row in csv.DictReader(problems.splitlines())}
+    assert {"NOT_A_DATE_TIME", "NONEXISTENT_LOCAL_TIME", "AMBIGUOUS_LOCAL_TIME"} <= codes
+    requests = (tmp_path / "fast" / "orders-dated.csv.requests.jsonl").read_text()
+    assert '"value":"2026-11-20T08:14:00Z"' in requests  # the DATE custom value, in its format
+
+
+def test_date_formats_leave_native_parquet_timestamps_alone_in_both_paths(tmp_path: Path) -> None:
+    rows = in_formats(messy_rows(200, seed=9), seed=9)
+    originals = messy_rows(200, seed=9)  # the same orders, in ISO 8601
+    for row, original in zip(rows, originals, strict=True):
+        try:  # a native timestamp column: the instants, whatever the formats say
+            valid = datetime.fromisoformat(original["created_at"]).tzinfo is not None
+        except ValueError:
+            valid = False
+        row["created_at"] = original["created_at"] if valid else "2026-11-01T10:00:00Z"
+    path = tmp_path / "orders-dated.parquet"
+    _parquet(path, rows)
+    assert pa.types.is_timestamp(pq.read_schema(path).field("created_at").type)
+    compare(path, tmp_path, workers=None, source=DATED_SOURCE)
+    problems = (tmp_path / "fast" / "orders-dated.parquet.errors.csv").read_text()
+    found = {(row["field"], row["code"]) for row in csv.DictReader(problems.splitlines())}
+    assert not {field for field, _ in found} & {"$.created_at"}  # read as instants, in both
+    assert {code for _, code in found} >= {"NONEXISTENT_LOCAL_TIME", "AMBIGUOUS_LOCAL_TIME"}
+
+
+WORDS = {
+    # Two words for one value, and values swapped: a map applied twice would show.
+    "status": (("Geliefert", "SHIPPED"), ("DELIVERED", "SHIPPED"), ("SHIPPED", "DELIVERED")),
+    "order_lines.status": (("Geliefert", "DELIVERED"),),
+    "order_lines.can_cancel": (("ja", "true"), ("nein", "false"), ("false", "true")),
+    "origin.channel_id": (("Shop Frankreich", "SHOP-FR"),),  # a key of the grouping
+    "order_lines.channel_order_line_id": (("Zeile drei", "L000000003"),),  # a duplicate
+}
+
+
+def in_words(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The messy export as an ERP writes it, with its own words for Connect's values."""
+    rng = random.Random(seed)
+    for row in rows:
+        if rng.random() < 0.3:
+            row["status"] = rng.choice(["Geliefert", "DELIVERED", row["status"]])
+        if rng.random() < 0.3:
+            row["order_lines.status"] = "Geliefert"
+        if rng.random() < 0.5:
+            row["order_lines.can_cancel"] = rng.choice(["ja", "nein", "Ja"])
+        if row["origin.channel_id"] == "SHOP-FR" and rng.random() < 0.5:
+            row["origin.channel_id"] = "Shop Frankreich"
+        if rng.random() < 0.01:
+            row["order_lines.channel_order_line_id"] = "Zeile drei"
+    return rows
+
+
+def test_value_maps_give_the_same_reports(tmp_path: Path) -> None:
+    rows = in_words(messy_rows(400, seed=10), seed=10)
+    path = write(tmp_path / "orders-words.csv", rows)
+    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    compare(path, tmp_path, workers=None, source=source)
+    problems = (tmp_path / "fast" / "orders-words.csv.errors.csv").read_text()
+    found = [row for row in csv.DictReader(problems.splitlines())]
+    assert any(row["value"] == "Ja" for row in found)  # no word for it: reported as written
+    assert any(row["code"] == "DUPLICATE_LINE_ID" and row["value"] == "L000000003" for row in found)
+    requests = (tmp_path / "fast" / "orders-words.csv.requests.jsonl").read_text()
+    assert "Geliefert" not in requests and "Shop Frankreich" not in requests
+
+
+def test_value_maps_give_the_same_reports_with_scattered_orders(tmp_path: Path) -> None:
+    rows = in_words(messy_rows(300, seed=11), seed=11)
+    random.Random(11).shuffle(rows)
+    path = write(tmp_path / "orders-words.csv", rows)
+    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    assert prepare(path, Settings(default_source=source)).stream.numbers is not None  # type: ignore[union-attr]
+    compare(path, tmp_path, workers=None, source=source)
+
+
+def in_percentages(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
+    """The messy export with some tax rates written as percentages (20 for 0.2)."""
+    rng = random.Random(seed)
+    for row in rows:
+        for column in ("order_lines.taxes[0].rate", "order_lines.shipping_taxes[0].rate"):
+            if row[column] and rng.random() < 0.1:
+                row[column] = rng.choice(["20", "5.5", "1", "1.0001", "100"])
+    return rows
+
+
+def test_percent_rates_give_the_same_reports(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders-rates.csv", in_percentages(messy_rows(400, seed=12), 12))
+    compare(path, tmp_path, workers=None)
+    problems = (tmp_path / "fast" / "orders-rates.csv.errors.csv").read_text()
+    found = list(csv.DictReader(problems.splitlines()))
+    warned = {row["id"] for row in found if row["code"] == "RATE_LOOKS_LIKE_PERCENT"}
+    refused = {row["id"] for row in found if row["code"] != "RATE_LOOKS_LIKE_PERCENT"}
+    assert warned - refused and warned & refused  # on valid orders and on invalid ones
+    assert {row["value"] for row in found if row["id"] in warned} >= {"20", "5.5", "1.0001"}
+    items = (tmp_path / "fast" / "orders-rates.csv.items.csv").read_text()
+    valid = {row["id"] for row in csv.DictReader(items.splitlines()) if row["outcome"] == "VALID"}
+    assert warned - refused <= valid
+
+
+def test_percent_rates_in_worker_processes_give_the_same_reports(tmp_path: Path) -> None:
+    path = write(tmp_path / "orders-rates.csv", in_percentages(messy_rows(300, seed=13), 13))
+    with Workers(2) as workers:
+        compare(path, tmp_path, workers)

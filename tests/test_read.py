@@ -57,7 +57,6 @@ def test_other_encodings_by_option(tmp_path: Path) -> None:
     ("data", "reason"),
     [
         (b"", "the file is empty"),
-        (b"a,b\n", "header but no data rows"),
         (b'a,b\n1,"open\n2,3\n', "a quoted field is never closed"),
         (b"a,b\n1,2,3\n", "do not have the header's 2 columns"),
         (b"a,a\n1,2\n", "more than once: a"),
@@ -68,6 +67,23 @@ def test_other_encodings_by_option(tmp_path: Path) -> None:
 def test_unreadable_csv_says_why(tmp_path: Path, data: bytes, reason: str) -> None:
     with pytest.raises(UnreadableFile, match=reason):
         read_table(write(tmp_path / "f.csv", data))
+
+
+def test_a_header_without_rows_is_a_table_without_rows(tmp_path: Path) -> None:
+    """A day without orders: read, not refused (the pipeline reports the file as empty)."""
+    for data in (b"a,b\n", b"a,b", b"a,b\r\n\r\n"):
+        table = read_table(write(tmp_path / "f.csv", data))
+        assert (table.columns, table.cells, table.row_numbers) == (
+            ["a", "b"],
+            {"a": [], "b": []},
+            [],
+        )
+    parquet = tmp_path / "f.parquet"
+    pq.write_table(
+        pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.string())}), parquet
+    )
+    table = read_table(parquet)
+    assert (table.columns, table.cells, table.row_numbers) == (["a", "b"], {"a": [], "b": []}, [])
 
 
 def test_a_quote_inside_an_unquoted_field_is_text_not_an_open_quote(tmp_path: Path) -> None:

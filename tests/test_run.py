@@ -281,3 +281,61 @@ def test_etl_sandbox_passes_its_own_flags_through(
     assert done.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: etl sandbox") and "--known-store" in text
+
+
+def test_a_day_without_orders_is_archived_as_empty(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """A header without rows, and a Parquet file with columns and no rows: archived, exit 0,
+    nothing sent; a 0-byte file beside them is still unreadable (it is not an export)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    settings = settings_for(sandbox, tmp_path)
+    header = ",".join(base_line()) + "\n"
+    (settings.inbox / "orders-sunday.csv").write_text(header, encoding="utf-8")
+    columns = {name: pa.array([], pa.string()) for name in base_line()}
+    pq.write_table(pa.table(columns), settings.inbox / "orders-sunday.parquet")
+    sync = run_once(settings)
+    assert sync.run.exit_code == 0
+    reason = "no orders in it (a header and no rows): nothing to send"
+    by_name = {f.name: f for f in sync.run.files}
+    for name in ("orders-sunday.csv", "orders-sunday.parquet"):
+        summary = by_name[name]
+        assert (summary.status, summary.reason, summary.items, summary.rows) == (
+            "empty",
+            reason,
+            0,
+            0,
+        )
+        assert (settings.outbox / "archive" / sync.run.run_id / name).is_file()
+        assert items_of(sync, name) == {}
+    assert sandbox.stored_orders() == []
+    written = json.loads((sync.run_dir / "summary.json").read_text())
+    assert {f["name"]: f["status"] for f in written["files"]} == {
+        "orders-sunday.csv": "empty",
+        "orders-sunday.parquet": "empty",
+    }
+    (settings.inbox / "orders-nothing.csv").write_bytes(b"")
+    sync = run_once(settings)
+    (summary,) = sync.run.files
+    assert (summary.status, summary.reason) == ("unreadable", "the file is empty (0 bytes)")
+    assert sync.run.exit_code == 1
+
+
+def test_etl_run_says_an_empty_file_is_empty(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    for name, value in connect_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    header = ",".join(base_line()) + "\n"
+    (settings.inbox / "orders-sunday.csv").write_text(header, encoding="utf-8")
+    args = ("run", "--inbox", settings.inbox, "--outbox", settings.outbox, "--settle", "0")
+    code, out, err = run_cli(*args)
+    assert (code, err) == (0, "")
+    assert (
+        "orders-sunday.csv: EMPTY: no orders in it (a header and no rows): nothing to send" in out
+    )
+    (settings.inbox / "orders-monday.csv").write_text(header + "\n", encoding="utf-8")
+    code, out, err = run_cli(*args, "-q")  # nothing went wrong: nothing to say under cron
+    assert (code, err) == (0, "")
+    assert "orders-monday.csv" not in out
