@@ -121,6 +121,10 @@ class UserColumns:
         place of its own violations they explain (changed in place; restating twice is once)."""
         problems = self.problems
         for item in items:
+            if item.warnings:  # a warning names its column too (a rate written as a percent)
+                item.warnings = [
+                    said for w in item.warnings if (said := self._restated(w)) is not None
+                ]
             if not item.violations and not problems:
                 continue
             own = [

@@ -330,3 +330,19 @@ def test_run_says_it_once_and_sends_nothing(
     assert {(i["outcome"], i["code"]) for i in items} == {("INVALID", "MISSING_COLUMN")}
     assert sandbox.stored_orders() == []
     assert (settings.outbox / "failed" / run.run_id / name).read_bytes() == data
+
+
+def test_a_warning_names_the_users_column_too(tmp_path: Path, run_cli: RunCli) -> None:
+    """A tax rate written as a percent (a warning, the order still valid) names the column."""
+    mapping = tmp_path / "erp.mapping.toml"
+    mapping.write_text('[columns]\n"MwSt-Satz" = "order_lines.taxes[0].rate"\n')
+    row = base_line("A", "LA")
+    row["order_lines.taxes[0].code"] = "VAT"
+    row["order_lines.taxes[0].amount.amount"] = "3.33"
+    row["order_lines.taxes[0].amount.currency"] = "EUR"
+    row["MwSt-Satz"] = "20"
+    path = write_rows(tmp_path / "orders-rates.csv", [row])
+    code, run_dir = check(run_cli, path, tmp_path / "out", "--mapping", mapping)
+    assert code == 0
+    (warning,) = read_csv(run_dir / f"{path.name}.errors.csv")
+    assert (warning["column"], warning["code"]) == ("MwSt-Satz", "RATE_LOOKS_LIKE_PERCENT")
