@@ -19,10 +19,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from etl.alerts import Alerts, masked
+from etl.alerts import Alert, Alerts, Sender, masked
 from etl.client import ConnectClient
 from etl.config import Secret, load_settings
+from etl.errors import AuthFailed
 from etl.sandbox import SandboxServer
+from etl.sync import ApiDown
 from etl.watch import Watcher
 
 from .conftest import SAMPLES, SECRET, RunCli, connect_env, settings_for
@@ -243,3 +245,33 @@ def test_alert_settings_are_checked(tmp_path: Path) -> None:
     config.write_text('[alerts]\nurls = "json://x"\n')
     with pytest.raises(Exception, match="list"):
         load_settings(config, environ={})
+
+
+class Kept(Sender):
+    """A Sender that keeps what it is given (the thresholds below need no network)."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.kept: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.kept.append(alert)
+
+
+def test_refused_credentials_are_said_once_after_the_threshold_then_the_recovery() -> None:
+    now = [1000.0]
+    sender = Kept()
+    alerts = Alerts(sender, api_down_minutes=15, clock=lambda: now[0])
+    refused = ApiDown(AuthFailed("401 from https://user:pw@example.com"))
+    alerts.api_state(refused, "R1")
+    now[0] += 14 * 60
+    alerts.api_state(refused, "R2")
+    assert sender.kept == []  # a short outage says nothing
+    now[0] += 2 * 60
+    alerts.api_state(refused, "R3")
+    alerts.api_state(refused, "R4")
+    assert [a.title for a in sender.kept] == ["etl: the API is refusing the credentials"]
+    assert "R3" in sender.kept[0].body and "pw" not in sender.kept[0].body
+    alerts.api_state(None, "R5")
+    alerts.api_state(None, "R6")
+    assert [a.title for a in sender.kept][1:] == ["etl: the API is back"]
