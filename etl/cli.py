@@ -485,6 +485,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             run = sync()
         finally:
             lock.release()
+        _alert_failed_files(settings, run)
         if not run.files and not run.due_work:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
@@ -493,6 +494,16 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     if sync.api_down is not None:
         print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
     return run.exit_code
+
+
+def _alert_failed_files(settings: Settings, run: RunSummary) -> None:
+    """`etl run` under cron: one alert listing this run's failed files, sent before exit."""
+    from etl.alerts import Alerts
+
+    if settings.alert_urls:
+        alerts = Alerts.from_settings(settings)
+        alerts.failed_files(run, settings.outbox)
+        alerts.close()
 
 
 def cmd_watch(args: argparse.Namespace) -> int:

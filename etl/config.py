@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from etl.alerts import urls_setting
 from etl.convert import Conventions, date_format_problem, writes_offset
 from etl.errors import UsageError
 from etl.mapping import ColumnMapping
@@ -105,6 +106,9 @@ class Settings:
     target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
     fresh_ledger: bool = False  # adopt a ledger that is new or older than the outbox knew
     allow_insecure: bool = False  # http:// to a host that is not loopback ([connect])
+    # apprise URLs hold tokens and passwords: Secrets, so that no repr or log line shows them.
+    alert_urls: tuple[Secret, ...] = ()
+    alert_api_down_minutes: float = 15.0
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
@@ -262,6 +266,10 @@ NUMBER_RANGES = {
     ),
     "action_poll_seconds": NumberRange(
         "a number of seconds from 0 to 86400; below 60 counts as 60", 0, 86400
+    ),
+    # Fractions are allowed: a test waits a second, not a minute.
+    "alert_api_down_minutes": NumberRange(
+        "a number of minutes above 0 and at most 10080 (a week)", 0, 10080, open_low=True
     ),
 }
 NUMBERS_IN_CONNECT_OR_WATCH = (
@@ -502,6 +510,15 @@ def load_settings(
         if not isinstance(polling, bool):
             raise UsageError(f"config file {path}: [watch] polling must be true or false")
         values["polling"] = polling
+        alerts = data.get("alerts", {})
+        if "urls" in alerts:
+            values["alert_urls"] = urls_setting(
+                alerts["urls"], f"config file {path}: [alerts] urls"
+            )
+        if "api_down_minutes" in alerts:
+            where = f"config file {path}: [alerts] api_down_minutes"
+            number = checked_number("alert_api_down_minutes", alerts["api_down_minutes"], where)
+            values["alert_api_down_minutes"] = number
         read_table = data.get("read", {})
         default_source = SourceFormat(
             read=_read_options(read_table, ReadOptions(), f"config file {path}"),
@@ -516,6 +533,9 @@ def load_settings(
         if environ.get(variable):
             value = _loaded(key, environ[variable])
             values[key] = Secret(value) if key in ("client_secret", "token") else value
+    if environ.get("CONNECT_ALERT_URLS", "").strip():
+        # Space-separated: no apprise URL holds a bare space (it would be %20).
+        values["alert_urls"] = tuple(Secret(url) for url in environ["CONNECT_ALERT_URLS"].split())
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value

@@ -39,6 +39,7 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "watch": frozenset({"polling", "settle_seconds", "rescan_seconds"}),
     "actions": frozenset({"flush_seconds", "poll_seconds"}),
     "read": READ_KEYS,
+    "alerts": frozenset({"urls", "api_down_minutes"}),
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
 

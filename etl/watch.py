@@ -25,6 +25,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from etl.actions import ActionContext, flush_action_log, poll_actions
+from etl.alerts import Alerts
 from etl.client import ConnectClient
 from etl.config import Settings
 from etl.events import Observer
@@ -111,6 +112,8 @@ class Watcher:
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         beat_seconds: float = BEAT_SECONDS,
+        alerts: Alerts | None = None,
+        api_down_pause: float = API_DOWN_PAUSE_SECONDS,
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory
@@ -128,7 +131,9 @@ class Watcher:
         self._observer: BaseObserver | None = None
         self._next_rescan = 0.0
         self._paused_until = 0.0
-        self._pause = API_DOWN_PAUSE_SECONDS
+        self.api_down_pause = api_down_pause
+        self._pause = api_down_pause
+        self.alerts = alerts if alerts is not None else Alerts.from_settings(settings, clock)
         self.exit_codes: list[int] = []
         self.beat_seconds = beat_seconds
         self._beat_lock = threading.Lock()
@@ -194,11 +199,17 @@ class Watcher:
             while not self.stopping.is_set():
                 self._tick()
                 self.stopping.wait(TICK_SECONDS)
+        except BaseException as error:
+            self.alerts.stopped(f"{type(error).__name__}, pid {os.getpid()}")
+            raise
+        else:
+            self.alerts.stopped(f"asked to stop, pid {os.getpid()}")
         finally:
             self._stop_observer()
             self.heartbeat.state = "stopped"
             self._beat()
             lock.release()
+            self.alerts.close()
         return 0
 
     def _start_observer(self) -> None:
@@ -294,6 +305,7 @@ class Watcher:
         except Exception as error:  # a watcher must outlive one bad run
             self.heartbeat.last_error = f"run failed: {type(error).__name__}: {error}"
             log.exception("run failed; the watcher goes on")
+            self.alerts.run_crashed(error)
             self._paused_until = self.clock() + self._pause
             return
         # Told to start afresh once: the ledger now adopted, a later loss is noticed again.
@@ -306,6 +318,8 @@ class Watcher:
         self.heartbeat.runs += 1
         self.heartbeat.last_run_id = run.run_id
         self.heartbeat.files_processed += len(run.files)
+        self.alerts.failed_files(run, self.settings.outbox)
+        self.alerts.api_state(sync.api_down, run.run_id)
         if sync.api_down is not None:
             # The files went back to the inbox; wait before trying the API again (a wrong URL
             # too: someone must fix the settings, and hammering it helps nobody).
@@ -313,7 +327,7 @@ class Watcher:
             self._paused_until = self.clock() + self._pause
             self._pause = min(self._pause * 2, API_DOWN_PAUSE_MAX_SECONDS)
         else:
-            self._pause = API_DOWN_PAUSE_SECONDS
+            self._pause = self.api_down_pause
         log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
 
     def _guarded(self, name: str, action: Callable[[], object]) -> None:
