@@ -1,4 +1,4 @@
-"""`etl health`: exit 0 for a watcher that beats and reaches the API, 1 with the reason otherwise."""
+"""`etl health`: 0 for a watcher that beats and reaches the API, 1 and the reason otherwise."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from etl.sandbox import SandboxServer
@@ -30,21 +31,20 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+def value(
+    found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     return found.get((name, frozenset(labels.items())), 0.0)
 
 
 def test_etl_run_writes_a_textfile_with_the_runs_counts(
-    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: object
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     for name, setting in connect_env(sandbox).items():
         monkeypatch.setenv(name, setting)
     settings = settings_for(sandbox, tmp_path)
-    write_rows(settings.inbox / "orders-1.csv", [base_line("A1"), base_line("A2")])
-    write_rows(settings.inbox / "orders-2.csv", [base_line("B1", status="NOT-A-STATUS")])
+    write_rows(settings.inbox / "orders-1.csv", [base_line("A1", "LA1"), base_line("A2", "LA2")])
+    write_rows(settings.inbox / "orders-2.csv", [base_line("B1", "LB1", status="NOT-A-STATUS")])
     (settings.outbox / "failed" / "20260101T000000Z-000001").mkdir(parents=True)
     (settings.outbox / "failed" / "20260101T000000Z-000001" / "old.csv").write_text("x\n")
     # One 429 first: it is counted as a request and a retry, and the run still succeeds.
@@ -89,14 +89,19 @@ def _scrape(port: int, path: str) -> tuple[int, str]:
 
 def test_etl_watch_serves_metrics_and_healthz(sandbox: SandboxServer, tmp_path: Path) -> None:
     settings = settings_for(sandbox, tmp_path)
+    folders = ["--inbox", str(settings.inbox), "--outbox", str(settings.outbox)]
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "etl.cli", "watch",
-            "--inbox", str(settings.inbox),
-            "--outbox", str(settings.outbox),
-            "--settle", "0",
-            "--metrics-port", "0",
-        ],  # fmt: skip
+            sys.executable,
+            "-m",
+            "etl.cli",
+            "watch",
+            "--metrics-port",
+            "0",
+            "--settle",
+            "0",
+            *folders,
+        ],
         env=connect_env(sandbox, process=True),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -116,14 +121,17 @@ def test_etl_watch_serves_metrics_and_healthz(sandbox: SandboxServer, tmp_path: 
         status, text = _scrape(port, "/metrics")
         assert status == 200
         assert value(samples(text), "etl_files_total", status="processed") == 0
-        write_rows(settings.inbox / "orders.csv", [base_line("W1"), base_line("W2")])
+        write_rows(settings.inbox / "orders.csv", [base_line("W1", "LW1"), base_line("W2", "LW2")])
         while time.monotonic() < deadline:
             found_samples = samples(_scrape(port, "/metrics")[1])
             if value(found_samples, "etl_files_total", status="processed") == 1:
                 break
             time.sleep(0.2)
         assert value(found_samples, "etl_orders_total", outcome="ACCEPTED") == 2
-        assert value(found_samples, "etl_api_requests_total", operation="upsertOrders", status="204") == 1
+        assert (
+            value(found_samples, "etl_api_requests_total", operation="upsertOrders", status="204")
+            == 1
+        )
         assert value(found_samples, "etl_inbox_waiting_files") == 0
         assert value(found_samples, "etl_last_success_timestamp_seconds") > 0
         status, text = _scrape(port, "/healthz")
