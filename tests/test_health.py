@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from etl.client import ConnectClient
 from etl.health import health
+from etl.sandbox import SandboxServer
+from etl.watch import Watcher
 
-from .conftest import RunCli
+from .conftest import RunCli, base_line, settings_for, write_rows
 
 
 def beat(outbox: Path, age_seconds: float = 1.0, **fields: Any) -> None:
@@ -83,3 +90,44 @@ def test_an_unreadable_heartbeat_is_unhealthy(tmp_path: Path) -> None:
     (tmp_path / "watch.heartbeat.json").write_text("{not json", encoding="utf-8")
     verdict = health(tmp_path)
     assert not verdict.ok and "unreadable heartbeat" in verdict.line
+
+
+def test_the_watcher_records_the_api_down_and_clears_it_when_a_run_gets_through(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, max_attempts=2)
+    skipped = [0.0]  # the watcher's clock jumps past its API-down pause when the test says so
+    watcher = Watcher(
+        settings,
+        lambda: ConnectClient(settings, sleep=lambda s: None),
+        rescan_seconds=0.5,
+        clock=lambda: time.monotonic() + skipped[0],
+    )
+    thread = threading.Thread(target=watcher.run, name="watcher-under-test")
+    sandbox.set_faults({"faults": [{"status": 503}]})
+    thread.start()
+    try:
+        write_rows(settings.inbox / "orders.csv", [base_line("H1", "LH1")])
+        wait_for(lambda: bool(watcher.heartbeat.api_down_since))
+        wait_for(lambda: "API down since" in health(settings.outbox).line)
+        verdict = health(settings.outbox)
+        assert not verdict.ok
+        assert verdict.line.startswith(
+            f"unhealthy: API down since {watcher.heartbeat.api_down_since}: API unavailable: "
+        )
+        sandbox.clear_faults()
+        skipped[0] += 100_000
+        wait_for(lambda: health(settings.outbox).ok)
+        assert watcher.heartbeat.api_down_since == ""
+        assert {o["channel_order_id"] for o in sandbox.stored_orders()} == {"H1"}
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+    assert health(settings.outbox).line == f"unhealthy: the watcher stopped (pid {os.getpid()})"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
