@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl import __version__
 from etl.config import (
@@ -37,6 +37,10 @@ from etl.process_setup import skip_pandas_probe
 from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary
+
+if TYPE_CHECKING:
+    from etl.metrics import Metrics
+    from etl.metrics_server import MetricsServer
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
@@ -614,14 +618,16 @@ def cmd_health(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def _metrics(settings: Settings) -> Any:
+def _metrics(settings: Settings) -> Metrics:
     # Imported only when asked for: prometheus_client is not loaded by every command.
     from etl.metrics import Metrics
 
     return Metrics(settings.inbox, settings.outbox)
 
 
-def _metrics_server(metrics: Any, settings: Settings, args: argparse.Namespace) -> Any:
+def _metrics_server(
+    metrics: Metrics, settings: Settings, args: argparse.Namespace
+) -> MetricsServer:
     from etl.health import health
     from etl.metrics_server import MetricsServer
 
