@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl import __version__
 from etl.config import (
@@ -37,6 +37,10 @@ from etl.process_setup import skip_pandas_probe
 from etl.progress import ProgressObserver, progress_observer
 from etl.schema import flat_model
 from etl.summary import FileSummary, RunSummary
+
+if TYPE_CHECKING:
+    from etl.metrics import Metrics
+    from etl.metrics_server import MetricsServer
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
@@ -147,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
         "nothing leaves this machine); what it stored is in <outbox>/.sandbox/sandbox.sqlite3",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
+    run.add_argument(
+        "--metrics-textfile",
+        type=Path,
+        metavar="PATH",
+        help="write Prometheus metrics of this run to PATH at its end (node_exporter textfile "
+        "collector format, written atomically)",
+    )
     _output_flags(run, verbose=False)
     run.set_defaults(handler=cmd_run)
 
@@ -176,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the local API double for as long as the watcher runs and send to it (a "
         "demo; nothing leaves this machine)",
     )
+    watch.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus /metrics and /healthz on this port (0: any free port)",
+    )
+    watch.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address for --metrics-port (127.0.0.1; 0.0.0.0 in a container)",
+    )
     watch.set_defaults(handler=cmd_watch)
 
     status = commands.add_parser(
@@ -187,6 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="JSON for monitoring")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs (10)")
     status.set_defaults(handler=cmd_status)
+
+    health = commands.add_parser(
+        "health",
+        help="exit 0 if the watcher's heartbeat is fresh and the API reachable, 1 otherwise",
+        description=(
+            "Reads <outbox>/watch.heartbeat.json only and prints one line saying why: a stale "
+            "heartbeat (how old), a stopped watcher, the API down since when. Exit 0 healthy, "
+            "1 not."
+        ),
+    )
+    _common(health)
+    health.add_argument(
+        "--max-age",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a heartbeat older than this is stale (60)",
+    )
+    health.set_defaults(handler=cmd_health)
 
     report = commands.add_parser(
         "report",
@@ -479,13 +520,22 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     holder = lock.acquire()
     if holder is not None:
         raise UsageError(holder)
+    metrics = _metrics(settings) if args.metrics_textfile else None
     with _observed(args) as (observer, logs):
         try:
-            sync = Sync(settings, lambda: ConnectClient(settings), force=force, observer=observer)
+            sync = Sync(
+                settings,
+                lambda: ConnectClient(settings, meter=metrics),
+                force=force,
+                observer=observer,
+            )
             run = sync()
         finally:
             lock.release()
         _alert_failed_files(settings, run)
+        if metrics is not None:
+            metrics.record_run(run)
+            metrics.write_textfile(args.metrics_textfile)
         if not run.files and not run.due_work:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
@@ -528,9 +578,10 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from etl.watch import Watcher, WatcherRefused
 
     _require_credentials(settings)
+    metrics = _metrics(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,
-        lambda: ConnectClient(settings),
+        lambda: ConnectClient(settings, meter=metrics),
         polling=settings.polling if args.polling is None else args.polling,
         rescan_seconds=settings.rescan_seconds,
     )
@@ -541,11 +592,17 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"etl watch: watching {settings.inbox} (heartbeat in {settings.outbox})", flush=True)
+    server = None
     try:
+        if metrics is not None:
+            watcher.run_listeners.append(metrics.record_run)
+            server = _metrics_server(metrics, settings, args)
         watcher.run()
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
     finally:
+        if server is not None:
+            server.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("etl watch: stopped")
@@ -561,6 +618,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from etl.health import health
+
+    settings = settings_from(args)
+    verdict = health(settings.outbox, args.max_age)
+    print(verdict.line)
+    return verdict.exit_code
+
+
+def _metrics(settings: Settings) -> Metrics:
+    # Imported only when asked for: prometheus_client is not loaded by every command.
+    from etl.metrics import Metrics
+
+    return Metrics(settings.inbox, settings.outbox)
+
+
+def _metrics_server(
+    metrics: Metrics, settings: Settings, args: argparse.Namespace
+) -> MetricsServer:
+    from etl.health import health
+    from etl.metrics_server import MetricsServer
+
+    try:
+        server = MetricsServer(
+            metrics, lambda: health(settings.outbox), args.metrics_host, args.metrics_port
+        )
+    except OSError as error:
+        raise UsageError(
+            f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {error.strerror}"
+        ) from None
+    print(f"etl watch: metrics on {server.url}/metrics, health on {server.url}/healthz", flush=True)
+    return server
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -173,6 +173,17 @@ class Pacer:
             self.sleep(start - now)
 
 
+class ClientMeter:
+    """Told of every answer ``send`` sees and every retry, as they happen (the metrics count
+    them); every default does nothing, so the client knows nothing of how they are counted."""
+
+    def answered(self, operation: str, status: str) -> None:
+        """An answer to ``operation``: its HTTP status, or ``network`` when none came."""
+
+    def retried(self) -> None:
+        """A request is about to be sent again."""
+
+
 @dataclass
 class ClientStats:
     requests: int = 0
@@ -194,8 +205,10 @@ class ConnectClient:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        meter: ClientMeter | None = None,
     ) -> None:
         self.settings = settings
+        self.meter = meter or ClientMeter()
         self.session = with_deadlines(session or requests.Session())
         self.session.headers["User-Agent"] = f"mirakl-connect-etl/{__version__}"
         self.clock = clock
@@ -374,6 +387,7 @@ class ConnectClient:
                     "check api_url and the token (the value is not shown here)"
                 ) from None
             except NETWORK_ERRORS as error:
+                self.meter.answered(operation.name, "network")
                 what = f"{method} {path}: {_describe_network_error(error)}"
                 if not operation.idempotent and not _never_sent(error):
                     raise OutcomeUnknown(
@@ -382,6 +396,7 @@ class ConnectClient:
                     ) from None
                 self._retry_or_raise(RetriableApiError(what), attempt)
                 continue
+            self.meter.answered(operation.name, str(response.status_code))
             verdict = classify(response.status_code)
             misplaced = _misconfiguration(method, path, response, operation)
             if misplaced is not None:
@@ -453,6 +468,7 @@ class ConnectClient:
         if error.retry_after is not None:
             wait = max(wait, error.retry_after)  # never earlier than the server asked
         self.stats.retries += 1
+        self.meter.retried()
         self.sleep(wait)
 
     def upsert_orders(self, body: bytes | dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ by the ledger: the next start resumes the file left in ``.processing/``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -34,7 +35,7 @@ from etl.kinds import is_ignored
 from etl.ledger import Ledger
 from etl.report import write_json
 from etl.report_html import write_html_report
-from etl.summary import now_text
+from etl.summary import RunSummary, now_text
 from etl.sync import Sync
 
 log = logging.getLogger("etl.watch")
@@ -78,6 +79,9 @@ class Heartbeat:
     runs: int = 0
     last_run_id: str = ""
     last_error: str = ""
+    # When the API first stopped a run; '' once a run gets through (`etl health` reads it:
+    # last_error stays for people to read, so it cannot say whether the API is down *now*).
+    api_down_since: str = ""
     observer: str = ""
     observer_restarts: int = 0
 
@@ -125,6 +129,8 @@ class Watcher:
         self.stopping = threading.Event()
         self.heartbeat = Heartbeat(observer="polling" if polling else "native")
         self.periodic: list[Periodic] = []
+        # Called with each finished run (metrics count it); a listener's error is logged only.
+        self.run_listeners: list[Callable[[RunSummary], None]] = []
         self._candidates: dict[Path, Candidate] = {}
         self._events: set[Path] = set()
         self._events_lock = threading.Lock()
@@ -324,10 +330,14 @@ class Watcher:
             # The files went back to the inbox; wait before trying the API again (a wrong URL
             # too: someone must fix the settings, and hammering it helps nobody).
             self.heartbeat.last_error = f"API unavailable: {sync.api_down}"
+            self.heartbeat.api_down_since = self.heartbeat.api_down_since or now_text()
             self._paused_until = self.clock() + self._pause
             self._pause = min(self._pause * 2, API_DOWN_PAUSE_MAX_SECONDS)
         else:
             self._pause = self.api_down_pause
+            self.heartbeat.api_down_since = ""
+        for listener in self.run_listeners:
+            self._guarded("run listener", functools.partial(listener, run))
         log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
 
     def _guarded(self, name: str, action: Callable[[], object]) -> None:
