@@ -431,7 +431,9 @@ def _require_credentials(settings: Settings) -> None:
     if not settings.token and not (settings.client_id and settings.client_secret):
         raise UsageError(
             "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
-            "(or CONNECT_TOKEN), or [connect] in the config file; --sandbox runs a local demo"
+            "(or CONNECT_TOKEN), the secret in a file (CONNECT_CLIENT_SECRET_FILE, "
+            "systemd credentials, /run/secrets: README, Secrets), or [connect] in the config "
+            "file; --sandbox runs a local demo"
         )
 
 
