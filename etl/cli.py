@@ -20,12 +20,14 @@ from typing import Any
 
 from etl import __version__
 from etl.config import (
+    FLAG_NAMES,
     Secret,
     Settings,
     SourceFormat,
     checked_number,
     load_mapping_file,
     load_settings,
+    load_settings_with_origins,
 )
 from etl.errors import UsageError
 from etl.events import Observer, Observers
@@ -41,7 +43,7 @@ from etl.summary import FileSummary, RunSummary
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
 EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
-NUMBER_FLAGS = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
+NUMBER_FLAGS = FLAG_NAMES  # the flags that set a number (their names differ from the setting)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -223,10 +225,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(template)
     template.set_defaults(handler=cmd_template)
+
+    config = commands.add_parser(
+        "config",
+        help="show the settings a command would use, and where each one came from",
+        description="`etl config show`: flags, CONNECT_* variables, secret files, etl.toml, "
+        "defaults, merged as `etl run` merges them. Secrets print as ***.",
+    )
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_commands.add_parser(
+        "show", help="each setting, its value (secrets as ***) and its origin; exit 0"
+    )
+    _common(show)
+    _connect_flags(show)
+    show.add_argument("--rescan", type=float, help="seconds between full rescans of the inbox")
+    show.add_argument("--json", action="store_true", help="one JSON object: {name: {value, from}}")
+    show.set_defaults(handler=cmd_config_show)
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line sets (None: not given)."""
     overrides: dict[str, Any] = {
         "inbox": getattr(args, "inbox", None),
         "outbox": getattr(args, "outbox", None),
@@ -243,7 +262,20 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
-    return load_settings(getattr(args, "config", None), overrides)
+    return overrides
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), _overrides(args))
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from etl.config_show import settings_lines, settings_table
+
+    settings, origins = load_settings_with_origins(args.config, _overrides(args))
+    table = settings_table(settings, origins)
+    print(json.dumps(table, indent=2) if args.json else "\n".join(settings_lines(table)))
+    return 0
 
 
 def print_file_line(summary: FileSummary) -> None:
