@@ -31,6 +31,7 @@ from etl.events import Observer
 from etl.inbox import InboxLock, Snapshot, snapshot, waiting_files
 from etl.kinds import is_ignored
 from etl.ledger import Ledger
+from etl.notify import Notifier
 from etl.report import write_json
 from etl.report_html import write_html_report
 from etl.summary import now_text
@@ -111,6 +112,7 @@ class Watcher:
         observer: Observer | None = None,
         clock: Callable[[], float] = time.monotonic,
         beat_seconds: float = BEAT_SECONDS,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory
@@ -131,6 +133,8 @@ class Watcher:
         self._pause = API_DOWN_PAUSE_SECONDS
         self.exit_codes: list[int] = []
         self.beat_seconds = beat_seconds
+        # systemd's Type=notify and watchdog (deploy/etl-watch@.service), when it started us.
+        self.notifier = notifier or Notifier.from_environ(os.environ)
         self._beat_lock = threading.Lock()
         self.periodic.extend(
             [
@@ -191,10 +195,14 @@ class Watcher:
         try:
             self._start_observer()
             self.heartbeat.state = "watching"
+            if self.notifier is not None:
+                self.notifier.ready()
             while not self.stopping.is_set():
                 self._tick()
                 self.stopping.wait(TICK_SECONDS)
         finally:
+            if self.notifier is not None:
+                self.notifier.stopping()
             self._stop_observer()
             self.heartbeat.state = "stopped"
             self._beat()
@@ -331,6 +339,9 @@ class Watcher:
                 write_json(self.settings.outbox / HEARTBEAT_NAME, _as_json(self.heartbeat))
             except OSError as error:
                 log.error("cannot write the heartbeat: %s", error)
+            # The loop is alive even when the disk is full: a restart would not empty it.
+            if self.notifier is not None:
+                self.notifier.watchdog()
 
 
 class WatcherRefused(Exception):
