@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,7 +19,7 @@ from etl.notify import Notifier
 from etl.sandbox import SandboxServer
 from etl.watch import Watcher
 
-from .conftest import settings_for
+from .conftest import connect_env, settings_for
 
 
 @pytest.fixture
@@ -108,3 +111,33 @@ def test_a_socket_that_is_gone_never_fails_the_caller(tmp_path: Path) -> None:
     notifier.ready()
     notifier.watchdog()
     notifier.stopping()
+
+
+def test_etl_watch_under_a_notify_socket_says_ready_then_stopping_on_sigterm(
+    sandbox: SandboxServer, tmp_path: Path, systemd: tuple[socket.socket, str]
+) -> None:
+    """The wiring `etl watch` has under systemd: $NOTIFY_SOCKET alone turns it on."""
+    listener, path = systemd
+    (tmp_path / "inbox").mkdir()
+    env = {**connect_env(sandbox, process=True), "NOTIFY_SOCKET": path}
+    command = [sys.executable, "-m", "etl.cli", "watch", "--inbox", str(tmp_path / "inbox")]
+    process = subprocess.Popen(
+        [*command, "--outbox", str(tmp_path / "outbox"), "--settle", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while "WATCHDOG=1" not in messages and time.monotonic() < deadline:
+            messages += received(listener)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    messages += received(listener)
+    assert messages[:2] == ["READY=1", "WATCHDOG=1"]
+    assert messages[-1] == "STOPPING=1"
