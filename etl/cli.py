@@ -46,13 +46,21 @@ EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permission
 NUMBER_FLAGS = FLAG_NAMES  # the flags that set a number (their names differ from the setting)
 
 
+# What `etl completion` offers after a flag (shtab's FILE and DIRECTORY, spelled out so that
+# building the parser never imports shtab).
+COMPLETE_FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+COMPLETE_DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inbox", type=Path, help="folder watched for input files (./inbox)")
-    parser.add_argument(
-        "--outbox", type=Path, help="folder for reports and processed files (./outbox)"
-    )
-    parser.add_argument("--state", type=Path, help="ledger file (<outbox>/.state/ledger.sqlite3)")
-    parser.add_argument("--config", type=Path, help="TOML settings file (./etl.toml if present)")
+    for flag, help_text, complete in (
+        ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
+        ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
+        ("--state", "ledger file (<outbox>/.state/ledger.sqlite3)", COMPLETE_FILE),
+        ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
+    ):
+        action = parser.add_argument(flag, type=Path, help=help_text)
+        setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
 
 def _connect_flags(parser: argparse.ArgumentParser) -> None:
@@ -241,6 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--rescan", type=float, help="seconds between full rescans of the inbox")
     show.add_argument("--json", action="store_true", help="one JSON object: {name: {value, from}}")
     show.set_defaults(handler=cmd_config_show)
+
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(etl completion bash)"',
+        description="bash: source it from ~/.bashrc; zsh: save it as _etl in a folder of $fpath.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"), metavar="SHELL")
+    completion.set_defaults(handler=cmd_completion)
     return parser
 
 
@@ -267,6 +283,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), _overrides(args))
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
