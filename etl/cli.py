@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from etl import __version__
 from etl.config import (
+    FLAG_NAMES,
     Secret,
     Settings,
     SourceFormat,
     checked_number,
     load_mapping_file,
     load_settings,
+    load_settings_with_origins,
 )
 from etl.errors import UsageError
 from etl.events import Observer, Observers
@@ -45,16 +47,24 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
 EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
-NUMBER_FLAGS = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
+NUMBER_FLAGS = FLAG_NAMES  # the flags that set a number (their names differ from the setting)
+
+
+# What `etl completion` offers after a flag (shtab's FILE and DIRECTORY, spelled out so that
+# building the parser never imports shtab).
+COMPLETE_FILE = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+COMPLETE_DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh": "d"}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--inbox", type=Path, help="folder watched for input files (./inbox)")
-    parser.add_argument(
-        "--outbox", type=Path, help="folder for reports and processed files (./outbox)"
-    )
-    parser.add_argument("--state", type=Path, help="ledger file (<outbox>/.state/ledger.sqlite3)")
-    parser.add_argument("--config", type=Path, help="TOML settings file (./etl.toml if present)")
+    for flag, help_text, complete in (
+        ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
+        ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
+        ("--state", "ledger file (<outbox>/.state/ledger.sqlite3)", COMPLETE_FILE),
+        ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
+    ):
+        action = parser.add_argument(flag, type=Path, help=help_text)
+        setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
 
 def _connect_flags(parser: argparse.ArgumentParser) -> None:
@@ -264,10 +274,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(template)
     template.set_defaults(handler=cmd_template)
+
+    config = commands.add_parser(
+        "config",
+        help="show the settings a command would use, and where each one came from",
+        description="`etl config show`: flags, CONNECT_* variables, secret files, etl.toml, "
+        "defaults, merged as `etl run` merges them. Secrets print as ***.",
+    )
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    show = config_commands.add_parser(
+        "show", help="each setting, its value (secrets as ***) and its origin; exit 0"
+    )
+    _common(show)
+    _connect_flags(show)
+    show.add_argument("--rescan", type=float, help="seconds between full rescans of the inbox")
+    show.add_argument("--json", action="store_true", help="one JSON object: {name: {value, from}}")
+    show.set_defaults(handler=cmd_config_show)
+
+    completion = commands.add_parser(
+        "completion",
+        help='print a shell completion script: eval "$(etl completion bash)"',
+        description="bash: source it from ~/.bashrc; zsh: save it as _etl in a folder of $fpath.",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"), metavar="SHELL")
+    completion.set_defaults(handler=cmd_completion)
     return parser
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the command line sets (None: not given)."""
     overrides: dict[str, Any] = {
         "inbox": getattr(args, "inbox", None),
         "outbox": getattr(args, "outbox", None),
@@ -284,7 +319,27 @@ def settings_from(args: argparse.Namespace) -> Settings:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
-    return load_settings(getattr(args, "config", None), overrides)
+    return overrides
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), _overrides(args))
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell))
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from etl.config_show import settings_lines, settings_table
+
+    settings, origins = load_settings_with_origins(args.config, _overrides(args))
+    table = settings_table(settings, origins)
+    print(json.dumps(table, indent=2) if args.json else "\n".join(settings_lines(table)))
+    return 0
 
 
 def print_file_line(summary: FileSummary) -> None:
@@ -472,7 +527,9 @@ def _require_credentials(settings: Settings) -> None:
     if not settings.token and not (settings.client_id and settings.client_secret):
         raise UsageError(
             "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
-            "(or CONNECT_TOKEN), or [connect] in the config file; --sandbox runs a local demo"
+            "(or CONNECT_TOKEN), the secret in a file (CONNECT_CLIENT_SECRET_FILE, "
+            "systemd credentials, /run/secrets: README, Secrets), or [connect] in the config "
+            "file; --sandbox runs a local demo"
         )
 
 

@@ -23,6 +23,7 @@ from etl.errors import UsageError
 from etl.mapping import ColumnMapping
 from etl.models import Origin
 from etl.read import DELIMITERS, ReadOptions
+from etl.secret_files import SECRET_SETTINGS, secret_from_files
 from etl.settings_check import check_config, check_mapping
 
 DEFAULT_API_URL = "https://miraklconnect.com/api"
@@ -460,14 +461,28 @@ def _loaded(key: str, value: str) -> str:
     return value.strip() if key in CREDENTIALS_AND_URLS else value
 
 
+FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
+
+
 def load_settings(
     config: Path | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
     """Settings from the config file (explicit, or ./etl.toml if present), env and flags."""
+    return load_settings_with_origins(config, overrides, environ)[0]
+
+
+def load_settings_with_origins(
+    config: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """``load_settings``, and where each setting that is not a default came from: ``flag
+    --inbox``, ``env CONNECT_API_URL``, ``file etl.toml [connect]``, a secret file's path."""
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     base_dir = Path(".")
     default_source = SourceFormat()
     rules: list[MappingRule] = []
@@ -476,27 +491,37 @@ def load_settings(
         data = _read_toml(path, "config file")
         check_config(data, path)
         base_dir = path.parent
+
+        def found(key: str, table_name: str) -> None:
+            origins[key] = f"file {path} [{table_name}]"
+
         for key in ("inbox", "outbox", "state"):
             if key in data.get("paths", {}):
                 values[key] = base_dir / data["paths"][key]
+                found(key, "paths")
         connect = data.get("connect", {})
         for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
             if key in connect:
                 values[key] = _loaded(key, str(connect[key]))
+                found(key, "connect")
         for key in ("client_secret", "token"):
             if key in connect:
                 refuse_shared_secret_file(path, key)
                 values[key] = Secret(_loaded(key, str(connect[key])))
+                found(key, "connect")
         allow_insecure = connect.get("allow_insecure", False)
         if not isinstance(allow_insecure, bool):
             raise UsageError(f"config file {path}: [connect] allow_insecure must be true or false")
         values["allow_insecure"] = allow_insecure
+        if "allow_insecure" in connect:
+            found("allow_insecure", "connect")
         watch = data.get("watch", {})
         for key in NUMBERS_IN_CONNECT_OR_WATCH:
             for table_name, table in (("connect", connect), ("watch", watch)):
                 if key in table:
                     where = f"config file {path}: [{table_name}] {key}"
                     values[key] = checked_number(key, table[key], where)
+                    found(key, table_name)
                     break
         for key, name in (
             ("flush_seconds", "action_flush_seconds"),
@@ -506,19 +531,24 @@ def load_settings(
                 where = f"config file {path}: [actions] {key}"
                 number = checked_number(name, data["actions"][key], where)
                 values[name] = max(60.0, number)  # the documented maximum: once a minute
+                found(name, "actions")
         polling = watch.get("polling", False)
         if not isinstance(polling, bool):
             raise UsageError(f"config file {path}: [watch] polling must be true or false")
         values["polling"] = polling
+        if "polling" in watch:
+            found("polling", "watch")
         alerts = data.get("alerts", {})
         if "urls" in alerts:
             values["alert_urls"] = urls_setting(
                 alerts["urls"], f"config file {path}: [alerts] urls"
             )
+            found("alert_urls", "alerts")
         if "api_down_minutes" in alerts:
             where = f"config file {path}: [alerts] api_down_minutes"
             number = checked_number("alert_api_down_minutes", alerts["api_down_minutes"], where)
             values["alert_api_down_minutes"] = number
+            found("alert_api_down_minutes", "alerts")
         read_table = data.get("read", {})
         default_source = SourceFormat(
             read=_read_options(read_table, ReadOptions(), f"config file {path}"),
@@ -529,15 +559,24 @@ def load_settings(
                 raise UsageError(f"config file {path}: each [[mappings]] needs glob and file")
             source = load_mapping_file(base_dir / rule["file"], default_source)
             rules.append(MappingRule(glob=str(rule["glob"]), source=source))
+    for key, (variable, _) in SECRET_SETTINGS.items():
+        # Files beat etl.toml, the plain variable beats files (etl/secret_files.py).
+        secret = None if environ.get(variable) else secret_from_files(key, environ)
+        if secret is not None:
+            values[key] = Secret(secret.value)
+            origins[key] = secret.origin
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
             value = _loaded(key, environ[variable])
             values[key] = Secret(value) if key in ("client_secret", "token") else value
+            origins[key] = f"env {variable}"
     if environ.get("CONNECT_ALERT_URLS", "").strip():
         # Space-separated: no apprise URL holds a bare space (it would be %20).
         values["alert_urls"] = tuple(Secret(url) for url in environ["CONNECT_ALERT_URLS"].split())
+        origins["alert_urls"] = "env CONNECT_ALERT_URLS"
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
+            origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
-    return replace(settings, **values)
+    return replace(settings, **values), origins

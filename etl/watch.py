@@ -33,6 +33,7 @@ from etl.events import Observer
 from etl.inbox import InboxLock, Snapshot, snapshot, waiting_files
 from etl.kinds import is_ignored
 from etl.ledger import Ledger
+from etl.notify import Notifier
 from etl.report import write_json
 from etl.report_html import write_html_report
 from etl.summary import RunSummary, now_text
@@ -118,6 +119,7 @@ class Watcher:
         beat_seconds: float = BEAT_SECONDS,
         alerts: Alerts | None = None,
         api_down_pause: float = API_DOWN_PAUSE_SECONDS,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
         self.client_factory = client_factory
@@ -142,6 +144,8 @@ class Watcher:
         self.alerts = alerts if alerts is not None else Alerts.from_settings(settings, clock)
         self.exit_codes: list[int] = []
         self.beat_seconds = beat_seconds
+        # systemd's Type=notify and watchdog (deploy/etl-watch@.service), when it started us.
+        self.notifier = notifier or Notifier.from_environ(os.environ)
         self._beat_lock = threading.Lock()
         self.periodic.extend(
             [
@@ -202,6 +206,8 @@ class Watcher:
         try:
             self._start_observer()
             self.heartbeat.state = "watching"
+            if self.notifier is not None:
+                self.notifier.ready()
             while not self.stopping.is_set():
                 self._tick()
                 self.stopping.wait(TICK_SECONDS)
@@ -211,6 +217,8 @@ class Watcher:
         else:
             self.alerts.stopped(f"asked to stop, pid {os.getpid()}")
         finally:
+            if self.notifier is not None:
+                self.notifier.stopping()
             self._stop_observer()
             self.heartbeat.state = "stopped"
             self._beat()
@@ -355,6 +363,9 @@ class Watcher:
                 write_json(self.settings.outbox / HEARTBEAT_NAME, _as_json(self.heartbeat))
             except OSError as error:
                 log.error("cannot write the heartbeat: %s", error)
+            # The loop is alive even when the disk is full: a restart would not empty it.
+            if self.notifier is not None:
+                self.notifier.watchdog()
 
 
 class WatcherRefused(Exception):

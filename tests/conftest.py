@@ -146,3 +146,13 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def no_real_docker_secrets(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settings never read the machine's /run/secrets in a test (etl/secret_files.py)."""
+    from etl import secret_files
+
+    monkeypatch.setattr(secret_files, "DOCKER_SECRETS", tmp_path_factory.mktemp("no-secrets"))

@@ -1,0 +1,110 @@
+"""Issue 18, done when: a watcher with alerts and metrics on, the API down for longer than the
+threshold, then back: one alert by mail and by webhook, the recovery alert, metrics that tell the
+story, and `etl health` turning non-zero, then zero."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from etl.client import ConnectClient
+from etl.config import Secret
+from etl.health import health
+from etl.metrics import Metrics
+from etl.metrics_server import MetricsServer
+from etl.sandbox import SandboxServer
+from etl.watch import Watcher
+
+from .conftest import SAMPLES, RunCli, settings_for
+from .test_alerts import MAIL_PASSWORD, Mailbox, hook, readable, smtp, wait_for
+
+__all__ = ["hook", "smtp"]  # the fixtures, used here by name
+
+
+def _scrape(server: MetricsServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _healthz(server: MetricsServer) -> int:
+    try:
+        with urllib.request.urlopen(f"{server.url}/healthz", timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_an_outage_is_alerted_measured_and_seen_by_the_health_check(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    smtp: tuple[Mailbox, int],
+    hook: tuple[list[dict[str, Any]], int],
+    run_cli: RunCli,
+) -> None:
+    mailbox, mail_port = smtp
+    received, hook_port = hook
+    mail = (
+        f"mailto://ops:{MAIL_PASSWORD}@127.0.0.1:{mail_port}"
+        "?from=etl@example.com&to=ops@example.com"
+    )
+    settings = settings_for(
+        sandbox,
+        tmp_path,
+        alert_urls=(Secret(mail), Secret(f"json://127.0.0.1:{hook_port}/etl")),
+        alert_api_down_minutes=0.01,
+    )
+    metrics = Metrics(settings.inbox, settings.outbox)
+    watcher = Watcher(
+        settings,
+        lambda: ConnectClient(settings, sleep=lambda s: None, meter=metrics),
+        rescan_seconds=0.2,
+        api_down_pause=0.2,
+    )
+    watcher.run_listeners.append(metrics.record_run)
+    server = MetricsServer(metrics, lambda: health(settings.outbox), "127.0.0.1", 0)
+    sandbox.set_faults({"faults": [{"status": 503}], "path_prefix": "/api/"})
+    shutil.copy(SAMPLES / "orders-2026-11-22.csv", settings.inbox / "orders-2026-11-22.csv")
+    thread = threading.Thread(target=watcher.run, name="watcher-under-test")
+    thread.start()
+    try:
+        # Down for longer than the threshold: one alert by each way, however many runs fail.
+        wait_for(lambda: len(received) == 1 and len(mailbox.messages) == 1)
+        runs = watcher.heartbeat.runs
+        wait_for(lambda: watcher.heartbeat.runs >= runs + 2)
+        assert len(received) == 1 and len(mailbox.messages) == 1
+        assert "unreachable" in received[0]["title"]
+        assert "unreachable" in readable(mailbox.messages[0])
+        code, out, _ = run_cli("health", "--outbox", settings.outbox)
+        assert code == 1 and "API down since" in out
+        assert _healthz(server) == 503
+        down = _scrape(server)
+        assert down[("etl_files_total", (("status", "unfinished"),))] >= 1
+        assert down[("etl_api_requests_total", (("operation", "upsertOrders"), ("status", "503")))]
+        # Back: the recovery alert, the file delivered, healthy again.
+        sandbox.clear_faults()
+        wait_for(lambda: len(received) == 2 and len(mailbox.messages) == 2)
+        assert "back" in received[1]["title"]
+        wait_for(lambda: len(sandbox.stored_orders()) == 24)
+        wait_for(lambda: run_cli("health", "--outbox", settings.outbox)[0] == 0)
+        assert _healthz(server) == 200
+        up = _scrape(server)
+        assert up[("etl_orders_total", (("outcome", "ACCEPTED"),))] == 24
+        assert up[("etl_api_requests_total", (("operation", "upsertOrders"), ("status", "204")))]
+        assert up[("etl_last_success_timestamp_seconds", ())] > 0
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+        server.close()
+    assert not thread.is_alive()
+    code, out, _ = run_cli("health", "--outbox", settings.outbox)
+    assert code == 1 and "stopped" in out
