@@ -8,6 +8,7 @@ a background thread: a dead SMTP server or webhook must not hold up, or break, a
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -219,6 +220,28 @@ class Alerts:
                     "in the inbox and are sent when it answers again.",
                 )
             )
+
+    def health(self, healthy: bool, line: str, outbox: Path) -> None:
+        """`etl health` run by cron or a supervisor: a watcher that stopped, hung or was killed
+        cannot say so itself. One alert when it turns unhealthy, one when it is well again; the
+        incident is kept in the outbox, for each check is a process of its own."""
+        state = outbox / ".state" / "health-alert.json"
+        open_incident = state.is_file()
+        if not healthy and not open_incident:
+            self.sender.send(
+                Alert(
+                    title="etl: the watcher is not healthy",
+                    body=f"etl health: {printable(line)}. Nothing is taken from the inbox while "
+                    "this lasts; see `etl status`.",
+                )
+            )
+            state.parent.mkdir(parents=True, exist_ok=True)
+            state.write_text(json.dumps({"since": time.time(), "line": line}))
+        elif healthy and open_incident:
+            self.sender.send(
+                Alert(title="etl: the watcher is healthy again", body=f"etl health: {line}")
+            )
+            state.unlink(missing_ok=True)
 
     def stopped(self, why: str) -> None:
         """The watcher is stopping: nothing is taken from the inbox until it is started again."""

@@ -683,6 +683,12 @@ def cmd_health(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     verdict = health(settings.outbox, args.max_age)
     print(verdict.line)
+    if settings.alert_urls:
+        from etl.alerts import Alerts
+
+        alerts = Alerts.from_settings(settings)
+        alerts.health(verdict.exit_code == 0, verdict.line, settings.outbox)
+        alerts.close()
     return verdict.exit_code
 
 

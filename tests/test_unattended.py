@@ -4,9 +4,12 @@ story, and `etl health` turning non-zero, then zero."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
+import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +111,44 @@ def test_an_outage_is_alerted_measured_and_seen_by_the_health_check(
     assert not thread.is_alive()
     code, out, _ = run_cli("health", "--outbox", settings.outbox)
     assert code == 1 and "stopped" in out
+
+
+def test_a_stale_heartbeat_is_alerted_once_by_the_health_check_and_once_when_well(
+    tmp_path: Path, hook: tuple[list[dict[str, Any]], int], run_cli: RunCli
+) -> None:
+    """A watcher killed or hung cannot say so itself: `etl health`, run by cron or a supervisor,
+    alerts once when the heartbeat goes stale and once when it is fresh again."""
+    received, port = hook
+    outbox = tmp_path / "outbox"
+    config = tmp_path / "etl.toml"
+    config.write_text(f'[alerts]\nurls = ["json://127.0.0.1:{port}/etl"]\n')
+    config.chmod(0o600)
+    beat = outbox / "watch.heartbeat.json"
+    outbox.mkdir()
+
+    def heartbeat(age_seconds: float) -> None:
+        moment = datetime.now(UTC) - timedelta(seconds=age_seconds)
+        beat.write_text(
+            json.dumps(
+                {
+                    "pid": 4242,
+                    "state": "watching",
+                    "last_beat_at": moment.isoformat().replace("+00:00", "Z"),
+                    "last_error": "",
+                }
+            )
+        )
+
+    check = ("health", "--config", config, "--outbox", outbox)
+    heartbeat(600)
+    assert run_cli(*check)[0] == 1
+    assert run_cli(*check)[0] == 1  # still stale: no second alert
+    wait_for(lambda: len(received) == 1)
+    assert "not healthy" in received[0]["title"] and "600 s ago" in received[0]["message"]
+    heartbeat(0)
+    assert run_cli(*check)[0] == 0
+    assert run_cli(*check)[0] == 0
+    wait_for(lambda: len(received) == 2)
+    assert "healthy again" in received[1]["title"]
+    time.sleep(0.3)
+    assert len(received) == 2
