@@ -221,6 +221,22 @@ class Alerts:
                 )
             )
 
+    def load_api_state(self, path: Path) -> None:
+        """What an earlier process knew of the outage (`etl run` under cron: one process a run,
+        so "down for longer than the threshold" must outlive each). The clock must be wall time."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self._down_since, self._down_said = float(data["since"]), bool(data["said"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            self._down_since, self._down_said = None, False
+
+    def save_api_state(self, path: Path) -> None:
+        if self._down_since is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"since": self._down_since, "said": self._down_said}))
+
     def health(self, healthy: bool, line: str, outbox: Path) -> None:
         """`etl health` run by cron or a supervisor: a watcher that stopped, hung or was killed
         cannot say so itself. One alert when it turns unhealthy, one when it is well again; the

@@ -589,7 +589,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             run = sync()
         finally:
             lock.release()
-        _alert_failed_files(settings, run)
+        _alert_run(settings, run, sync.api_down)
         if metrics is not None:
             metrics.record_run(run)
             metrics.write_textfile(args.metrics_textfile)
@@ -603,13 +603,20 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     return run.exit_code
 
 
-def _alert_failed_files(settings: Settings, run: RunSummary) -> None:
-    """`etl run` under cron: one alert listing this run's failed files, sent before exit."""
+def _alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
+    """`etl run` under cron: one alert listing this run's failed files, and the API's outage
+    once it has lasted past the threshold over the runs (and once when it is over)."""
+    import time
+
     from etl.alerts import Alerts
 
     if settings.alert_urls:
-        alerts = Alerts.from_settings(settings)
+        alerts = Alerts.from_settings(settings, clock=time.time)
+        state = settings.outbox / ".state" / "api-down.json"
+        alerts.load_api_state(state)
         alerts.failed_files(run, settings.outbox)
+        alerts.api_state(api_down, run.run_id)
+        alerts.save_api_state(state)
         alerts.close()
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from etl.client import ConnectClient
@@ -23,7 +24,7 @@ from etl.metrics_server import MetricsServer
 from etl.sandbox import SandboxServer
 from etl.watch import Watcher
 
-from .conftest import SAMPLES, RunCli, settings_for
+from .conftest import SAMPLES, RunCli, connect_env, settings_for
 from .test_alerts import MAIL_PASSWORD, Mailbox, hook, readable, smtp, wait_for
 
 __all__ = ["hook", "smtp"]  # the fixtures, used here by name
@@ -150,5 +151,39 @@ def test_a_stale_heartbeat_is_alerted_once_by_the_health_check_and_once_when_wel
     assert run_cli(*check)[0] == 0
     wait_for(lambda: len(received) == 2)
     assert "healthy again" in received[1]["title"]
+    time.sleep(0.3)
+    assert len(received) == 2
+
+
+def test_etl_run_under_cron_alerts_an_outage_that_outlasts_the_threshold_over_runs(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    hook: tuple[list[dict[str, Any]], int],
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `etl run` is a process of its own: the outage's start is kept in the outbox, so the
+    third run of a long outage says it once, and the first run that gets through says it is over."""
+    received, port = hook
+    for name, value in connect_env(sandbox).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CONNECT_ALERT_URLS", f"json://127.0.0.1:{port}/etl")
+    config = tmp_path / "etl.toml"
+    config.write_text("[alerts]\napi_down_minutes = 0.005\n[connect]\nmax_attempts = 1\n")
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "orders-2026-11-22.csv", inbox / "orders-2026-11-22.csv")
+    command = ("run", "--config", config, "--inbox", inbox, "--outbox", outbox, "--settle", "0")
+    sandbox.set_faults({"faults": [{"status": 503}], "path_prefix": "/api/"})
+    assert run_cli(*command)[0] == 3  # down, not for long yet: nothing said
+    time.sleep(0.5)
+    assert run_cli(*command)[0] == 3  # down past the threshold: said once
+    assert run_cli(*command)[0] == 3
+    wait_for(lambda: len(received) == 1)
+    assert "unreachable" in received[0]["title"]
+    sandbox.clear_faults()
+    assert run_cli(*command)[0] == 0
+    wait_for(lambda: len(received) == 2)
+    assert "back" in received[1]["title"]
     time.sleep(0.3)
     assert len(received) == 2
