@@ -196,16 +196,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def refuse_shared_secret_file(path: Path, key: str) -> None:
+def refuse_shared_secret_file(
+    path: Path,
+    key: str,
+    section: str = "connect",
+    instead: str = "CONNECT_CLIENT_SECRET or CONNECT_TOKEN",
+) -> None:
     """A config file that holds a secret must be its owner's alone: readable by others, the
     secret is theirs too; writable by others, they choose where it is sent."""
     mode = path.stat().st_mode
     if mode & 0o077:
         raise UsageError(
-            f"config file {path} holds [connect] {key} and others can "
+            f"config file {path} holds [{section}] {key} and others can "
             f"{'read' if mode & 0o044 else 'write'} it (mode {mode & 0o777:04o}): run "
-            f"`chmod 600 {path}`, or keep the secret out of it (CONNECT_CLIENT_SECRET or "
-            "CONNECT_TOKEN in the environment)"
+            f"`chmod 600 {path}`, or keep the secret out of it ({instead} in the environment)"
         )
 
 
@@ -540,6 +544,8 @@ def load_settings_with_origins(
             found("polling", "watch")
         alerts = data.get("alerts", {})
         if "urls" in alerts:
+            # Alert URLs carry tokens and passwords (a webhook's token, an SMTP login).
+            refuse_shared_secret_file(path, "urls", "alerts", "CONNECT_ALERT_URLS")
             values["alert_urls"] = urls_setting(
                 alerts["urls"], f"config file {path}: [alerts] urls"
             )

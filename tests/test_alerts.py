@@ -149,6 +149,7 @@ def test_etl_run_mails_its_failed_file_without_order_data_or_secrets(
     )
     config = tmp_path / "etl.toml"
     config.write_text(f'[alerts]\nurls = ["{dead_port_url()}", "{mail_url}"]\n')
+    config.chmod(0o600)  # it holds the SMTP password
     for name, value in connect_env(sandbox).items():
         monkeypatch.setenv(name, value)
     caplog.set_level("DEBUG")
@@ -238,6 +239,10 @@ def test_a_dead_target_neither_blocks_nor_breaks_the_sender(
 def test_alert_settings_are_checked(tmp_path: Path) -> None:
     config = tmp_path / "etl.toml"
     config.write_text("[alerts]\nurls = []\napi_down_minutes = 2.5\n")
+    config.chmod(0o644)
+    with pytest.raises(Exception, match=r"holds \[alerts\] urls and others can read it"):
+        load_settings(config, environ={})
+    config.chmod(0o600)
     assert load_settings(config, environ={}).alert_api_down_minutes == 2.5
     config.write_text("[alerts]\nurl = []\n")
     with pytest.raises(Exception, match="did you mean urls"):
