@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -131,6 +132,32 @@ def etl_run_command(settings: Settings) -> list[str]:
         "--settle",
         "0",
     ]
+
+
+def reported_actions(rows: int) -> list[dict[str, str]]:
+    """Rows of an order-actions file (v2-reportOrderActions), one order each."""
+    return [
+        {
+            "entity_id": f"O{n}",
+            "entity_type": "ORDER",
+            "type": "SYNCHRONIZE_ORDER",
+            "status": "SUCCESS",
+            "executed_at": "2026-11-22T09:00:00Z",
+        }
+        for n in range(rows)
+    ]
+
+
+def age_pacing(settings: Settings, seconds: float, polls: bool = False) -> None:
+    """As if ``seconds`` had passed since the last flush of the order action log (and, with
+    ``polls``, since the tracked actions' last polls): the ledger holds wall-clock times, so the
+    test moves them back instead of waiting."""
+    db = sqlite3.connect(settings.ledger_path)
+    with db:
+        db.execute("UPDATE pacing SET last_sent_at = last_sent_at - ?", (seconds,))
+        if polls:
+            db.execute("UPDATE tracked_actions SET next_poll_at = next_poll_at - ?", (seconds,))
+    db.close()
 
 
 class FakeTime:

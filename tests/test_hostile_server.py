@@ -11,7 +11,6 @@ import functools
 import gzip
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -29,7 +28,7 @@ from etl.errors import ApiMisconfigured, OutcomeUnknown, RetriableApiError, Usag
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import REPO, SECRET, RunCli, base_line, write_rows
+from .conftest import REPO, SECRET, RunCli, age_pacing, base_line, reported_actions, write_rows
 
 ACTIONS_PATH = "/api/v2/orders/actions"
 TOKEN_PATH = "/oauth/token"
@@ -612,27 +611,6 @@ def test_a_400_blaming_no_order_of_the_batch_rejects_only_the_bad_order(
 
 
 # --- item 1: a 2xx that is not the operation's answer is not a success -------------------------
-
-
-def age_pacing(settings: Settings, seconds: float) -> None:
-    """As if ``seconds`` had passed since the last flush of the order action log."""
-    db = sqlite3.connect(settings.ledger_path)
-    with db:
-        db.execute("UPDATE pacing SET last_sent_at = last_sent_at - ?", (seconds,))
-    db.close()
-
-
-def reported_actions(rows: int) -> list[dict[str, str]]:
-    return [
-        {
-            "entity_id": f"O{n}",
-            "entity_type": "ORDER",
-            "type": "SYNCHRONIZE_ORDER",
-            "status": "SUCCESS",
-            "executed_at": "2026-11-22T09:00:00Z",
-        }
-        for n in range(rows)
-    ]
 
 
 NOT_JSON = [

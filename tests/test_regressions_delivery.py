@@ -7,7 +7,6 @@ import csv
 import gc
 import json
 import shutil
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +27,17 @@ from etl.read import ReadOptions
 from etl.sandbox import SandboxServer
 from etl.sync import Sync
 
-from .conftest import SECRET, FakeTime, RunCli, base_line, connect_env, settings_for, write_rows
+from .conftest import (
+    SECRET,
+    FakeTime,
+    RunCli,
+    age_pacing,
+    base_line,
+    connect_env,
+    reported_actions,
+    settings_for,
+    write_rows,
+)
 
 
 def _items_csv(run_dir: Path, name: str) -> list[dict[str, str]]:
@@ -347,24 +356,11 @@ def test_item3_a_404_naming_an_unknown_store_is_still_about_the_orders(
 # --- item 5: a lost answer to a call that is not idempotent is never resent blindly ------------
 
 
-def _reported_actions(rows: int) -> list[dict[str, str]]:
-    return [
-        {
-            "entity_id": f"O{n}",
-            "entity_type": "ORDER",
-            "type": "SYNCHRONIZE_ORDER",
-            "status": "SUCCESS",
-            "executed_at": "2026-11-22T09:00:00Z",
-        }
-        for n in range(rows)
-    ]
-
-
 def test_item5_a_timed_out_action_log_post_is_not_sent_twice(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     settings = settings_for(sandbox, tmp_path, timeout=0.5)
-    write_rows(settings.inbox / "order-actions-a.csv", _reported_actions(1))
+    write_rows(settings.inbox / "order-actions-a.csv", reported_actions(1))
     sandbox.set_faults({"faults": [{"delay": 0.8}], "path_prefix": ACTIONS_PATH})
     first = _run(settings)
     _wait_for(lambda: len(sandbox.requests_log(path=ACTIONS_PATH)) >= 1)  # its delay ends
@@ -377,7 +373,7 @@ def test_item5_a_timed_out_action_log_post_is_not_sent_twice(
     rows = _items_csv(first.run_dir, "order-actions-a.csv")
     assert "not sent again" in rows[0]["message"]
     # Later runs, a minute on, do not send it either.
-    _age_pacing(settings, 120)
+    age_pacing(settings, 120)
     _run(settings)
     assert len(sandbox.requests_log(path=ACTIONS_PATH)) == 1
 
@@ -440,16 +436,6 @@ def _polls(sandbox: SandboxServer) -> list[dict[str, Any]]:
     ]
 
 
-def _age_pacing(settings: Settings, seconds: float) -> None:
-    """As if ``seconds`` had passed since the last flush and the last polls (the ledger holds
-    wall-clock times: the test moves them back instead of waiting)."""
-    db = sqlite3.connect(settings.ledger_path)
-    with db:
-        db.execute("UPDATE pacing SET last_sent_at = last_sent_at - ?", (seconds,))
-        db.execute("UPDATE tracked_actions SET next_poll_at = next_poll_at - ?", (seconds,))
-    db.close()
-
-
 def test_item7_queued_actions_and_due_polls_go_out_with_a_run_that_has_no_file(
     tmp_path: Path,
 ) -> None:
@@ -464,11 +450,11 @@ def _queued_actions_go_out_with_a_run_that_has_no_file(
     sandbox: SandboxServer, clock: FakeTime, tmp_path: Path
 ) -> None:
     settings = settings_for(sandbox, tmp_path)
-    write_rows(settings.inbox / "order-actions-a.csv", _reported_actions(153))
+    write_rows(settings.inbox / "order-actions-a.csv", reported_actions(153))
     first = _run(settings)
     assert first.run.files[0].outcomes == {"ACCEPTED": 100, "QUEUED": 53}
     assert [len(r["body"]["actions"]) for r in sandbox.requests_log(path=ACTIONS_PATH)] == [100]
-    _age_pacing(settings, 62 + 300)
+    age_pacing(settings, 62 + 300, polls=True)
     clock.now += 62 + 300
     polls_before = len(_polls(sandbox))
     later = _run(settings)  # cron, a minute on: the inbox is empty
