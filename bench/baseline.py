@@ -16,9 +16,9 @@ from typing import Any
 import jsonschema
 import pandas as pd
 
-from etl.convert import Conventions, ConversionError, convert, convert_custom_value
-from etl.schema import ORDERS, Level, flat_model, load_schema
-from etl.validate import format_checker
+from etl.core.schema import ORDERS, Level, flat_model, load_schema
+from etl.transform.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.transform.validate import format_checker
 
 
 def _put(target: dict[Any, Any], keys: tuple[Any, ...], value: Any) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl.schema import ORDERS, Kind, flat_model
+from etl.core.schema import ORDERS, Kind, flat_model
 
 COLUMNS = [
     "origin.channel_id",

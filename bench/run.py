@@ -4,7 +4,7 @@
     python -m bench.run --only 250k 1m  # some scenarios
     python -m bench.run --repeat 5 --data /tmp/etl-bench
 
-Each measurement is a fresh process (`python -m etl.cli ...`, `python -m bench.baseline ...`),
+Each measurement is a fresh process (`python -m etl.cli.main ...`, `python -m bench.baseline ...`),
 timed by wall clock, its peak RSS the peak of the sum over the process and all its children
 (worker processes included), sampled every 20 ms from /proc. Medians of ``--repeat`` runs.
 """
@@ -162,7 +162,7 @@ def check(path: Path, lines: int, repeat: int, label: str) -> Runs:
     for _ in range(repeat):
         warm(path)
         with tempfile.TemporaryDirectory() as outbox:
-            command = [sys.executable, "-m", "etl.cli", "check", str(path), "--outbox", outbox]
+            command = [sys.executable, "-m", "etl.cli.main", "check", str(path), "--outbox", outbox]
             seconds, peak, _ = measure(command)
         runs.seconds.append(seconds)
         runs.peaks.append(peak)
@@ -212,7 +212,7 @@ def submission(path: Path, lines: int, repeat: int) -> list[str]:
                 inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
                 inbox.mkdir()
                 shutil.copy(path, inbox / path.name)
-                command = [sys.executable, "-m", "etl.cli", "run", "--inbox", str(inbox)]
+                command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
                 command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
                 env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
                 env.update(

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from etl.cli import main
-from etl.config import Secret, Settings
+from etl.cli.main import main
 from etl.sandbox import SandboxServer
+from etl.settings.config import Secret, Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
@@ -108,7 +108,7 @@ def connect_env(
     server: SandboxServer, secret: str = SECRET, process: bool = False
 ) -> dict[str, str]:
     """CONNECT_* variables pointing at the sandbox; with ``process``, the whole environment a
-    subprocess `python -m etl.cli` needs (this checkout on its path)."""
+    subprocess `python -m etl.cli.main` needs (this checkout on its path)."""
     env = {
         "CONNECT_API_URL": server.api_url,
         "CONNECT_TOKEN_URL": server.token_url,
@@ -123,7 +123,7 @@ def etl_run_command(settings: Settings) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "etl.cli",
+        "etl.cli.main",
         "run",
         "--inbox",
         str(settings.inbox),
@@ -180,6 +180,6 @@ def no_real_docker_secrets(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Settings never read the machine's /run/secrets in a test (etl/secret_files.py)."""
-    from etl import secret_files
+    from etl.settings import secret_files
 
     monkeypatch.setattr(secret_files, "DOCKER_SECRETS", tmp_path_factory.mktemp("no-secrets"))

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-from etl.convert import format_utc
+from etl.transform.convert import format_utc
 
 TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc"))

@@ -19,13 +19,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
-from etl.alerts import Alert, Alerts, Sender, masked
-from etl.client import ConnectClient
-from etl.config import Secret, load_settings
-from etl.errors import AuthFailed
+from etl.core.errors import AuthFailed
+from etl.monitor.alerts import Alert, Alerts, Sender, masked
+from etl.run.sync import ApiDown
+from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.sync import ApiDown
-from etl.watch import Watcher
+from etl.send.client import ConnectClient
+from etl.settings.config import Secret, load_settings
 
 from .conftest import SAMPLES, SECRET, RunCli, connect_env, settings_for
 

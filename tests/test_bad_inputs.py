@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench.generate import generate_rows, write_csv
-from etl.client import ConnectClient
-from etl.errors import UnreadableFile
-from etl.inbox import stable_files
-from etl.read import read_table
+from etl.core.errors import UnreadableFile
+from etl.read.tables import read_table
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.state.inbox import stable_files
 
 from .conftest import RunCli, base_line, connect_env, etl_run_command, settings_for
 

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from bench.generate import generate_rows, write_csv
-from etl.report import read_errors
+from etl.report.files import read_errors
 
 from .conftest import SAMPLES, RunCli, base_line, write_rows
 

@@ -8,13 +8,18 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from etl.actions import ActionContext, flush_action_log, poll_actions, queue_order_actions
-from etl.client import ConnectClient
-from etl.ledger import Ledger
-from etl.models import MappedItem
-from etl.report_html import find_run, newest_report
+from etl.core.models import MappedItem
+from etl.core.summary import new_run_id
+from etl.operations.actions import (
+    ActionContext,
+    flush_action_log,
+    poll_actions,
+    queue_order_actions,
+)
+from etl.report.html import find_run, newest_report
 from etl.sandbox import SandboxServer
-from etl.summary import new_run_id
+from etl.send.client import ConnectClient
+from etl.state.ledger import Ledger
 
 from .conftest import SECRET, FakeTime, settings_for
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from etl.convert import Conventions, ConversionError, convert, convert_custom_value
-from etl.schema import Kind
+from etl.core.schema import Kind
+from etl.transform.convert import Conventions, ConversionError, convert, convert_custom_value
 
 POINT = Conventions()
 COMMA = Conventions(decimal_comma=True)
@@ -88,7 +88,7 @@ def test_custom_values_follow_their_type() -> None:
 
 
 def test_utc_formatting_never_leaves_an_offset() -> None:
-    from etl.convert import format_utc
+    from etl.transform.convert import format_utc
 
     moment = datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris"))
     assert format_utc(moment) == "2026-03-29T01:30:00Z"

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from etl.cli import build_parser
+from etl.cli.main import build_parser
 from etl.sandbox.server import build_parser as sandbox_parser
 
 from .conftest import REPO

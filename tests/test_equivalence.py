@@ -22,19 +22,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import etl.stream
+import etl.transform.fast.stream
 from bench.generate import COLUMNS, generate_rows
-from etl.batch import Batcher
-from etl.config import Settings, SourceFormat
-from etl.convert import Conventions
-from etl.mapping import ColumnMapping, Mapper
-from etl.models import ItemResult, MappedItem, Outcome, Violation
-from etl.parallel import Workers
-from etl.pipeline import check_file, prepare
-from etl.read import fingerprint, read_table
-from etl.report import write_errors, write_items, write_requests
-from etl.schema import ORDERS, Kind, flat_model
-from etl.validate import validate_items, validator_for
+from etl.core.models import ItemResult, MappedItem, Outcome, Violation
+from etl.core.schema import ORDERS, Kind, flat_model
+from etl.read.tables import fingerprint, read_table
+from etl.report.files import write_errors, write_items, write_requests
+from etl.run.check import check_file, prepare
+from etl.run.parallel import Workers
+from etl.send.batch import Batcher
+from etl.settings.config import Settings, SourceFormat
+from etl.transform.convert import Conventions
+from etl.transform.mapping import ColumnMapping, Mapper
+from etl.transform.validate import validate_items, validator_for
 
 from .conftest import write_rows
 
@@ -206,10 +206,10 @@ def compare(
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Mapper's chunk (which decides which duplicate line ids both orders hear about) is small
     in both paths, so a small file crosses many chunk boundaries."""
-    monkeypatch.setattr(etl.stream, "CHUNK_ITEMS", REFERENCE_CHUNK)
-    monkeypatch.setattr("etl.parallel.CHUNK_SIZE", 20)
-    monkeypatch.setattr("etl.pipeline.PARALLEL_MIN_ROWS", 0)
-    monkeypatch.setattr("etl.pipeline.PARALLEL_MIN_BYTES", 0)  # the fingerprint by a worker too
+    monkeypatch.setattr(etl.transform.fast.stream, "CHUNK_ITEMS", REFERENCE_CHUNK)
+    monkeypatch.setattr("etl.run.parallel.CHUNK_SIZE", 20)
+    monkeypatch.setattr("etl.run.check.PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr("etl.run.check.PARALLEL_MIN_BYTES", 0)  # the fingerprint by a worker too
 
 
 def test_a_messy_export_gives_the_same_reports(tmp_path: Path) -> None:
@@ -291,7 +291,7 @@ def _parquet(path: Path, rows: list[dict[str, str]]) -> None:
     import pyarrow.parquet as pq
 
     from bench.generate import _arrow_column
-    from etl.schema import ORDERS, flat_model
+    from etl.core.schema import ORDERS, flat_model
 
     model = flat_model(ORDERS)
     arrays = []
@@ -305,11 +305,11 @@ def _parquet(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def test_every_order_found_valid_by_parts_is_valid_whole(tmp_path: Path) -> None:
-    """The split verdict (etl.verdict) never calls an invalid order valid."""
+    """The split verdict (etl.transform.fast.verdict) never calls an invalid order valid."""
     path = write(tmp_path / "orders-messy.csv", messy_rows(500, seed=7))
     prepared = prepare(path, Settings())
     assert prepared.stream is not None
-    from etl.parallel import FileJob, _assemblers, _work
+    from etl.run.parallel import FileJob, _assemblers, _work
 
     job = FileJob(
         "verdict",
@@ -335,8 +335,8 @@ def test_every_order_found_valid_by_parts_is_valid_whole(tmp_path: Path) -> None
 
 
 def test_request_lines_equal_orjson_of_the_whole_body() -> None:
-    from etl.models import Origin
-    from etl.pipeline import request_line
+    from etl.core.models import Origin
+    from etl.run.check import request_line
 
     documents = [orjson.dumps({"a": 1.5, "b": 'é"x'}), orjson.dumps({"c": [1, 2]})]
     body = {"origin": Origin("C", "S").as_json(), "orders": [json.loads(d) for d in documents]}

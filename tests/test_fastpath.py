@@ -16,18 +16,30 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etl.assemble import DATE_TIME_UTC, INTEGER_PLAIN, NUMBER_COMMA, NUMBER_POINT, Assembler
-from etl.assemble import _string_json as string_json
-from etl.config import Settings
-from etl.convert import Conventions, ConversionError, convert, format_utc, to_date_time_fast
-from etl.errors import RetriableApiError
-from etl.formats import is_date_time
-from etl.pipeline import prefetched, prepare
-from etl.read import _parquet_text, text_array
-from etl.report import BackgroundWriter
-from etl.schema import Kind
-from etl.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
-from etl.sending import SendingPipeline, Sent
+from etl.core.errors import RetriableApiError
+from etl.core.formats import is_date_time
+from etl.core.schema import Kind
+from etl.read.tables import _parquet_text, text_array
+from etl.report.files import BackgroundWriter
+from etl.run.check import prefetched, prepare
+from etl.send.sending import SendingPipeline, Sent
+from etl.settings.config import Settings
+from etl.transform.convert import (
+    Conventions,
+    ConversionError,
+    convert,
+    format_utc,
+    to_date_time_fast,
+)
+from etl.transform.fast.assemble import (
+    DATE_TIME_UTC,
+    INTEGER_PLAIN,
+    NUMBER_COMMA,
+    NUMBER_POINT,
+    Assembler,
+)
+from etl.transform.fast.assemble import _string_json as string_json
+from etl.transform.fast.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
 
 from .conftest import base_line, write_rows
 
@@ -209,9 +221,9 @@ def test_seen_keys_take_sorted_and_unsorted_keys_alike() -> None:
 def test_chunks_never_straddle_mappers_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import etl.stream
+    import etl.transform.fast.stream
 
-    monkeypatch.setattr(etl.stream, "CHUNK_ITEMS", 30)
+    monkeypatch.setattr(etl.transform.fast.stream, "CHUNK_ITEMS", 30)
     rows = [base_line(f"O{n:03d}", f"L{n}-{k}") for n in range(100) for k in range(n % 3 + 1)]
     stream = prepare(write_rows(tmp_path / "orders.csv", rows), Settings()).stream
     assert stream is not None and stream.rows == len(rows) and stream.items == 100
@@ -251,7 +263,7 @@ def test_background_writer_writes_everything_in_order() -> None:
 
 def test_sending_records_in_order_while_the_next_batch_is_sent() -> None:
     """Sending overlaps recording (the sender thread), and the record keeps the file's order."""
-    from etl.batch import Batch
+    from etl.send.batch import Batch
 
     events: list[str] = []
     sending_thread: set[str] = set()
@@ -283,7 +295,7 @@ def test_sending_records_in_order_while_the_next_batch_is_sent() -> None:
 
 
 def test_after_a_failed_batch_nothing_more_is_sent() -> None:
-    from etl.batch import Batch
+    from etl.send.batch import Batch
 
     sent: list[str] = []
     down: list[str] = []

@@ -16,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.generate import generate_rows, write_csv
-from etl.batch import Batcher
-from etl.client import ConnectClient
-from etl.ledger import Ledger
-from etl.models import MappedItem, Origin, Outcome
+from etl.core.models import MappedItem, Origin, Outcome
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.submit import deliver
-from etl.sync import Sync
+from etl.send.batch import Batcher
+from etl.send.client import ConnectClient
+from etl.send.submit import deliver
+from etl.state.ledger import Ledger
 
 from .conftest import REPO, SECRET, FakeTime, settings_for
 from .test_client import order
@@ -150,7 +150,7 @@ def test_exactly_the_valid_orders_are_accepted_and_each_bad_one_reported_once(
 
 
 def test_tls_verification_stays_on_and_is_never_switched_off(tmp_path: Path) -> None:
-    from etl.config import Secret, Settings
+    from etl.settings.config import Secret, Settings
 
     client = ConnectClient(Settings(client_id="a", client_secret=Secret("b")))
     assert client.session.verify is True

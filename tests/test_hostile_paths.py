@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from etl.cli import seed_pending_actions
-from etl.client import ConnectClient
-from etl.config import Settings
-from etl.documents import DocumentRefused, load_document
-from etl.events import Observer
+from etl.cli.main import seed_pending_actions
+from etl.core.events import Observer
+from etl.operations.documents import DocumentRefused, load_document
+from etl.report.status import collect_status
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.status import collect_status
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import Settings
 
 from .conftest import RunCli, base_line, connect_env, settings_for, write_rows
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 
-from etl.client import ConnectClient
-from etl.config import Secret, Settings, load_settings
-from etl.errors import ApiMisconfigured, OutcomeUnknown, RetriableApiError, UsageError
+from etl.core.errors import ApiMisconfigured, OutcomeUnknown, RetriableApiError, UsageError
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import Secret, Settings, load_settings
 
 from .conftest import REPO, SECRET, RunCli, age_pacing, base_line, reported_actions, write_rows
 
@@ -457,7 +457,7 @@ def test_a_numeric_flag_of_watch_out_of_its_range_is_refused(
         "CONNECT_TOKEN": STATIC_TOKEN,
         "CONNECT_API_URL": "http://127.0.0.1:9/api",
     }
-    command = [sys.executable, "-m", "etl.cli", "watch", "--inbox", str(tmp_path / "inbox")]
+    command = [sys.executable, "-m", "etl.cli.main", "watch", "--inbox", str(tmp_path / "inbox")]
     command += ["--outbox", str(tmp_path / "outbox"), flag, value]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=20)
@@ -805,6 +805,7 @@ def call_in_time(seconds: float, call: Callable[[], object]) -> BaseException | 
 def test_an_idempotent_call_answered_too_slowly_or_too_much_is_retried_then_given_up(
     tmp_path: Path, answer: Answer, why: str
 ) -> None:
+    bomb()  # made before the server answers: making it takes longer than a read may wait
     with Loopback(answer) as api:
         settings = static_settings(tmp_path, api, timeout=PER_READ, max_attempts=2)
         with ConnectClient(settings, sleep=lambda s: None) as client:

@@ -20,15 +20,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.client import ConnectClient
-from etl.config import SourceFormat
-from etl.convert import Conventions, ConversionError, convert
-from etl.errors import UnreadableFile
-from etl.read import ReadOptions, read_table, text_array
+from etl.core.errors import UnreadableFile
+from etl.core.schema import ORDERS, Kind, UnknownColumn, flat_model
+from etl.read.tables import ReadOptions, read_table, text_array
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.schema import ORDERS, Kind, UnknownColumn, flat_model
-from etl.stream import Utf8Check
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import SourceFormat
+from etl.transform.convert import Conventions, ConversionError, convert
+from etl.transform.fast.stream import Utf8Check
 
 from .conftest import RunCli, base_line, settings_for
 

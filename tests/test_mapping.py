@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from etl.config import Settings, SourceFormat, load_mapping_file
-from etl.errors import UnreadableFile
-from etl.models import MappedItem, Origin
-from etl.pipeline import iter_validated, prepare
+from etl.core.errors import UnreadableFile
+from etl.core.models import MappedItem, Origin
+from etl.run.check import iter_validated, prepare
+from etl.settings.config import Settings, SourceFormat, load_mapping_file
 
 from .conftest import base_line, write_rows
 

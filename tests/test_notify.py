@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from etl.client import ConnectClient
-from etl.notify import Notifier
+from etl.monitor.notify import Notifier
+from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.watch import Watcher
+from etl.send.client import ConnectClient
 
 from .conftest import connect_env, settings_for
 
@@ -120,7 +120,7 @@ def test_etl_watch_under_a_notify_socket_says_ready_then_stopping_on_sigterm(
     listener, path = systemd
     (tmp_path / "inbox").mkdir()
     env = {**connect_env(sandbox, process=True), "NOTIFY_SOCKET": path}
-    command = [sys.executable, "-m", "etl.cli", "watch", "--inbox", str(tmp_path / "inbox")]
+    command = [sys.executable, "-m", "etl.cli.main", "watch", "--inbox", str(tmp_path / "inbox")]
     process = subprocess.Popen(
         [*command, "--outbox", str(tmp_path / "outbox"), "--settle", "0"],
         env=env,

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from etl.actions import (
+from etl.core.models import MappedItem, Outcome
+from etl.core.schema import ANONYMIZATION
+from etl.operations.actions import (
     ActionContext,
     flush_action_log,
     poll_actions,
@@ -20,13 +22,11 @@ from etl.actions import (
     send_action_statuses,
     track_actions,
 )
-from etl.client import ConnectClient
-from etl.documents import DocumentRefused, check_documents, load_document, send_documents
-from etl.ledger import Ledger
-from etl.models import MappedItem, Outcome
-from etl.operations import OperationContext, precheck, send
+from etl.operations.documents import DocumentRefused, check_documents, load_document, send_documents
+from etl.operations.kinds import OperationContext, precheck, send
 from etl.sandbox import SandboxServer
-from etl.schema import ANONYMIZATION
+from etl.send.client import ConnectClient
+from etl.state.ledger import Ledger
 
 from .conftest import SECRET, FakeTime, RunCli, connect_env, settings_for
 
@@ -302,8 +302,8 @@ def test_every_sample_runs_end_to_end_through_etl_run(
 ) -> None:
     import shutil
 
-    from etl.cli import seed_pending_actions
-    from etl.sync import Sync
+    from etl.cli.main import seed_pending_actions
+    from etl.run.sync import Sync
 
     from .conftest import SAMPLES
 
@@ -358,7 +358,7 @@ def test_items_of_kinds_without_an_origin_show_none_even_with_a_default_one(
 ) -> None:
     import shutil
 
-    from etl.cli import seed_pending_actions
+    from etl.cli.main import seed_pending_actions
 
     from .conftest import SAMPLES
 

@@ -17,12 +17,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl import failpoints
-from etl.client import ConnectClient
-from etl.config import Settings
+from etl.core import failpoints
+from etl.run.sync import Sync
+from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
-from etl.watch import Watcher
+from etl.send.client import ConnectClient
+from etl.settings.config import Settings
 
 from .conftest import REPO, SECRET, base_line, settings_for, write_rows
 from .test_hostile_values import FILE_CASES, ORDER_CASES, csv_bytes
@@ -199,10 +199,10 @@ def test_a_manifest_naming_one_big_file_many_ways_holds_one_copy_at_a_time(
     write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
     script = (
         "import resource, sys\n"
-        "from etl.client import ConnectClient\n"
-        "from etl.sync import Sync\n"
+        "from etl.send.client import ConnectClient\n"
+        "from etl.run.sync import Sync\n"
         "from pathlib import Path\n"
-        "from etl.config import Settings, Secret\n"
+        "from etl.settings.config import Settings, Secret\n"
         f"s = Settings(inbox=Path({str(settings.inbox)!r}), outbox=Path({str(settings.outbox)!r}), "
         f"api_url={settings.api_url!r}, token_url={settings.token_url!r}, "
         f"client_id='sandbox-client', client_secret=Secret({SECRET!r}), settle_seconds=0.0, "

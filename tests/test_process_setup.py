@@ -10,8 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from etl.models import MappedItem, Origin, Violation
-from etl.parallel import PackedItems
+from etl.core.models import MappedItem, Origin, Violation
+from etl.run.parallel import PackedItems
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "orders-2026-11-22.csv"
 
@@ -41,7 +41,7 @@ def test_importing_etl_keeps_freed_memory_unless_told_otherwise() -> None:
 def test_pyarrow_builds_arrays_without_importing_pandas_which_stays_importable() -> None:
     code = """
         import sys
-        from etl.process_setup import skip_pandas_probe
+        from etl.core.process_setup import skip_pandas_probe
         import pyarrow as pa
         skip_pandas_probe()
         pa.array(["a", "b"]); pa.array([1, 2]); pa.scalar("x")
@@ -55,7 +55,7 @@ def test_pyarrow_builds_arrays_without_importing_pandas_which_stays_importable()
 def test_a_check_does_not_import_pandas(tmp_path: Path) -> None:
     code = f"""
         import sys
-        from etl.cli import main
+        from etl.cli.main import main
         main(["check", {str(SAMPLE)!r}, "--outbox", {str(tmp_path)!r}, "--quiet"])
         print("pandas" in sys.modules)
     """

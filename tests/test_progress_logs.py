@@ -16,8 +16,8 @@ import termios
 from pathlib import Path
 from typing import Any
 
-from etl.progress import ProgressObserver, wants_progress
-from etl.summary import FileSummary
+from etl.cli.progress import ProgressObserver, wants_progress
+from etl.core.summary import FileSummary
 
 from .conftest import REPO, SAMPLES, RunCli
 
@@ -64,7 +64,7 @@ def run_in_terminal(*args: str | Path) -> tuple[int, str]:
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli", *map(str, args)],
+        [sys.executable, "-m", "etl.cli.main", *map(str, args)],
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -86,7 +86,7 @@ def run_in_terminal(*args: str | Path) -> tuple[int, str]:
 
 def run_piped(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli", *map(str, args)],
+        [sys.executable, "-m", "etl.cli.main", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from etl.errors import UnreadableFile
-from etl.read import ReadOptions, fingerprint, read_table, sniff_delimiter
+from etl.core.errors import UnreadableFile
+from etl.read.tables import ReadOptions, fingerprint, read_table, sniff_delimiter
 
 
 def write(path: Path, data: bytes) -> Path:

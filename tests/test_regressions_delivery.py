@@ -17,15 +17,17 @@ from typing import Any
 
 import pytest
 
-from etl import pipeline, read, stream
-from etl import sync as sync_module
-from etl.client import ConnectClient
-from etl.config import Secret, Settings, SourceFormat
-from etl.convert import Conventions
-from etl.pipeline import check_file
-from etl.read import ReadOptions
+from etl.read import tables as read
+from etl.read.tables import ReadOptions
+from etl.run import check as pipeline
+from etl.run import sync as sync_module
+from etl.run.check import check_file
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import Secret, Settings, SourceFormat
+from etl.transform.convert import Conventions
+from etl.transform.fast import stream
 
 from .conftest import (
     SECRET,

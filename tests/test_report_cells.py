@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from etl import report
-from etl.actions import write_final_statuses
-from etl.report_html import load_report
+from etl.operations.actions import write_final_statuses
+from etl.report import files as report
+from etl.report.html import load_report
 from etl.sandbox import SandboxServer
 
 from .conftest import RunCli, base_line, connect_env, settings_for, write_rows

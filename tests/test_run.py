@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_rows, write_csv
-from etl.client import ConnectClient
-from etl.config import Secret, Settings
-from etl.ledger import Ledger
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import Secret, Settings
+from etl.state.ledger import Ledger
 
 from .conftest import (
     SAMPLES,

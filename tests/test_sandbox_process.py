@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from etl.errors import SandboxFailed
-from etl.inbox import InboxLock
+from etl.core.errors import SandboxFailed
+from etl.run.sandbox_process import SandboxCounts, started_sandbox
 from etl.sandbox.config import DEFAULT_CLIENT_SECRET
-from etl.sandbox_process import SandboxCounts, started_sandbox
+from etl.state.inbox import InboxLock
 
 from .conftest import REPO, base_line, write_rows
 
@@ -59,7 +59,7 @@ def run_command(inbox: Path, outbox: Path) -> tuple[list[str], dict[str, str]]:
     """`etl run --sandbox` as a subprocess: argv, and an environment without CONNECT_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
     env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "etl.cli", "run", "--sandbox", "--inbox", str(inbox)]
+    command = [sys.executable, "-m", "etl.cli.main", "run", "--sandbox", "--inbox", str(inbox)]
     return [*command, "--outbox", str(outbox), "--settle", "0"], env
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from etl.schema import ORDERS, Kind, Level, UnknownColumn, flat_model, load_schema
-from etl.schema_derive import DEFAULT_OPENAPI, SCHEMA_DIR, derive_all, lift_enum, render
+from etl.core.schema import ORDERS, Kind, Level, UnknownColumn, flat_model, load_schema
+from tools.schema_derive import DEFAULT_OPENAPI, SCHEMA_DIR, derive_all, lift_enum, render
 
 from .conftest import REPO
 
@@ -22,7 +22,7 @@ SHARED_OPENAPI = REPO.parent / "shared" / "api" / "openapi" / DEFAULT_OPENAPI.na
 def test_committed_schemas_are_exactly_what_the_openapi_file_derives() -> None:
     for filename, schema in derive_all().items():
         committed = (SCHEMA_DIR / filename).read_text(encoding="utf-8")
-        assert committed == render(schema), f"{filename} drifted: run python -m etl.schema_derive"
+        assert committed == render(schema), f"{filename} drifted: run python -m tools.schema_derive"
 
 
 @pytest.mark.skipif(not SHARED_OPENAPI.exists(), reason="no shared API folder beside the repo")
@@ -124,5 +124,5 @@ def test_schemas_ship_inside_the_wheel(tmp_path: Path) -> None:
     )
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "etl/schemas/order.schema.json" in names
-    assert "etl/schemas/upsert-orders-request.schema.json" in names
+    assert "etl/core/schemas/order.schema.json" in names
+    assert "etl/core/schemas/upsert-orders-request.schema.json" in names

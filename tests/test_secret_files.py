@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from etl import secret_files
-from etl.config import load_settings
-from etl.errors import UsageError
+from etl.core.errors import UsageError
 from etl.sandbox import SandboxServer
+from etl.settings import secret_files
+from etl.settings.config import load_settings
 
 from .conftest import SECRET, RunCli, base_line, connect_env, write_rows
 

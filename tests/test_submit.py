@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from etl.client import ConnectClient
-from etl.errors import RejectedRequest
-from etl.models import MappedItem, Origin, Outcome
+from etl.core.errors import RejectedRequest
+from etl.core.models import MappedItem, Origin, Outcome
 from etl.sandbox import SandboxServer
-from etl.submit import blamed_items, deliver
+from etl.send.client import ConnectClient
+from etl.send.submit import blamed_items, deliver
 
 from .conftest import FakeTime, settings_for
 from .test_client import order

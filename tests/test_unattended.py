@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from etl.client import ConnectClient
-from etl.config import Secret
-from etl.health import health
-from etl.metrics import Metrics
-from etl.metrics_server import MetricsServer
+from etl.monitor.health import health
+from etl.monitor.metrics import Metrics
+from etl.monitor.metrics_server import MetricsServer
+from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.watch import Watcher
+from etl.send.client import ConnectClient
+from etl.settings.config import Secret
 
 from .conftest import SAMPLES, RunCli, connect_env, settings_for
 from .test_alerts import MAIL_PASSWORD, Mailbox, hook, readable, smtp, wait_for

@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from etl.client import ConnectClient
-from etl.config import SourceFormat, load_mapping_file
-from etl.report_html import load_report
+from etl.report.html import load_report
+from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.sync import Sync
+from etl.send.client import ConnectClient
+from etl.settings.config import SourceFormat, load_mapping_file
 
 from .conftest import SAMPLES, RunCli, base_line, settings_for, write_rows
 

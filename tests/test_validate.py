@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.config import Settings
-from etl.pipeline import iter_validated, prepare, validator_for
-from etl.schema import ORDERS
+from etl.core.schema import ORDERS
+from etl.run.check import iter_validated, prepare, validator_for
+from etl.settings.config import Settings
 
 from .conftest import write_rows
 from .orders_strategy import orders, to_rows

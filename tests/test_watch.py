@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_rows, write_csv
-from etl.client import ConnectClient
-from etl.config import Settings
-from etl.ledger import Ledger
+from etl.run.watch import HEARTBEAT_NAME, Watcher, WatcherRefused
 from etl.sandbox import SandboxServer
-from etl.watch import HEARTBEAT_NAME, Watcher, WatcherRefused
+from etl.send.client import ConnectClient
+from etl.settings.config import Settings
+from etl.state.ledger import Ledger
 
 from .conftest import SECRET, RunCli, connect_env, settings_for
 
@@ -204,7 +204,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_0(
         [
             sys.executable,
             "-m",
-            "etl.cli",
+            "etl.cli.main",
             "watch",
             "--inbox",
             str(settings.inbox),
@@ -298,7 +298,7 @@ def test_etl_watch_sandbox_delivers_to_its_own_sandbox_and_stops_it(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "etl.cli",
+            "etl.cli.main",
             "watch",
             "--sandbox",
             "--inbox",

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from etl.formats import FORMATS
+from etl.core.formats import FORMATS
 
 from .config import SandboxConfig
 from .store import Table

@@ -15,8 +15,8 @@ from typing import Any
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import jsonschema_rs
 
-from etl.formats import FORMATS
-from etl.schema import load_schema
+from etl.core.formats import FORMATS
+from etl.core.schema import load_schema
 
 from .wire import Response, error_response
 

@@ -1,0 +1,49 @@
+"""Which file kind a file is, by its name (DESIGN.md section 2), and which names are never taken."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+from etl.core.schema import (
+    ACTION_STATUSES,
+    ANONYMIZATION,
+    DOCUMENTS,
+    ORDER_ACTIONS,
+    ORDERS,
+    TRACK_ACTIONS,
+    FileKind,
+)
+
+# DESIGN.md section 2: the file name says what a file is.
+KIND_GLOBS: dict[str, tuple[str, ...]] = {
+    ORDERS.name: ("orders*.csv", "orders*.parquet"),
+    ACTION_STATUSES.name: ("action-status*.csv", "action-status*.parquet"),
+    ORDER_ACTIONS.name: ("order-actions*.csv", "order-actions*.parquet"),
+    TRACK_ACTIONS.name: ("track-actions*.csv", "track-actions*.parquet"),
+    DOCUMENTS.name: ("documents*.csv",),
+    ANONYMIZATION.name: ("anonymize*.csv", "anonymize*.parquet"),
+}
+KINDS: dict[str, FileKind] = {
+    kind.name: kind
+    for kind in (ORDERS, ACTION_STATUSES, ORDER_ACTIONS, TRACK_ACTIONS, DOCUMENTS, ANONYMIZATION)
+}
+IGNORED_GLOBS = (".*", "*.tmp", "*.part", "*.crdownload", "~$*")
+
+
+def is_ignored(path: Path) -> bool:
+    """Hidden and temporary names: files still being written by another program."""
+    return any(fnmatch.fnmatch(path.name, glob) for glob in IGNORED_GLOBS)
+
+
+def detect_kind(path: Path) -> FileKind | None:
+    name = path.name.lower()
+    for kind_name, globs in KIND_GLOBS.items():
+        if any(fnmatch.fnmatch(name, glob) for glob in globs):
+            return KINDS[kind_name]
+    return None
+
+
+def understood_names() -> str:
+    """The file names the tool understands, for the message that explains a rejected file."""
+    return "; ".join(f"{kind}: {', '.join(globs)}" for kind, globs in KIND_GLOBS.items())

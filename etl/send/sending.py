@@ -1,0 +1,100 @@
+"""Batches sent one after another by a sender thread while the caller records the answers.
+
+At 20 requests/s a batch has 50 ms: its request, and before it the decision to send and the
+``pending`` mark, must fit in them; recording the answer (the ledger's ``accepted``, the results,
+the log line) need not. So the sender thread does the first part, batch after batch in file
+order, and the caller the second, in the same order, while the next batch is on the wire. Actions
+given to ``then`` (results of the screening) run in their turn among the recordings, so reports
+list everything in exactly the order sending one batch at a time did.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from etl.core.errors import ApiError
+from etl.send.batch import Batch
+from etl.send.submit import Delivery
+
+IN_FLIGHT = 3  # batches handed to the sender and not yet recorded
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the sender did with a batch: delivered it, gave up, or did not send it."""
+
+    delivery: Delivery | None = None
+    error: ApiError | None = None  # the API stayed down or refused the credentials
+    skipped: str | None = None  # not sent, for this reason (the API went down before)
+    stopped: bool = False  # not sent: the tool was asked to stop
+
+
+class SendingPipeline:
+    """``send`` batches and ``then`` actions in file order; leave the block to wait for all."""
+
+    def __init__(
+        self, deliver: Callable[[Batch], Sent], record: Callable[[Batch, Sent], None]
+    ) -> None:
+        self._deliver = deliver
+        self._record = record
+        self._sender = ThreadPoolExecutor(1, thread_name_prefix="etl-send")
+        self._queue: deque[tuple[Batch, Future[Sent]] | Callable[[], None]] = deque()
+        self._in_flight = 0
+        self._recorded = 0
+        self._broken = False  # something went wrong: send nothing more
+
+    def send(self, batch: Batch) -> None:
+        self._queue.append((batch, self._sender.submit(self._send, batch)))
+        self._in_flight += 1
+        self._drain(wait=False)
+
+    def then(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once every batch sent before it has been recorded."""
+        self._queue.append(action)
+        self._drain(wait=False)
+
+    def _send(self, batch: Batch) -> Sent:
+        if self._broken:
+            return Sent(skipped="an earlier batch failed")  # never recorded: the caller raised
+        try:
+            return self._deliver(batch)
+        except BaseException:
+            self._broken = True
+            raise
+
+    def _drain(self, wait: bool) -> None:
+        """Record what is ready at the head of the queue; with ``wait`` (or too many batches in
+        flight) wait for each head in turn."""
+        while self._queue:
+            head = self._queue[0]
+            if not isinstance(head, tuple):
+                self._queue.popleft()
+                head()
+                continue
+            batch, future = head
+            if not (wait or self._in_flight >= IN_FLIGHT or future.done()):
+                return
+            sent = future.result()  # an error of the sender is raised here, in its turn
+            self._queue.popleft()
+            self._in_flight -= 1
+            self._record(batch, sent)
+            self._recorded += 1
+            if self._recorded % 256 == 0 and not gc.isenabled():
+                gc.collect(1)  # the young garbage only (the caller pauses the collector)
+
+    def __enter__(self) -> SendingPipeline:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: Any) -> None:
+        try:
+            if kind is None:
+                self._drain(wait=True)
+        finally:
+            if kind is not None or self._queue:
+                self._broken = True
+            self._sender.shutdown(wait=True, cancel_futures=True)
