@@ -17,7 +17,8 @@ import jsonschema
 import pandas as pd
 
 from etl.core.schema import ORDERS, Level, flat_model, load_schema
-from etl.transform.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.settings.options import Conventions
+from etl.transform.convert import ConversionError, convert, convert_custom_value
 from etl.transform.validate import format_checker
 
 

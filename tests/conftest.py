@@ -123,7 +123,7 @@ def etl_run_command(settings: Settings) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "etl.cli.main",
+        "etl",
         "run",
         "--inbox",
         str(settings.inbox),

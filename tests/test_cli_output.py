@@ -41,7 +41,7 @@ def test_a_reader_that_stops_early_gets_no_broken_pipe_error(tmp_path: Path) -> 
     read, write = os.pipe()
     os.close(read)  # `| head` that has already had enough
     process = subprocess.run(
-        [sys.executable, "-m", "etl.cli.main", "status", "--json", "--inbox", tmp_path],
+        [sys.executable, "-m", "etl", "status", "--json", "--inbox", tmp_path],
         stdout=write,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO)},
@@ -78,7 +78,7 @@ def test_check_takes_a_folder_and_a_kind_for_names_that_say_none(
 def test_report_open_says_when_no_browser_could_be_opened(tmp_path: Path) -> None:
     outbox = tmp_path / "outbox"
     env = {**os.environ, "PYTHONPATH": str(REPO), "BROWSER": "false"}
-    command = [sys.executable, "-m", "etl.cli.main"]
+    command = [sys.executable, "-m", "etl"]
     subprocess.run(
         [*command, "check", SAMPLES / "orders-2026-11-22.csv", "--outbox", outbox, "-q"],
         env=env,

@@ -9,7 +9,8 @@ import orjson
 import pytest
 
 from etl.core.schema import Kind
-from etl.transform.convert import Conventions, ConversionError, convert, convert_custom_value
+from etl.settings.options import Conventions
+from etl.transform.convert import ConversionError, convert, convert_custom_value
 
 POINT = Conventions()
 COMMA = Conventions(decimal_comma=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,18 +27,23 @@ from bench.generate import COLUMNS, generate_rows
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
 from etl.core.schema import ORDERS, Kind, flat_model
 from etl.read.tables import fingerprint, read_table
-from etl.report.files import write_errors, write_items, write_requests
+from etl.report.files import write_errors, write_items
 from etl.run.check import check_file, prepare
 from etl.run.parallel import Workers
 from etl.send.batch import Batcher
 from etl.settings.config import Settings, SourceFormat
-from etl.transform.convert import Conventions
-from etl.transform.mapping import ColumnMapping, Mapper
+from etl.settings.options import ColumnMapping, Conventions
+from etl.transform.mapping import Mapper
 from etl.transform.validate import validate_items, validator_for
 
 from .conftest import write_rows
 
 REFERENCE_CHUNK = 60  # Mapper's chunk, small so that a small file has many (set in both paths)
+
+
+def write_requests(path: Path, bodies: Iterable[dict[str, Any]]) -> None:
+    """The would-be requests, one JSON document a line: what both paths are compared on."""
+    path.write_bytes(b"".join(orjson.dumps(body) + b"\n" for body in bodies))
 
 
 def reference_check(path: Path, settings: Settings, out: Path) -> None:

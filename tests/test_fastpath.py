@@ -24,13 +24,8 @@ from etl.report.files import BackgroundWriter
 from etl.run.check import prefetched, prepare
 from etl.send.sending import SendingPipeline, Sent
 from etl.settings.config import Settings
-from etl.transform.convert import (
-    Conventions,
-    ConversionError,
-    convert,
-    format_utc,
-    to_date_time_fast,
-)
+from etl.settings.options import Conventions
+from etl.transform.convert import ConversionError, convert, format_utc, to_date_time_fast
 from etl.transform.fast.assemble import (
     DATE_TIME_UTC,
     INTEGER_PLAIN,

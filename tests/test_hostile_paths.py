@@ -18,8 +18,8 @@ import pytest
 
 from etl.cli.main import seed_pending_actions
 from etl.core.events import Observer
+from etl.monitor.status import collect_status
 from etl.operations.documents import DocumentRefused, load_document
-from etl.report.status import collect_status
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient

@@ -457,7 +457,7 @@ def test_a_numeric_flag_of_watch_out_of_its_range_is_refused(
         "CONNECT_TOKEN": STATIC_TOKEN,
         "CONNECT_API_URL": "http://127.0.0.1:9/api",
     }
-    command = [sys.executable, "-m", "etl.cli.main", "watch", "--inbox", str(tmp_path / "inbox")]
+    command = [sys.executable, "-m", "etl", "watch", "--inbox", str(tmp_path / "inbox")]
     command += ["--outbox", str(tmp_path / "outbox"), flag, value]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=20)

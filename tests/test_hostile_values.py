@@ -22,12 +22,13 @@ import pytest
 
 from etl.core.errors import UnreadableFile
 from etl.core.schema import ORDERS, Kind, UnknownColumn, flat_model
-from etl.read.tables import ReadOptions, read_table, text_array
+from etl.read.tables import read_table, text_array
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
 from etl.settings.config import SourceFormat
-from etl.transform.convert import Conventions, ConversionError, convert
+from etl.settings.options import Conventions, ReadOptions
+from etl.transform.convert import ConversionError, convert
 from etl.transform.fast.stream import Utf8Check
 
 from .conftest import RunCli, base_line, settings_for

@@ -94,7 +94,7 @@ def test_etl_watch_serves_metrics_and_healthz(sandbox: SandboxServer, tmp_path: 
         [
             sys.executable,
             "-m",
-            "etl.cli.main",
+            "etl",
             "watch",
             "--metrics-port",
             "0",

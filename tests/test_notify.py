@@ -120,7 +120,7 @@ def test_etl_watch_under_a_notify_socket_says_ready_then_stopping_on_sigterm(
     listener, path = systemd
     (tmp_path / "inbox").mkdir()
     env = {**connect_env(sandbox, process=True), "NOTIFY_SOCKET": path}
-    command = [sys.executable, "-m", "etl.cli.main", "watch", "--inbox", str(tmp_path / "inbox")]
+    command = [sys.executable, "-m", "etl", "watch", "--inbox", str(tmp_path / "inbox")]
     process = subprocess.Popen(
         [*command, "--outbox", str(tmp_path / "outbox"), "--settle", "0"],
         env=env,

@@ -64,7 +64,7 @@ def run_in_terminal(*args: str | Path) -> tuple[int, str]:
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     process = subprocess.Popen(
-        [sys.executable, "-m", "etl.cli.main", *map(str, args)],
+        [sys.executable, "-m", "etl", *map(str, args)],
         stdin=terminal,
         stdout=terminal,
         stderr=terminal,
@@ -86,7 +86,7 @@ def run_in_terminal(*args: str | Path) -> tuple[int, str]:
 
 def run_piped(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "etl.cli.main", *map(str, args)],
+        [sys.executable, "-m", "etl", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.core.errors import UnreadableFile
-from etl.read.tables import ReadOptions, fingerprint, read_table, sniff_delimiter
+from etl.read.tables import fingerprint, read_table, sniff_delimiter
+from etl.settings.options import ReadOptions
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from etl.read import tables as read
-from etl.read.tables import ReadOptions
 from etl.run import check as pipeline
 from etl.run import sync as sync_module
 from etl.run.check import check_file
@@ -26,7 +25,7 @@ from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
 from etl.settings.config import Secret, Settings, SourceFormat
-from etl.transform.convert import Conventions
+from etl.settings.options import Conventions, ReadOptions
 from etl.transform.fast import stream
 
 from .conftest import (

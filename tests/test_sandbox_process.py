@@ -59,7 +59,7 @@ def run_command(inbox: Path, outbox: Path) -> tuple[list[str], dict[str, str]]:
     """`etl run --sandbox` as a subprocess: argv, and an environment without CONNECT_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
     env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "etl.cli.main", "run", "--sandbox", "--inbox", str(inbox)]
+    command = [sys.executable, "-m", "etl", "run", "--sandbox", "--inbox", str(inbox)]
     return [*command, "--outbox", str(outbox), "--settle", "0"], env
 
 

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from etl.core.files import write_json
 from etl.core.summary import new_run_id
-from etl.report.files import write_json
-from etl.report.status import collect_status, format_status
+from etl.monitor.status import collect_status, format_status
 
 from .conftest import SAMPLES, RunCli
 

@@ -204,7 +204,7 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits_0(
         [
             sys.executable,
             "-m",
-            "etl.cli.main",
+            "etl",
             "watch",
             "--inbox",
             str(settings.inbox),
@@ -298,7 +298,7 @@ def test_etl_watch_sandbox_delivers_to_its_own_sandbox_and_stops_it(tmp_path: Pa
         [
             sys.executable,
             "-m",
-            "etl.cli.main",
+            "etl",
             "watch",
             "--sandbox",
             "--inbox",

@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from etl import __version__
 from etl.cli.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.cli.progress import ProgressObserver, progress_observer
 from etl.core.errors import UsageError
@@ -28,7 +27,7 @@ from etl.core.printable import printable
 from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
 from etl.core.summary import FileSummary, RunSummary
-from etl.run.check import check_files
+from etl.core.version import __version__
 from etl.settings.config import (
     FLAG_NAMES,
     Secret,
@@ -395,6 +394,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.mapping is not None:
         source = load_mapping_file(args.mapping, settings.default_source)
     files = checked_files(args.files)
+    from etl.run.check import check_files
+
     kind = KINDS[args.kind] if args.kind else None
     with _observed(args) as (observer, logs):
         run, run_dir = check_files(files, settings, source, observer=observer, kind=kind)
@@ -538,9 +539,9 @@ def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
 
     Only regular files are read (etl/inputs.py: a pipe would block, a link lead elsewhere);
     one that is not UTF-8 is skipped with a warning: the run itself reports it."""
+    from etl.core.inputs import InputRefused, allowed_owners, open_checked
     from etl.core.kinds import detect_kind
     from etl.core.schema import ACTION_STATUSES
-    from etl.read.inputs import InputRefused, allowed_owners, open_checked
 
     wanted: set[str] = set()
     for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
@@ -674,7 +675,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from etl.report.status import collect_status, format_status
+    from etl.monitor.status import collect_status, format_status
 
     settings = settings_from(args)
     status = collect_status(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from etl import __version__
+from etl.core.version import __version__
 
 
 @dataclass

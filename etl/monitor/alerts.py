@@ -22,7 +22,7 @@ from etl.core.printable import printable
 
 if TYPE_CHECKING:
     from etl.core.summary import RunSummary
-    from etl.settings.config import Secret, Settings
+    from etl.settings.config import Settings
 
 log = logging.getLogger("etl.monitor.alerts")
 
@@ -280,13 +280,3 @@ def _what_is_wrong(down: BaseException) -> str:
     if isinstance(cause, ApiMisconfigured):
         return "not where the settings say (check api_url)"
     return "unreachable"
-
-
-def urls_setting(raw: object, where: str) -> tuple[Secret, ...]:
-    """``[alerts] urls`` checked: a list of strings, each kept as a Secret."""
-    from etl.core.errors import UsageError
-    from etl.settings.config import Secret
-
-    if not isinstance(raw, list) or not all(isinstance(url, str) for url in raw):
-        raise UsageError(f'{where} must be a list of apprise URLs, e.g. urls = ["mailto://..."]')
-    return tuple(Secret(url.strip()) for url in raw if url.strip())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from etl.report.status import watcher_status
+from etl.monitor.status import watcher_status
 
 DEFAULT_MAX_AGE_SECONDS = 60.0  # 3 x the watcher's slowest beat (5 s during a run) and slack
 EXIT_UNHEALTHY = 1

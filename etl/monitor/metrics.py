@@ -19,7 +19,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from etl.core.summary import RunSummary
-from etl.report.status import REASON_SUFFIX, recent_runs
+from etl.monitor.status import REASON_SUFFIX, recent_runs
 from etl.send.client import ClientMeter
 from etl.state.inbox import waiting_files
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import orjson
 
 from etl.core.errors import NotFound, OutcomeUnknown, RejectedRequest
+from etl.core.files import atomic_writer
 from etl.core.models import ItemResult, MappedItem, Outcome
-from etl.report.files import atomic_writer, neutral
+from etl.report.files import neutral
 from etl.send.client import ConnectClient
 from etl.send.submit import blamed_items
 from etl.state.ledger import Ledger
@@ -65,7 +66,7 @@ def send_action_statuses(items: list[MappedItem], context: ActionContext) -> lis
         try:
             context.client().update_action_status(item.item_id, body)
         except RejectedRequest as error:
-            if error.code == "ACTION_ALREADY_FINAL":
+            if error.code == "ACTION_ALREADY_FINAL":  # Connect's code: answered before
                 results.append(
                     _result(
                         item,

@@ -10,9 +10,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path, PurePath
 
+from etl.core.codes import Problem
 from etl.core.errors import NotFound, RejectedRequest
+from etl.core.inputs import InputRefused, allowed_owners, open_inside
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
-from etl.read.inputs import InputRefused, allowed_owners, open_inside
 from etl.send.client import ConnectClient
 
 MAX_BYTES = 10 * 1024 * 1024  # documented maximum file size
@@ -77,7 +78,7 @@ def resolve_inside(inbox: Path, relative: str) -> Path:
     """The file a manifest names, refused if the name leads outside the inbox in any way."""
     if not relative or Path(relative).is_absolute() or relative.startswith(("/", "\\")):
         raise DocumentRefused(
-            "DOCUMENT_PATH_REFUSED",
+            Problem.DOCUMENT_PATH_REFUSED,
             f"'{relative}' is absolute; name files relative to the manifest",
         )
     root = inbox.resolve()
@@ -86,15 +87,16 @@ def resolve_inside(inbox: Path, relative: str) -> Path:
     for part in Path(relative).parts:
         if part in ("..", ""):
             raise DocumentRefused(
-                "DOCUMENT_PATH_REFUSED", f"'{relative}' climbs out of the inbox ('..')"
+                Problem.DOCUMENT_PATH_REFUSED, f"'{relative}' climbs out of the inbox ('..')"
             )
         walked = walked / part
         if walked.is_symlink():
             raise DocumentRefused(
-                "DOCUMENT_PATH_REFUSED", f"'{relative}' goes through a symbolic link; copy the file"
+                Problem.DOCUMENT_PATH_REFUSED,
+                f"'{relative}' goes through a symbolic link; copy the file",
             )
     if not candidate.resolve().is_relative_to(root):
-        raise DocumentRefused("DOCUMENT_PATH_REFUSED", f"'{relative}' is outside the inbox")
+        raise DocumentRefused(Problem.DOCUMENT_PATH_REFUSED, f"'{relative}' is outside the inbox")
     return candidate
 
 
@@ -111,14 +113,16 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
         # A name that turns from a link into a file while it is resolved (readlink: EINVAL):
         # someone is swapping it; the descriptor's checks below would refuse it anyway.
         raise DocumentRefused(
-            "DOCUMENT_PATH_REFUSED", f"'{relative}' changed while it was checked (a link?)"
+            Problem.DOCUMENT_PATH_REFUSED, f"'{relative}' changed while it was checked (a link?)"
         ) from None
     try:
         fd = open_inside(inbox.resolve(), Path(relative).parts, allowed_owners(inbox))
     except FileNotFoundError:
         raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox") from None
     except InputRefused as refused:
-        raise DocumentRefused("DOCUMENT_PATH_REFUSED", f"'{relative}': {refused.reason}") from None
+        raise DocumentRefused(
+            Problem.DOCUMENT_PATH_REFUSED, f"'{relative}': {refused.reason}"
+        ) from None
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(MAX_BYTES + 1)
         size = max(len(data), os.fstat(fd).st_size)
@@ -129,7 +133,7 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
     mime, looks = sniff(data)
     if mime is None:
         raise DocumentRefused(
-            "DOCUMENT_TYPE_REFUSED", f"'{relative}': its content is {looks}; {ACCEPTED}"
+            Problem.DOCUMENT_TYPE_REFUSED, f"'{relative}': its content is {looks}; {ACCEPTED}"
         )
     names = [(f"'{relative}'", relative)]
     if filename:
@@ -139,7 +143,7 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
         named = NAMED_TYPES.get(extension, mime)
         if named != mime:
             raise DocumentRefused(
-                "DOCUMENT_TYPE_REFUSED",
+                Problem.DOCUMENT_TYPE_REFUSED,
                 f"{shown} is named {extension} but its content is {looks}; {ACCEPTED}",
             )
     return data, mime

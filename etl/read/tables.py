@@ -27,8 +27,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from etl.core.errors import UnreadableFile
+from etl.settings.options import DELIMITER_NAMES, DELIMITERS, ReadOptions
 
-DELIMITERS = (",", ";", "\t", "|")
 UTF8_NAMES = ("utf-8", "utf-8-sig")  # codecs.lookup(...).name of the UTF-8 encodings
 SNIFF_BYTES = 64 * 1024
 # pyarrow reads a CSV in blocks and refuses a row that spans more than two ("straddling
@@ -44,15 +44,6 @@ MAX_ROW_BYTES = 1 << 20
 BLANK_LINE = re.compile(rb"(?:^|\n)\r?\n")
 BLANK_CR_LINE = re.compile(rb"\r\r")
 LINE_END = re.compile(r"[\r\n]")
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-
-
-@dataclass(frozen=True, slots=True)
-class ReadOptions:
-    """How to read a source; everything unset is detected."""
-
-    encoding: str = "utf-8"
-    delimiter: str | None = None
 
 
 @dataclass(slots=True)

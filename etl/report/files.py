@@ -6,23 +6,19 @@ Files are created readable by their owner only: items, errors and requests hold 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import os
 import queue
 import re
-import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
+from etl.core.files import atomic_writer, beside
 from etl.core.models import ItemResult, Violation
 
-PRIVATE_FILE = 0o600
 ITEM_COLUMNS = [
     "file",
     "rows",
@@ -49,22 +45,6 @@ PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 GUARDED_STARTS = FORMULA_STARTS | {GUARD}
 
 
-NAME_MAX = 255  # bytes in one file name, on every file system the outbox may be on
-
-
-def beside(folder: Path, name: str, suffix: str) -> Path:
-    """``folder/<name><suffix>``: a report named after its input. An input name near the limit
-    (251 characters, say) leaves no room for ``.items.csv``: its report names keep the start of
-    the name and add a digest of the whole, so they stay unique and recognisable."""
-    whole = name + suffix
-    if len(whole.encode()) <= NAME_MAX:
-        return folder / whole
-    digest = hashlib.sha256(name.encode()).hexdigest()[:12]
-    room = NAME_MAX - len(suffix.encode()) - len(digest) - 1
-    start = name.encode()[:room].decode("utf-8", "ignore")
-    return folder / f"{start}~{digest}{suffix}"
-
-
 def clip(text: str) -> str:
     if len(text) <= MAX_SHOWN:
         return text
@@ -87,37 +67,6 @@ def restored(text: str) -> str:
 
 def _runs_as_formula(text: str) -> bool:
     return text[:1] in FORMULA_STARTS and PLAIN_NUMBER.fullmatch(text) is None
-
-
-@contextmanager
-def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Write to a hidden temp file beside ``path``; rename over it only when complete."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temp name keeps a short start of the real one: a long name plus the random part and
-    # ".tmp" would pass the file system's limit.
-    handle, temp_name = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp"
-    )
-    temp = Path(temp_name)
-    try:
-        os.fchmod(handle, PRIVATE_FILE)
-        if "b" in mode:
-            stream: IO[Any] = os.fdopen(handle, mode)
-        else:
-            stream = os.fdopen(handle, mode, encoding="utf-8", newline="")
-        with stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    with atomic_writer(path, "wb") as stream:
-        stream.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def rows_text(rows: Iterable[int]) -> str:
@@ -167,12 +116,6 @@ def write_errors(path: Path, file_name: str, violations: Iterable[Violation]) ->
         writer = csv.writer(stream)
         writer.writerow(ERROR_COLUMNS)
         writer.writerows(error_row(file_name, violation) for violation in violations)
-
-
-def write_requests(path: Path, bodies: Iterable[dict[str, Any]]) -> None:
-    with atomic_writer(path, "wb") as stream:
-        for body in bodies:
-            stream.write(orjson.dumps(body) + b"\n")
 
 
 def csv_text(rows: Iterable[list[Any]]) -> str:
@@ -250,9 +193,6 @@ class StreamingReports:
         self.item_text(csv_text([ITEM_COLUMNS]))
         self.errors = csv.writer(self._errors)
         self.errors.writerow(ERROR_COLUMNS)
-
-    def item(self, result: ItemResult) -> None:
-        self.item_text(csv_text([item_row(self.file_name, result)]))
 
     def item_text(self, text: str) -> None:
         """Lines already formatted by ``csv_text``."""

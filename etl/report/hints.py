@@ -9,66 +9,89 @@ from __future__ import annotations
 import difflib
 import re
 
-CODE_HINTS = {
-    "REQUIRED_FIELD_MISSING": "Connect requires this field: fill the column, or map your "
+from etl.core.codes import Problem
+
+CODE_HINTS: dict[str, str] = {
+    Problem.REQUIRED_FIELD_MISSING: "Connect requires this field: fill the column, or map your "
     "export's column to it in a mapping file.",
-    "MISSING_COLUMN": "The file lacks a column every order (every row, for the other kinds) "
+    Problem.MISSING_COLUMN: "The file lacks a column every order (every row, for the other kinds) "
     "needs: add it to the export (`etl template KIND --required` lists them all), rename one of "
     "your columns to it in a mapping file, or set it there as a constant. Until then nothing in "
     "the file is sent.",
-    "NOT_ALLOWED_VALUE": "Use one of the values Connect accepts; the message lists them.",
-    "NEGATIVE_AMOUNT": "Amounts must be zero or positive.",
-    "NOT_AN_INTEGER": "Write a whole number: 2, not 2.5 or 2.0.",
-    "NOT_A_NUMBER": "Write a number with a dot for decimals (19.99); for exports that write "
+    Problem.NOT_ALLOWED_VALUE: "Use one of the values Connect accepts; the message lists them.",
+    Problem.NEGATIVE_AMOUNT: "Amounts must be zero or positive.",
+    Problem.NOT_AN_INTEGER: "Write a whole number: 2, not 2.5 or 2.0.",
+    Problem.NOT_A_NUMBER: "Write a number with a dot for decimals (19.99); for exports that write "
     "19,99 set decimal_comma = true.",
-    "NOT_A_BOOLEAN": "Write true or false (1/0 and yes/no work too).",
-    "NOT_A_LIST": 'Write the list as JSON text: ["a","b"].',
-    "TOO_MANY_DIGITS": "At most 15 significant digits can be sent exactly: look for a typo or "
+    Problem.NOT_A_BOOLEAN: "Write true or false (1/0 and yes/no work too).",
+    Problem.NOT_A_LIST: 'Write the list as JSON text: ["a","b"].',
+    Problem.TOO_MANY_DIGITS: "At most 15 significant digits can be sent exactly: look for a typo "
+    "or "
     "a spreadsheet formula result.",
-    "NOT_A_DATE_TIME": "Write a date and time with its offset: 2026-11-01T10:00:00+01:00.",
-    "NAIVE_DATE_TIME": "Add the timezone offset (+01:00, or Z for UTC), or set assume_timezone "
+    Problem.NOT_A_DATE_TIME: "Write a date and time with its offset: 2026-11-01T10:00:00+01:00.",
+    Problem.NAIVE_DATE_TIME: "Add the timezone offset (+01:00, or Z for UTC), or set "
+    "assume_timezone "
     "to the zone your export writes times in.",
-    "NONEXISTENT_LOCAL_TIME": "The clocks skipped this time when daylight-saving time began: "
+    Problem.NONEXISTENT_LOCAL_TIME: "The clocks skipped this time when daylight-saving time began: "
     "export times with their offset (+02:00), or check the hour.",
-    "AMBIGUOUS_LOCAL_TIME": "The clocks showed this time twice when daylight-saving time ended: "
+    Problem.AMBIGUOUS_LOCAL_TIME: "The clocks showed this time twice when daylight-saving time "
+    "ended: "
     "export times with their offset (+02:00 or +01:00) so that it names one moment.",
-    "INVALID_DATE_TIME": "Not a real date or time (a 31st of November, an hour 25): check it.",
-    "INVALID_EMAIL": "Not an email address: look for a missing @ or domain, or leave it empty.",
-    "INVALID_URI": "Not a web address: it must start with https:// (or http://).",
-    "CONTROL_CHARACTER": "Remove the invisible character the message names (it is usually left "
+    Problem.INVALID_DATE_TIME: "Not a real date or time (a 31st of November, an hour 25): check "
+    "it.",
+    Problem.INVALID_EMAIL: "Not an email address: look for a missing @ or domain, or leave it "
+    "empty.",
+    Problem.INVALID_URI: "Not a web address: it must start with https:// (or http://).",
+    Problem.CONTROL_CHARACTER: "Remove the invisible character the message names (it is usually "
+    "left "
     "by a broken export, or a copy from another program); it shows as \\u0000 in errors.csv.",
-    "ROWS_DISAGREE": "Order-level columns repeat on every line of an order and must be "
+    Problem.ROWS_DISAGREE: "Order-level columns repeat on every line of an order and must be "
     "identical: make the rows named in the message agree.",
-    "DUPLICATE_LINE_ID": "Every order line needs its own channel_order_line_id across the whole "
+    Problem.DUPLICATE_LINE_ID: "Every order line needs its own channel_order_line_id across the "
+    "whole "
     "channel: two rows share one.",
-    "MISSING_ID": "The row has no channel_order_id.",
-    "MISSING_ORIGIN": "Fill origin.channel_id and origin.channel_store_id, or give a default "
+    Problem.MISSING_ID: "The row has no channel_order_id.",
+    Problem.MISSING_ORIGIN: "Fill origin.channel_id and origin.channel_store_id, or give a default "
     "with --channel-id/--store-id or in the configuration.",
-    "TOO_LONG": "The text or list is longer than Connect allows: shorten it.",
-    "TOO_SHORT": "The text or list is shorter than Connect allows.",
-    "TOO_MANY_ITEMS": "The list has more entries than Connect allows.",
-    "TOO_FEW_ITEMS": "The list needs more entries: an order needs at least one line.",
-    "BELOW_MINIMUM": "The number is below the smallest value Connect allows.",
-    "ABOVE_MAXIMUM": "The number is above the largest value Connect allows.",
-    "INVALID_ID": "'.' and '..' cannot be ids: in a URL they mean another path. Use the id "
+    Problem.TOO_LONG: "The text or list is longer than Connect allows: shorten it.",
+    Problem.TOO_SHORT: "The text or list is shorter than Connect allows.",
+    Problem.TOO_MANY_ITEMS: "The list has more entries than Connect allows.",
+    Problem.TOO_FEW_ITEMS: "The list needs more entries: an order needs at least one line.",
+    Problem.BELOW_MINIMUM: "The number is below the smallest value Connect allows.",
+    Problem.ABOVE_MAXIMUM: "The number is above the largest value Connect allows.",
+    Problem.INVALID_ID: "'.' and '..' cannot be ids: in a URL they mean another path. Use the id "
     "Connect gave.",
-    "STALE": "A newer version of this order was already accepted and Connect ignores older "
+    Problem.STALE: "A newer version of this order was already accepted and Connect ignores older "
     "ones: nothing to do unless channel_updated_at is wrong.",
-    "NOT_SENT": "Connect could not be reached: the next run sends these orders by itself.",
-    "RATE_LOOKS_LIKE_PERCENT": "A warning, not an error: the order was sent (or is valid) with "
+    Problem.WRONG_TYPE: "The value is not of the kind Connect takes here (text, number, list or "
+    "object): the message says which one it expects.",
+    Problem.UNREADABLE_FILE: "The file could not be read as a whole: the message says why (its "
+    "encoding, its delimiter, a broken line); fix the export and drop it again.",
+    Problem.DOCUMENT_PATH_REFUSED: "Name a document by its path inside the inbox, without '..' "
+    "and without symbolic links: copy the file into the inbox.",
+    Problem.DOCUMENT_TYPE_REFUSED: "Send the document as one of the file types the message "
+    "lists (a PDF, an image): convert it, or name the right file.",
+    Problem.NOT_SENT: "Connect could not be reached: the next run sends these orders by itself.",
+    Problem.RATE_LOOKS_LIKE_PERCENT: "A warning, not an error: the order was sent (or is valid) "
+    "with "
     "this rate. Connect's tax rate is a decimal, 0.20 for 20%: if your export writes "
     "percentages, divide them by 100.",
 }
 ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
-TYPED_VALUE_CODES = {"NOT_A_NUMBER", "NOT_A_BOOLEAN", "NOT_A_LIST", "NOT_A_DATE_TIME"}
+TYPED_VALUE_CODES = {
+    Problem.NOT_A_NUMBER,
+    Problem.NOT_A_BOOLEAN,
+    Problem.NOT_A_LIST,
+    Problem.NOT_A_DATE_TIME,
+}
 GENERIC_LEAVES = {"type", "value", "code", "id", "amount", "currency"}
 
 
 def hint_for(code: str, field_path: str, value: str, message: str) -> str:
     """A plain-language next step for one problem: specific when we can tell, else by code."""
     leaf = _field_noun(field_path)
-    if code == "NOT_ALLOWED_VALUE" and value:
+    if code == Problem.NOT_ALLOWED_VALUE and value:
         match = ALLOWED.search(message)
         if match:
             allowed = match.group("allowed").split(", ")
@@ -83,12 +106,12 @@ def hint_for(code: str, field_path: str, value: str, message: str) -> str:
             "by the type column beside it (STRING, NUMERIC, BOOLEAN, DATE, LIST); fix one or "
             "the other"
         )
-    if code == "NOT_A_NUMBER" and DECIMAL_COMMA.match(value):
+    if code == Problem.NOT_A_NUMBER and DECIMAL_COMMA.match(value):
         return (
             f"'{value}' uses a decimal comma: write {value.replace(',', '.')}, or set "
             "decimal_comma = true in [read] (or in the file's mapping)"
         )
-    if code == "NAIVE_DATE_TIME" and value:
+    if code == Problem.NAIVE_DATE_TIME and value:
         return (
             f"'{value}' has no offset: write it as {value.replace(' ', 'T')}+01:00 (with your "
             "own offset), or set assume_timezone to the zone your export writes times in"

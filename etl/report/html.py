@@ -24,9 +24,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from etl.core.errors import UsageError
+from etl.core.files import atomic_writer, beside
 from etl.core.printable import printable
 from etl.core.summary import FileSummary, RunSummary, parse_summary, run_sequence
-from etl.report.files import atomic_writer, beside, restored
+from etl.report.files import restored
 from etl.report.hints import CODE_HINTS, hint_for
 
 REPORT_NAME = "report.html"

@@ -22,12 +22,13 @@ import orjson
 
 from etl.core.errors import UnreadableFile
 from etl.core.events import Observer
+from etl.core.files import write_json
 from etl.core.kinds import detect_kind, understood_names
 from etl.core.models import MappedItem, Origin, Outcome
 from etl.core.schema import FileKind
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
 from etl.read.tables import read_table
-from etl.report.files import StreamingReports, write_json
+from etl.report.files import StreamingReports
 from etl.run.parallel import (
     PARALLEL_MIN_BYTES,
     PARALLEL_MIN_ROWS,

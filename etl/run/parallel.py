@@ -21,15 +21,16 @@ from dataclasses import dataclass
 import orjson
 import pyarrow as pa
 
+from etl.core.codes import Problem
 from etl.core.models import ItemResult, MappedItem, Origin, Outcome, Violation
 from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import FileKind
 from etl.report.files import GUARDED_STARTS, csv_text, error_row, item_row, neutral
+from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.columns import UserColumns
-from etl.transform.convert import Conventions
 from etl.transform.fast.assemble import Assembler
 from etl.transform.fast.stream import Chunk, Source, paused_gc
-from etl.transform.mapping import ColumnMapping, PlanColumn
+from etl.transform.mapping import PlanColumn
 from etl.transform.validate import validate_items, validator_for
 
 PARALLEL_MIN_ROWS = 50_000  # below this, starting worker processes costs more than it saves
@@ -171,7 +172,7 @@ def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
                     rows=duplicate.rows,
                     item_id=item.item_id or None,
                     path=f"$.{row_property}[{duplicate.position}].{field}",
-                    code="DUPLICATE_LINE_ID",
+                    code=Problem.DUPLICATE_LINE_ID,
                     message=(
                         f"{row_property}.{field} '{duplicate.line_id}' appears on rows "
                         f"{first_row} and {this_row}; Connect needs it unique across all orders "

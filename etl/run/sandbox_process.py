@@ -22,7 +22,6 @@ from typing import IO, Any
 
 import requests
 
-import etl
 from etl.core.errors import SandboxFailed
 from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from etl.settings.config import Secret
@@ -197,7 +196,7 @@ def sandbox_command(db_path: Path) -> list[str]:
 def _child_env() -> dict[str, str]:
     # The child must import this very `etl`, also when it runs from a checkout that is not the
     # installed one (a worktree, the tests); unbuffered, so its lines arrive as it prints them.
-    root = str(Path(etl.__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding etl/
     paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from etl.core import failpoints
+from etl.core.codes import Problem
 from etl.core.errors import (
     ApiError,
     ApiMisconfigured,
@@ -37,6 +38,8 @@ from etl.core.errors import (
     UsageError,
 )
 from etl.core.events import Observer
+from etl.core.files import atomic_writer, beside, write_json
+from etl.core.inputs import InputFile, InputRefused, allowed_owners
 from etl.core.kinds import KINDS
 from etl.core.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.core.printable import printable
@@ -45,8 +48,7 @@ from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
 from etl.operations import kinds as operations
 from etl.operations.actions import ActionContext, due_work
 from etl.operations.kinds import OperationContext
-from etl.read.inputs import InputFile, InputRefused, allowed_owners
-from etl.report.files import atomic_writer, beside, write_errors, write_items, write_json
+from etl.report.files import write_errors, write_items
 from etl.run.check import (
     Prepared,
     empty_reason,
@@ -413,7 +415,7 @@ class Sync:
     def _refuse(self, path: Path, summary: FileSummary, reason: str) -> FileSummary:
         """A link, a pipe, another name for a file elsewhere: moved to failed/ unread."""
         summary.status, summary.reason = "unreadable", reason
-        violation = Violation(path.name, (), None, "$", "UNREADABLE_FILE", reason)
+        violation = Violation(path.name, (), None, "$", Problem.UNREADABLE_FILE, reason)
         write_errors(beside(self.run_dir, path.name, ".errors.csv"), path.name, [violation])
         quarantine(path, self.settings.outbox, self.run.run_id, reason)
         log.warning("%s: %s", printable(path.name), reason)
@@ -467,7 +469,7 @@ class Sync:
                 return self._put_back(path, summary, CHANGED_WHILE_READ)
             summary.status, summary.reason = "unreadable", error.reason
             file_run.violations.append(
-                Violation(path.name, (), None, "$", "UNREADABLE_FILE", error.reason)
+                Violation(path.name, (), None, "$", Problem.UNREADABLE_FILE, error.reason)
             )
             write_errors(
                 beside(self.run_dir, path.name, ".errors.csv"), path.name, file_run.violations
@@ -569,7 +571,7 @@ class Sync:
                         item.rows,
                         Outcome.STALE,
                         known.batch_id,
-                        code="STALE",
+                        code=Problem.STALE,
                         message=(
                             f"channel_updated_at {updated_at(item)} is older "
                             f"than the version already accepted ({known.channel_updated_at}); "
@@ -580,11 +582,6 @@ class Sync:
             else:
                 to_send.append(item)
         return to_send
-
-    def _send(self, batch: Batch, file_run: FileRun, ledger: Ledger, items_property: str) -> None:
-        """Send one batch and record what happened, here and now."""
-        sent = self._deliver(batch, file_run, ledger, items_property)
-        self._record(batch, file_run, ledger, sent)
 
     def _merge(self, file_run: FileRun, screened: FileRun) -> None:
         file_run.results.extend(screened.results)
@@ -703,7 +700,7 @@ class Sync:
                 i.rows,
                 Outcome.FAILED,
                 batch_id,
-                code="NOT_SENT",
+                code=Problem.NOT_SENT,
                 message=f"not delivered, will be retried by the next run: {reason}",
             )
             for i in items

@@ -26,12 +26,12 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from etl.core.events import Observer
+from etl.core.files import write_json
 from etl.core.kinds import is_ignored
 from etl.core.summary import RunSummary, now_text
 from etl.monitor.alerts import Alerts
 from etl.monitor.notify import Notifier
 from etl.operations.actions import ActionContext, flush_action_log, poll_actions
-from etl.report.files import write_json
 from etl.report.html import write_html_report
 from etl.run.sync import Sync
 from etl.send.client import ConnectClient

@@ -23,7 +23,6 @@ import orjson
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from etl import __version__
 from etl.core.errors import (
     ApiError,
     ApiMisconfigured,
@@ -33,6 +32,7 @@ from etl.core.errors import (
     RejectedRequest,
     RetriableApiError,
 )
+from etl.core.version import __version__
 from etl.send.transport import AnswerNotRead, deadline, read_whole, with_deadlines
 from etl.settings.config import Settings
 

@@ -19,12 +19,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from etl.core.errors import UsageError
 from etl.core.models import Origin
-from etl.monitor.alerts import urls_setting
-from etl.read.tables import DELIMITERS, ReadOptions
 from etl.settings.check import check_config, check_mapping
+from etl.settings.options import (
+    DELIMITERS,
+    ColumnMapping,
+    Conventions,
+    ReadOptions,
+    date_format_problem,
+    writes_offset,
+)
 from etl.settings.secret_files import SECRET_SETTINGS, secret_from_files
-from etl.transform.convert import Conventions, date_format_problem, writes_offset
-from etl.transform.mapping import ColumnMapping
 
 DEFAULT_API_URL = "https://miraklconnect.com/api"
 DEFAULT_TOKEN_URL = "https://auth.mirakl.net/oauth/token"
@@ -586,3 +590,10 @@ def load_settings_with_origins(
             origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
+
+
+def urls_setting(raw: object, where: str) -> tuple[Secret, ...]:
+    """``[alerts] urls`` checked: a list of strings, each kept as a Secret."""
+    if not isinstance(raw, list) or not all(isinstance(url, str) for url in raw):
+        raise UsageError(f'{where} must be a list of apprise URLs, e.g. urls = ["mailto://..."]')
+    return tuple(Secret(url.strip()) for url in raw if url.strip())

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.core.files import atomic_writer, beside
+from etl.core.inputs import open_no_follow
 from etl.core.kinds import is_ignored
-from etl.read.inputs import open_no_follow
-from etl.report.files import atomic_writer, beside
 
 PROCESSING = ".processing"
 LOCK_NAME = ".etl.lock"

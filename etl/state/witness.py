@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from etl.core.errors import UsageError
-from etl.report.files import write_json
+from etl.core.files import write_json
 from etl.state.ledger import Ledger
 
 WITNESS_NAME = ".ledger-witness.json"

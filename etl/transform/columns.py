@@ -15,15 +15,14 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from etl.core.codes import Problem
 from etl.core.models import MappedItem, Origin, Violation
 from etl.core.schema import FileKind, Leaf, Level, UnknownColumn, flat_model
-from etl.transform.mapping import ColumnMapping, PlanColumn, json_path
+from etl.settings.options import ColumnMapping
+from etl.transform.mapping import PlanColumn, json_path
 
-REQUIRED = "REQUIRED_FIELD_MISSING"
-MISSING_ORIGIN = "MISSING_ORIGIN"
-MISSING_COLUMN = "MISSING_COLUMN"
 # The origin lives outside the item, so a missing one is a problem of the item as a whole ("$").
-PATHLESS = {MISSING_ORIGIN: "origin"}
+PATHLESS: dict[str, str] = {Problem.MISSING_ORIGIN: "origin"}
 
 
 def constant_name(column: str) -> str:
@@ -109,7 +108,7 @@ class UserColumns:
             rows=(),
             item_id=None,
             path=f"$.{field}",
-            code=MISSING_COLUMN,
+            code=Problem.MISSING_COLUMN,
             message=f"{what}, {needs} (`etl template {kind.name} --required` lists them)",
             column=name,
         )
@@ -163,10 +162,10 @@ class UserColumns:
         are not in the file at all: a field only some items need); whether the file's missing
         columns explain it."""
         columns = self.columns_of(PATHLESS.get(code, flat))
-        if code in (REQUIRED, MISSING_ORIGIN) and columns:
+        if code in (Problem.REQUIRED_FIELD_MISSING, Problem.MISSING_ORIGIN) and columns:
             left = [c for c in columns if c not in self.missing]
             # An origin is whole or missing: one column the file lacks and no item has one.
-            if not left or (code == MISSING_ORIGIN and len(left) < len(columns)):
+            if not left or (code == Problem.MISSING_ORIGIN and len(left) < len(columns)):
                 return _Words("", explained=True)
             columns = left
         if not columns:
@@ -174,7 +173,7 @@ class UserColumns:
         names = [self.name(c) for c in columns]
         absent = [self.name(c) for c in columns if c not in self.present]
         addition = ""
-        if absent and code == REQUIRED:
+        if absent and code == Problem.REQUIRED_FIELD_MISSING:
             noun = "column" if len(absent) == 1 else "columns"
             addition = f" (the file has no {noun} {', '.join(absent)})"
         return _Words(", ".join(names), addition)

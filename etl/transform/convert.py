@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
 
+from etl.core.codes import Problem
 from etl.core.schema import Kind
+from etl.settings.options import Conventions, date_format_example
 
 # Digits are 0-9 only: Python's \d and int() also take Arabic-Indic, Devanagari, fullwidth...
 # digits, which no API reading the JSON would expect to have been turned into numbers.
@@ -52,16 +53,6 @@ class ConversionError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class Conventions:
-    """How this source writes numbers and times (from the config or mapping file).
-    ``date_format``: how its date-times are written (strptime), when not ISO 8601."""
-
-    decimal_comma: bool = False
-    assume_timezone: tzinfo | None = None
-    date_format: str | None = None
-
-
 LARGEST_INTEGER = 2**63 - 1  # JSON writers and the API stop at 64-bit integers
 
 
@@ -69,7 +60,7 @@ def to_integer(text: str) -> int:
     match = INTEGER.match(text)
     if match is None:
         raise ConversionError(
-            "NOT_AN_INTEGER", f"'{text}' is not a whole number{_foreign_digits(text)}"
+            Problem.NOT_AN_INTEGER, f"'{text}' is not a whole number{_foreign_digits(text)}"
         )
     sign, digits = match.groups()
     # Counted before int(): Python refuses to parse more than 4,300 digits (a ValueError).
@@ -88,12 +79,14 @@ def to_number(text: str, conventions: Conventions) -> float | int:
     if match is None:
         hint = "a decimal comma, e.g. 19,99" if conventions.decimal_comma else "e.g. 19.99"
         foreign = _foreign_digits(text)
-        raise ConversionError("NOT_A_NUMBER", f"'{text}' is not a number{foreign or f' ({hint})'}")
+        raise ConversionError(
+            Problem.NOT_A_NUMBER, f"'{text}' is not a number{foreign or f' ({hint})'}"
+        )
     sign, whole, fraction = match.group(1), match.group(2), (match.group(3) or "").rstrip("0")
     significant = (whole + fraction).lstrip("0")
     if len(significant) > MAX_EXACT_DIGITS:
         raise ConversionError(
-            "TOO_MANY_DIGITS",
+            Problem.TOO_MANY_DIGITS,
             f"{_shown_number(text)} has more than {MAX_EXACT_DIGITS} significant digits "
             "and cannot be sent exactly",
         )
@@ -126,7 +119,9 @@ def to_boolean(text: str) -> bool:
         return True
     if lowered in FALSE:
         return False
-    raise ConversionError("NOT_A_BOOLEAN", f"'{text}' is not a boolean (true/false, 1/0, yes/no)")
+    raise ConversionError(
+        Problem.NOT_A_BOOLEAN, f"'{text}' is not a boolean (true/false, 1/0, yes/no)"
+    )
 
 
 def to_date_time(text: str, conventions: Conventions) -> str:
@@ -137,19 +132,20 @@ def to_date_time(text: str, conventions: Conventions) -> str:
     shape = DATE_TIME_SHAPE.match(text)
     if not shape:
         raise ConversionError(
-            "NOT_A_DATE_TIME", f"'{text}' is not a date-time (ISO 8601, e.g. 2024-05-01T09:30:00Z)"
+            Problem.NOT_A_DATE_TIME,
+            f"'{text}' is not a date-time (ISO 8601, e.g. 2024-05-01T09:30:00Z)",
         )
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ConversionError(
-            "NOT_A_DATE_TIME", f"'{text}' is not a real date-time (check day, month and hour)"
+            Problem.NOT_A_DATE_TIME, f"'{text}' is not a real date-time (check day, month and hour)"
         ) from None
     nanoseconds = _nanoseconds(text, (shape.group(2) or ".")[1:])
     zone = conventions.assume_timezone
     if moment.tzinfo is None and zone is None:
         raise ConversionError(
-            "NAIVE_DATE_TIME",
+            Problem.NAIVE_DATE_TIME,
             f"'{text}' has no timezone offset; add one (e.g. +02:00 or Z) "
             "or set assume_timezone in the configuration",
         )
@@ -167,44 +163,10 @@ def _in_utc(
     except OverflowError:  # year 1 or 9999 pushed past its end by the offset
         side = "before year 1" if moment.year == 1 else "after year 9999"
         raise ConversionError(
-            "INVALID_DATE_TIME",
+            Problem.INVALID_DATE_TIME,
             f"'{text}' falls {side} once converted to UTC (Connect's date-times are UTC): "
             "check the year",
         ) from None
-
-
-# A moment whose every field differs from the others and from the defaults of strptime (1900-01-01
-# 00:00): what a date format writes of it shows an example, and reading it back shows whether
-# the format names the year, month and day.
-SAMPLE_MOMENT = datetime(2026, 11, 20, 9, 14, 5, tzinfo=UTC)
-
-
-def date_format_example(date_format: str) -> str:
-    """The sample moment written in ``date_format`` (``20.11.2026 09:14``), for messages."""
-    return SAMPLE_MOMENT.strftime(date_format)
-
-
-def date_format_problem(date_format: str) -> str | None:
-    """Why ``date_format`` cannot read an export's date-times, or None."""
-    if "%Z" in date_format.replace("%%", ""):
-        return (
-            "reads %Z, a zone's name, which gives no offset: use %z (+01:00, Z) or assume_timezone"
-        )
-    try:
-        back = datetime.strptime(date_format_example(date_format), date_format)
-    except ValueError:
-        back = None
-    if back is None or back.date() != SAMPLE_MOMENT.date():
-        return (
-            "does not name the year, month and day (a format like %d.%m.%Y %H:%M: %Y or %y the "
-            "year, %m or %b the month, %d the day)"
-        )
-    return None
-
-
-def writes_offset(date_format: str) -> bool:
-    """The format reads each time's own offset (``%z``), so no zone need be assumed."""
-    return "%z" in date_format.replace("%%", "")
 
 
 def _formatted_date_time(text: str, date_format: str, zone: tzinfo | None) -> str:
@@ -216,13 +178,13 @@ def _formatted_date_time(text: str, date_format: str, zone: tzinfo | None) -> st
         moment = datetime.strptime(text, date_format)
     except ValueError:
         raise ConversionError(
-            "NOT_A_DATE_TIME",
+            Problem.NOT_A_DATE_TIME,
             f"'{text}' does not match the date format {date_format} "
             f"(e.g. {date_format_example(date_format)}){foreign}",
         ) from None
     if moment.tzinfo is None and zone is None:  # config.py refuses such settings
         raise ConversionError(
-            "NAIVE_DATE_TIME",
+            Problem.NAIVE_DATE_TIME,
             f"'{text}' has no timezone offset; set assume_timezone in the configuration",
         )
     return _in_utc(text, moment, zone, formatted=True)
@@ -239,13 +201,13 @@ def _localized(text: str, moment: datetime, zone: tzinfo, formatted: bool = Fals
     if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
         example = "%z in the date format" if formatted else f"e.g. {text}{_offset(before)}"
         raise ConversionError(
-            "NONEXISTENT_LOCAL_TIME",
+            Problem.NONEXISTENT_LOCAL_TIME,
             f"'{text}' never happened in {zone}: the clocks skipped it, going from "
             f"{_offset(before)} to {_offset(after)}; the export should carry the offset it meant "
             f"({example})",
         )
     raise ConversionError(
-        "AMBIGUOUS_LOCAL_TIME",
+        Problem.AMBIGUOUS_LOCAL_TIME,
         f"'{text}' happened twice in {zone} (the clocks went back from {_offset(before)} to "
         f"{_offset(after)}): it is {format_utc(early)} or {format_utc(late)}; the export should "
         f"carry the offset ({_offset(before)} or {_offset(after)})",
@@ -264,7 +226,7 @@ def _nanoseconds(text: str, fraction: str) -> str:
     The API's date-time (RFC 3339) takes any number; what Connect keeps is nanoseconds."""
     if len(fraction.rstrip("0")) > 9:
         raise ConversionError(
-            "INVALID_DATE_TIME",
+            Problem.INVALID_DATE_TIME,
             f"'{text}' has {len(fraction)} digits after the seconds' point; Connect's "
             "date-times keep at most 9 (nanoseconds)",
         )
@@ -333,7 +295,7 @@ def to_string_list(text: str) -> list[str]:
         value = None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConversionError(
-            "NOT_A_LIST", f'\'{text}\' is not a list of texts written as JSON, e.g. ["a","b"]'
+            Problem.NOT_A_LIST, f'\'{text}\' is not a list of texts written as JSON, e.g. ["a","b"]'
         )
     return value
 
@@ -347,7 +309,7 @@ def refuse_control_characters(text: str, where: str = "") -> None:
     name = C0_NAMES[ord(found.group())]
     gloss = f", {C0_GLOSSES[name]}" if name in C0_GLOSSES else ""
     raise ConversionError(
-        "CONTROL_CHARACTER",
+        Problem.CONTROL_CHARACTER,
         f"holds {name} (U+{ord(found.group()):04X}{gloss}), an invisible control character, "
         f"at character {found.start() + 1}{where}; remove it from the export",
     )

@@ -8,18 +8,19 @@ row-level columns become one element of the row array (``order_lines``) each; in
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from etl.core.codes import Problem
 from etl.core.errors import UnreadableFile
 from etl.core.models import MappedItem, Origin, Violation
 from etl.core.schema import FileKind, FlatModel, Key, Kind, Leaf, Level, UnknownColumn, flat_model
 from etl.read.tables import Table
+from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.convert import (
-    Conventions,
     ConversionError,
     convert,
     convert_custom_value,
@@ -32,21 +33,6 @@ MASK = "***"
 # The tax object of the OpenAPI file (TaxRequest): "Tax rate expressed as a decimal (e.g. `0.20`
 # for 20%)". A rate above 1 is almost surely a percentage: said, but sent as it is.
 TAX_ARRAYS = frozenset({"taxes", "shipping_taxes"})
-RATE_LOOKS_LIKE_PERCENT = "RATE_LOOKS_LIKE_PERCENT"
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnMapping:
-    """A user's renames, constants and ignored columns (the mapping file; see README)."""
-
-    renames: dict[str, tuple[str, ...]] = field(default_factory=dict)  # one column, 1+ paths
-    constants: dict[str, str] = field(default_factory=dict)
-    ignore: frozenset[str] = frozenset()
-    # A date format by column, named as in the export (a constant by its path): strptime's.
-    formats: dict[str, str] = field(default_factory=dict)
-    # The export's words for the values Connect takes, by column named as in the export: each
-    # cell equal to a word (exactly: case and spaces count) is read as its value.
-    values: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def is_tax_rate(leaf: Leaf) -> bool:
@@ -63,14 +49,14 @@ def is_tax_rate(leaf: Leaf) -> bool:
 def percent_rate_warning(
     source: str, rows: tuple[int, ...], item_id: str, path: tuple[Key, ...], text: str
 ) -> Violation:
-    """RATE_LOOKS_LIKE_PERCENT for the rate ``text`` (above 1) at ``path``, as sent."""
+    """Problem.RATE_LOOKS_LIKE_PERCENT for the rate ``text`` (above 1) at ``path``, as sent."""
     where = json_path(path)
     return Violation(
         file=source,
         rows=rows,
         item_id=item_id or None,
         path=where,
-        code=RATE_LOOKS_LIKE_PERCENT,
+        code=Problem.RATE_LOOKS_LIKE_PERCENT,
         message=(
             f"{where[2:]}: {text} looks like a percentage: Connect's tax rate is a decimal (0.20 "
             "for 20%); sent as it is (a warning: the order is not held back), check the export"
@@ -341,7 +327,7 @@ class Mapper:
                     rows,
                     "",
                     f"$.{self.kind.item_id}",
-                    "MISSING_ID",
+                    Problem.MISSING_ID,
                     f"{self.kind.item_id} is empty, so these rows belong to no "
                     f"{self.kind.name[:-1]}",
                     None,
@@ -353,7 +339,7 @@ class Mapper:
                     rows[:1],  # the order's first row, as for every order-level problem
                     item_id,
                     "$",
-                    "MISSING_ORIGIN",
+                    Problem.MISSING_ORIGIN,
                     "no origin: fill origin.channel_id and origin.channel_store_id, or set "
                     "CONNECT_CHANNEL_ID and CONNECT_STORE_ID",
                     None,
@@ -459,7 +445,7 @@ class Mapper:
                 [rows[0], *differing],
                 item.item_id,
                 json_path(leaf.keys),
-                "ROWS_DISAGREE",
+                Problem.ROWS_DISAGREE,
                 f"{leaf.column} must be the same on every row of {self.kind.item_id} "
                 f"'{item.item_id}': row {first_row} has '{shown_first}' but row(s) {rows_text} "
                 f"have '{shown_other}'",
@@ -540,7 +526,7 @@ class Mapper:
                         [other_row, row],
                         target.item_id,
                         f"$.{self.kind.row_property}[{at}].{field}",
-                        "DUPLICATE_LINE_ID",
+                        Problem.DUPLICATE_LINE_ID,
                         message,
                         line_id,
                     )

@@ -15,23 +15,28 @@ import jsonschema
 import jsonschema_rs
 from jsonschema.exceptions import ValidationError
 
+from etl.core.codes import Problem
 from etl.core.formats import FORMATS
 from etl.core.models import MappedItem, Violation
 from etl.core.schema import PERSONAL_FIELDS, FileKind, load_schema
 from etl.transform.mapping import Indexes, json_path, mask, user_keys
 
-FORMAT_CODES = {"date-time": "INVALID_DATE_TIME", "email": "INVALID_EMAIL", "uri": "INVALID_URI"}
+FORMAT_CODES = {
+    "date-time": Problem.INVALID_DATE_TIME,
+    "email": Problem.INVALID_EMAIL,
+    "uri": Problem.INVALID_URI,
+}
 KEYWORD_CODES = {
-    "required": "REQUIRED_FIELD_MISSING",
-    "enum": "NOT_ALLOWED_VALUE",
-    "const": "NOT_ALLOWED_VALUE",
-    "type": "WRONG_TYPE",
-    "minimum": "BELOW_MINIMUM",
-    "maximum": "ABOVE_MAXIMUM",
-    "maxItems": "TOO_MANY_ITEMS",
-    "minItems": "TOO_FEW_ITEMS",
-    "maxLength": "TOO_LONG",
-    "minLength": "TOO_SHORT",
+    "required": Problem.REQUIRED_FIELD_MISSING,
+    "enum": Problem.NOT_ALLOWED_VALUE,
+    "const": Problem.NOT_ALLOWED_VALUE,
+    "type": Problem.WRONG_TYPE,
+    "minimum": Problem.BELOW_MINIMUM,
+    "maximum": Problem.ABOVE_MAXIMUM,
+    "maxItems": Problem.TOO_MANY_ITEMS,
+    "minItems": Problem.TOO_FEW_ITEMS,
+    "maxLength": Problem.TOO_LONG,
+    "minLength": Problem.TOO_SHORT,
 }
 TYPE_WORDS = {
     "string": "a text",
@@ -142,7 +147,7 @@ def describe(
         wanted = TYPE_WORDS.get(str(rule), str(rule))
         message = f"{where}: '{shown}' should be {wanted}"
     elif keyword == "minimum" and rule == 0:
-        code = "NEGATIVE_AMOUNT"
+        code = Problem.NEGATIVE_AMOUNT
         message = f"{where}: {shown} is negative; amounts must be zero or positive"
     elif keyword in ("minimum", "maximum"):
         bound = "at least" if keyword == "minimum" else "at most"
@@ -207,7 +212,7 @@ def refuse_dot_ids(items: list[MappedItem], url_ids: tuple[str, ...]) -> None:
                         rows=item.rows,
                         item_id=item.item_id or None,
                         path=f"$.{dotted}",
-                        code="INVALID_ID",
+                        code=Problem.INVALID_ID,
                         message=(
                             f"{dotted}: '{value}' cannot be used as an id: in the request's "
                             "URL it would name another path"

@@ -27,9 +27,9 @@ import pyarrow.compute as pc
 from etl.core.models import MappedItem, Origin
 from etl.core.schema import FileKind, Key, Kind, Level, flat_model
 from etl.read.tables import Table, text_array
+from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.convert import (
     CONTROL_CHARACTER,
-    Conventions,
     ConversionError,
     convert,
     convert_custom_value,
@@ -38,7 +38,6 @@ from etl.transform.convert import (
 from etl.transform.fast.builder import Build, compile_builder
 from etl.transform.fast.verdict import Unit, Verdicts, nested
 from etl.transform.mapping import (
-    ColumnMapping,
     Mapper,
     PlanColumn,
     column_conventions,

@@ -37,7 +37,6 @@ from etl.read.tables import (
     BLANK_CR_LINE,
     MAX_ROW_BYTES,
     UTF8_NAMES,
-    ReadOptions,
     _check_quotes,
     _encoding_problem,
     _header,
@@ -59,14 +58,9 @@ from etl.read.tables import (
     text_array,
     text_csv_options,
 )
+from etl.settings.options import ColumnMapping, ReadOptions
 from etl.transform.fast.seen import SeenKeys, distinct_pairs, scope_hashes, text_hashes
-from etl.transform.mapping import (
-    CHUNK_ITEMS,
-    ColumnMapping,
-    PlanColumn,
-    resolve_columns,
-    source_texts,
-)
+from etl.transform.mapping import CHUNK_ITEMS, PlanColumn, resolve_columns, source_texts
 
 PARQUET_BATCH_ROWS = 16 * 1024
 

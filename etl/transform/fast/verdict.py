@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema_rs
-import numpy as np
 
 from etl.core.schema import FileKind, Key, Kind, Leaf, Level, load_schema
 
@@ -223,8 +222,3 @@ def nested(values: list[tuple[tuple[Key, ...], Any]]) -> Any:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
     return _listify(root)
-
-
-def reduce_by_item(ok_rows: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Per item: every one of its rows is ok."""
-    return np.logical_and.reduceat(ok_rows, first) if len(first) else np.zeros(0, dtype=bool)

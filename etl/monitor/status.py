@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from etl.core.files import beside
 from etl.core.printable import printable
 from etl.core.summary import parse_summary
-from etl.report.files import beside
 from etl.report.html import LATEST_NAME, REPORT_NAME, run_order
 from etl.state.inbox import PROCESSING, claimed_files, waiting_files
 
