@@ -23,7 +23,7 @@ from etl.operations.actions import (
     track_actions,
 )
 from etl.operations.documents import DocumentRefused, check_documents, load_document, send_documents
-from etl.operations.kinds import OperationContext, precheck, send
+from etl.operations.kinds import OperationContext, operation_for
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
 from etl.state.ledger import Ledger
@@ -284,11 +284,12 @@ def test_anonymization_in_batches_and_past_dates_refused_locally(
     work = OperationContext(
         lambda: client, ledger, settings.outbox, settings.inbox, "f" * 64, "anonymize.csv", "b"
     )
-    precheck(ANONYMIZATION, items, work)
+    operation = operation_for(ANONYMIZATION)
+    operation.precheck(items, work)
     invalid = [i for i in items if i.violations]
     assert [i.item_id for i in invalid] == ["O-7"]
     assert invalid[0].violations[0].code == "ANONYMIZE_DATE_IN_PAST"
-    results, requests = send(ANONYMIZATION, [i for i in items if not i.violations], work, None)
+    results, requests = operation.send([i for i in items if not i.violations], work)
     client.close()
     assert {r.outcome for r in results} == {Outcome.ACCEPTED} and len(results) == 129
     puts = requests_to(sandbox, "/api/channel-platform/v1/orders/anonymize-after")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import orjson
 
+from etl.core.codes import Problem
 from etl.core.errors import NotFound, OutcomeUnknown, RejectedRequest
 from etl.core.files import atomic_writer
 from etl.core.models import ItemResult, MappedItem, Outcome
@@ -127,7 +128,7 @@ def queue_order_actions(
         elif queued.outcome == "accepted" and queued.action_id:
             results.append(_result(item, Outcome.ACCEPTED, message=f"action_id {queued.action_id}"))
         elif queued.outcome == "unknown":
-            results.append(_result(item, Outcome.UNKNOWN, "OUTCOME_UNKNOWN", queued.message))
+            results.append(_result(item, Outcome.UNKNOWN, Problem.OUTCOME_UNKNOWN, queued.message))
         else:
             message = queued.message or "refused by Connect"
             results.append(_result(item, Outcome.REJECTED, "REJECTED", message))

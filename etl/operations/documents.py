@@ -118,7 +118,9 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
     try:
         fd = open_inside(inbox.resolve(), Path(relative).parts, allowed_owners(inbox))
     except FileNotFoundError:
-        raise DocumentRefused("DOCUMENT_MISSING", f"'{relative}' is not in the inbox") from None
+        raise DocumentRefused(
+            Problem.DOCUMENT_MISSING, f"'{relative}' is not in the inbox"
+        ) from None
     except InputRefused as refused:
         raise DocumentRefused(
             Problem.DOCUMENT_PATH_REFUSED, f"'{relative}': {refused.reason}"
@@ -128,7 +130,8 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
         size = max(len(data), os.fstat(fd).st_size)
     if size > MAX_BYTES:
         raise DocumentRefused(
-            "DOCUMENT_TOO_LARGE", f"'{relative}' weighs {size / 1_048_576:.1f} MB; at most 10 MB"
+            Problem.DOCUMENT_TOO_LARGE,
+            f"'{relative}' weighs {size / 1_048_576:.1f} MB; at most 10 MB",
         )
     mime, looks = sniff(data)
     if mime is None:

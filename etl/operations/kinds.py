@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
+from etl.core.codes import Problem
 from etl.core.models import ItemResult, MappedItem, Violation
 from etl.core.schema import (
     ACTION_STATUSES,
@@ -55,13 +57,90 @@ class OperationContext:
         )
 
 
-def precheck(kind: FileKind, items: list[MappedItem], context: OperationContext) -> object:
-    """Checks that need more than the schema, before anything is sent (violations added)."""
-    if kind is ANONYMIZATION:
+class Operation(Protocol):
+    """How the valid items of one kind other than orders reach Connect."""
+
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
+        """Checks that need more than the schema, before anything is sent (violations added)."""
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        """(results, requests) for the valid items."""
+        ...
+
+
+class ActionStatuses:
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
+        pass
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        return send_action_statuses(items, context.actions()), len(items)
+
+
+class OrderActions:
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
+        pass
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        return queue_order_actions(items, context.actions())
+
+
+class TrackActions:
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
+        pass
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        return track_actions(items, context.actions(), context.source_name)
+
+
+class Documents:
+    """Each document is read and checked before anything is sent; the folder they were found in
+    is kept for the upload (the inbox, or the folder the file was moved to)."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
+        self.folder = check_documents(items, context.inbox)
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        folder = self.folder or context.inbox
+        return send_documents(items, folder, context.client), len(items)
+
+
+class Anonymization:
+    def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
         refuse_past_dates(items, context.now())
-    if kind is DOCUMENTS:
-        return check_documents(items, context.inbox)
-    return None
+
+    def send(
+        self, items: list[MappedItem], context: OperationContext
+    ) -> tuple[list[ItemResult], int]:
+        return _anonymize(items, context)
+
+
+OPERATIONS: dict[str, Callable[[], Operation]] = {
+    ACTION_STATUSES.name: ActionStatuses,
+    ORDER_ACTIONS.name: OrderActions,
+    TRACK_ACTIONS.name: TrackActions,
+    DOCUMENTS.name: Documents,
+    ANONYMIZATION.name: Anonymization,
+}
+
+
+def operation_for(kind: FileKind) -> Operation:
+    """A new operation for one file of ``kind`` (it may keep what its precheck found)."""
+    if kind.name not in OPERATIONS:
+        raise ValueError(f"no operation for {kind.name}")
+    return OPERATIONS[kind.name]()
 
 
 def refuse_past_dates(items: list[MappedItem], now: float) -> None:
@@ -77,30 +156,12 @@ def refuse_past_dates(items: list[MappedItem], now: float) -> None:
                     item.rows,
                     item.item_id or None,
                     "$.anonymize_after",
-                    "ANONYMIZE_DATE_IN_PAST",
+                    Problem.ANONYMIZE_DATE_IN_PAST,
                     f"anonymize_after: '{text}' is in the past; Connect only accepts a future "
                     "date (anonymization cannot be undone, so check it)",
                     text,
                 )
             )
-
-
-def send(
-    kind: FileKind, items: list[MappedItem], context: OperationContext, prepared: object
-) -> tuple[list[ItemResult], int]:
-    """(results, requests) for valid items of a kind other than orders."""
-    if kind is ACTION_STATUSES:
-        return send_action_statuses(items, context.actions()), len(items)
-    if kind is ORDER_ACTIONS:
-        return queue_order_actions(items, context.actions())
-    if kind is TRACK_ACTIONS:
-        return track_actions(items, context.actions(), context.source_name)
-    if kind is DOCUMENTS:
-        inbox = prepared if isinstance(prepared, Path) else context.inbox
-        return send_documents(items, inbox, context.client), len(items)
-    if kind is ANONYMIZATION:
-        return _anonymize(items, context)
-    raise ValueError(f"no sender for {kind.name}")
 
 
 def _anonymize(items: list[MappedItem], context: OperationContext) -> tuple[list[ItemResult], int]:

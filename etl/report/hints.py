@@ -71,6 +71,21 @@ CODE_HINTS: dict[str, str] = {
     "and without symbolic links: copy the file into the inbox.",
     Problem.DOCUMENT_TYPE_REFUSED: "Send the document as one of the file types the message "
     "lists (a PDF, an image): convert it, or name the right file.",
+    Problem.ANONYMIZE_DATE_IN_PAST: "Connect only anonymizes at a future date, and it cannot be "
+    "undone: check the date, then write one after now.",
+    Problem.DOCUMENT_MISSING: "Put the document in the inbox under the path the row names (or fix "
+    "the path), then drop the file again.",
+    Problem.DOCUMENT_TOO_LARGE: "Connect takes documents of at most 10 MB: compress or split it.",
+    Problem.INVALID_FORMAT: "The value is not written the way Connect expects here: the message "
+    "says which format.",
+    Problem.NUMBER_TOO_LARGE: "The number is too large to be sent exactly (over 2^63): look for a "
+    "typo or a value from another column.",
+    Problem.OUTCOME_UNKNOWN: "Connect may or may not have acted on this call, and it is not sent "
+    "twice: check the order in Connect before sending it again.",
+    Problem.SCHEMA_VIOLATION: "The value breaks one of Connect's rules for this field: the message "
+    "says which.",
+    Problem.TOO_LARGE: "The order alone is larger than Connect accepts in one request: shorten "
+    "its longest texts or split its lines.",
     Problem.NOT_SENT: "Connect could not be reached: the next run sends these orders by itself.",
     Problem.RATE_LOOKS_LIKE_PERCENT: "A warning, not an error: the order was sent (or is valid) "
     "with "

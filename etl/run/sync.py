@@ -45,9 +45,8 @@ from etl.core.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.core.printable import printable
 from etl.core.schema import ORDERS
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
-from etl.operations import kinds as operations
 from etl.operations.actions import ActionContext, due_work
-from etl.operations.kinds import OperationContext
+from etl.operations.kinds import OperationContext, operation_for
 from etl.report.files import write_errors, write_items
 from etl.run.check import (
     Prepared,
@@ -799,7 +798,8 @@ class Sync:
             batch_prefix=f"{file_run.sha256[:8]}-{self.run.run_id}",
             poll_seconds=self.settings.action_poll_seconds,
         )
-        loaded = operations.precheck(kind, items, context)
+        operation = operation_for(kind)
+        operation.precheck(items, context)
         prepared.user_columns.restate(items)  # the precheck's problems too
         valid = []
         for item in items:
@@ -816,7 +816,7 @@ class Sync:
             self._mark_failed(valid, "", file_run, reason)
             return
         try:
-            results, requests = operations.send(kind, valid, context, loaded)
+            results, requests = operation.send(valid, context)
         except (*STOPPING_ERRORS, ApiError) as caught:
             error = caught if isinstance(caught, STOPPING_ERRORS) else undocumented_answer(caught)
             # Calls already made are repeated by the next run, harmlessly: a status already

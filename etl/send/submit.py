@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from etl.core.codes import Problem
 from etl.core.errors import ApiError, NotFound, RejectedRequest
 from etl.core.models import MappedItem, Origin, Outcome
 from etl.send.batch import request_bytes
@@ -114,7 +115,9 @@ def _deliver(
         if len(items) == 1:
             message = f"{error}: this order alone is larger than Connect accepts in one request"
             delivery.results.append(
-                Delivered(items[0], Outcome.REJECTED, batch_id, error.status, "TOO_LARGE", message)
+                Delivered(
+                    items[0], Outcome.REJECTED, batch_id, error.status, Problem.TOO_LARGE, message
+                )
             )
             return
         middle = len(items) // 2

@@ -66,7 +66,7 @@ def to_integer(text: str) -> int:
     # Counted before int(): Python refuses to parse more than 4,300 digits (a ValueError).
     if len(digits) > len(str(LARGEST_INTEGER)) or int(digits) > LARGEST_INTEGER:
         raise ConversionError(
-            "NUMBER_TOO_LARGE",
+            Problem.NUMBER_TOO_LARGE,
             f"{_shown_number(text)} is too large for a whole number "
             f"(the largest is {LARGEST_INTEGER})",
         )

@@ -131,7 +131,7 @@ def describe(
         shown = mask(shown)
     where = json_path(keys)[2:] or "the order"
     keyword = str(error.validator)
-    code = KEYWORD_CODES.get(keyword, "SCHEMA_VIOLATION")
+    code = KEYWORD_CODES.get(keyword, Problem.SCHEMA_VIOLATION)
     if keyword == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         path = json_path((*keys, missing))
@@ -141,7 +141,7 @@ def describe(
         text = f"'{shown}'" if shown is not None else "this value"
         message = f"{where}: {text} is not one of {', '.join(map(str, allowed))}"
     elif keyword == "format":
-        code = FORMAT_CODES.get(str(rule), "INVALID_FORMAT")
+        code = FORMAT_CODES.get(str(rule), Problem.INVALID_FORMAT)
         message = f"{where}: '{shown}' is not a valid {rule}"
     elif keyword == "type":
         wanted = TYPE_WORDS.get(str(rule), str(rule))
