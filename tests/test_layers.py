@@ -84,6 +84,19 @@ def test_every_room_imports_only_the_rooms_below_it() -> None:
     assert crossings(PACKAGE) == []
 
 
+def test_no_module_imports_another_modules_private_names() -> None:
+    private = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("etl"):
+                private += [
+                    f"etl/{path.relative_to(PACKAGE)}:{node.lineno} {node.module}.{alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and alias.name != "__version__"
+                ]
+    assert private == []
+
+
 def test_every_room_of_the_package_has_its_place_in_the_order() -> None:
     rooms = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     rooms |= {p.stem for p in PACKAGE.glob("*.py")}

@@ -94,7 +94,7 @@ def read_table(
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
     if PurePath(name or path.name).suffix.lower() == ".parquet":
-        return _read_parquet(path, ignore, lists, name)
+        return read_parquet(path, ignore, lists, name)
     return _read_csv(path, options)
 
 
@@ -137,7 +137,7 @@ def _decode_sample(path: Path, raw: bytes, encoding: str) -> str:
         if error.start >= len(raw) - 4:  # a multi-byte character cut by the sample's end
             text = raw[: error.start].decode(encoding)
         else:
-            raise UnreadableFile(str(path), _encoding_problem(raw, error, encoding)) from None
+            raise UnreadableFile(str(path), encoding_problem(raw, error, encoding)) from None
     except LookupError:
         raise UnreadableFile(str(path), f"unknown encoding '{encoding}'") from None
     return text.removeprefix("\ufeff")
@@ -182,7 +182,7 @@ def line_number(raw: bytes, position: int) -> int:
     return ends + 1
 
 
-def _encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> str:
+def encoding_problem(raw: bytes, error: UnicodeDecodeError, encoding: str) -> str:
     line = line_number(raw, error.start)
     problem = (
         f"the file is not valid {encoding.upper()} (byte 0x{raw[error.start]:02X} on line {line})"
@@ -206,7 +206,7 @@ def csv_problem(
         try:
             raw.decode(encoding)
         except UnicodeDecodeError as decode_error:
-            return UnreadableFile(str(path), _encoding_problem(raw, decode_error, encoding))
+            return UnreadableFile(str(path), encoding_problem(raw, decode_error, encoding))
     if "straddling object" in str(error):  # its advice, "increase block size", no one can take
         return UnreadableFile(str(path), _row_too_long(path))
     return UnreadableFile(str(path), f"the CSV cannot be parsed: {error}")
@@ -262,7 +262,7 @@ def longest_row(path: Path) -> tuple[int, int, bool]:
     return best_row, best_size, False
 
 
-def _header(path: Path, sample: str, delimiter: str, configured: bool = False) -> list[str]:
+def read_header(path: Path, sample: str, delimiter: str, configured: bool = False) -> list[str]:
     """The header's column names, or UnreadableFile saying why there are none to read.
     ``configured``: the delimiter comes from the settings, not from sniffing."""
     try:
@@ -329,7 +329,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     raw = path.read_bytes()
     sample = read_head(path, options.encoding, raw)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
+    names = read_header(path, sample, delimiter, configured=options.delimiter is not None)
     invalid: list[Any] = []
 
     def keep_invalid(row: Any) -> str:
@@ -344,7 +344,7 @@ def read_arrow(path: Path, options: ReadOptions) -> tuple[pa.Table, list[int]]:
     except (pa.ArrowInvalid, UnicodeDecodeError) as error:
         raise csv_problem(path, options.encoding, error, raw) from None
     if raw.count(b'"') % 2 == 1:
-        _check_quotes(path, raw, options.encoding, delimiter)
+        check_quotes(path, raw, options.encoding, delimiter)
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
     # A header without rows is read (a day without orders): the pipeline reports it as empty.
@@ -393,7 +393,7 @@ def ragged_rows(path: Path, invalid: list[Any], delimiter: str) -> UnreadableFil
     )
 
 
-def _check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None:
+def check_quotes(path: Path, raw: bytes, encoding: str, delimiter: str) -> None:
     """An odd number of quotes may be a quote left open, which swallows every row after it."""
     text = raw.decode(encoding).removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -441,7 +441,7 @@ def parquet_problem(path: Path, name: str, error: Exception) -> UnreadableFile:
     return UnreadableFile(str(path), f"not a readable Parquet file ({first})")
 
 
-def _read_parquet(
+def read_parquet(
     path: Path,
     ignore: Collection[str] = (),
     lists: Collection[str] | None = None,

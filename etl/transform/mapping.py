@@ -250,7 +250,7 @@ class Mapper:
 
     # --- grouping -------------------------------------------------------------------------------
 
-    def _origin_of(self, row: int) -> Origin | None:
+    def origin_of(self, row: int) -> Origin | None:
         if not self.kind.has_origin:
             # Its requests carry none (a document's origin is in its body): a default origin
             # would only show in items.csv, as if it had been sent.
@@ -272,13 +272,13 @@ class Mapper:
         id_column = next((c for c in self.columns if c.leaf.keys == self.kind.id_keys), None)
         if not self.kind.group_rows:
             return [
-                (self._origin_of(row), id_column.cells[row] if id_column else "", [row])
+                (self.origin_of(row), id_column.cells[row] if id_column else "", [row])
                 for row in range(self.table.num_rows)
             ]
         assert id_column is not None  # resolve_columns refuses a file without it
         groups: dict[tuple[Origin | None, str], list[int]] = {}
         for row in range(self.table.num_rows):
-            key = (self._origin_of(row), id_column.cells[row])
+            key = (self.origin_of(row), id_column.cells[row])
             groups.setdefault(key, []).append(row)
         return [(origin, item_id, rows) for (origin, item_id), rows in groups.items()]
 
@@ -288,7 +288,7 @@ class Mapper:
         """Every item of the table, in the order its first row appears."""
         line_ids: dict[tuple[str, str], tuple[MappedItem, int, int]] = {}
         for origin, item_id, rows in self._groups():
-            item = self._build(origin, item_id, rows)
+            item = self.build_item(origin, item_id, rows)
             self._check_unique_line_ids(item, rows, line_ids)
             yield item
 
@@ -316,7 +316,7 @@ class Mapper:
             value=value,
         )
 
-    def _build(self, origin: Origin | None, item_id: str, rows: list[int]) -> MappedItem:
+    def build_item(self, origin: Origin | None, item_id: str, rows: list[int]) -> MappedItem:
         spreadsheet_rows = tuple(self.table.row_numbers[r] for r in rows)
         item = MappedItem(
             item_id=item_id, origin=origin, body={}, rows=spreadsheet_rows, source=self.source
@@ -460,7 +460,7 @@ class Mapper:
             for keys in self.empty_objects[Level.ROW]:
                 body.setdefault(str(keys[0]), {})
         gaps: Indexes = {}
-        _listify(item.body, (), gaps)
+        listify(item.body, (), gaps)
         item.indexes = gaps or None
         self._type_custom_values(item, item.body, [rows[0]], ())
         for position, body in enumerate(row_bodies):
@@ -541,7 +541,7 @@ def _mapped(cells: list[str], values: tuple[tuple[str, str], ...]) -> list[str]:
     return [words.get(cell, cell) for cell in cells]
 
 
-def _listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None) -> Any:
+def listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None) -> Any:
     """Turn dicts keyed by array index into lists, closing gaps (an empty element is absent);
     ``gaps`` gets the user's indexes of each array that had some, by its path as sent."""
     if isinstance(node, dict):
@@ -551,11 +551,11 @@ def _listify(node: Any, path: tuple[Key, ...] = (), gaps: Indexes | None = None)
                 if gaps is not None and order[-1] != len(order) - 1:
                     gaps[(*path, key)] = tuple(order)
                 node[key] = [
-                    _listify(value[i], (*path, key, at), gaps) for at, i in enumerate(order)
+                    listify(value[i], (*path, key, at), gaps) for at, i in enumerate(order)
                 ]
             else:
-                _listify(value, (*path, key), gaps)
+                listify(value, (*path, key), gaps)
     elif isinstance(node, list):
         for at, element in enumerate(node):
-            _listify(element, (*path, at), gaps)
+            listify(element, (*path, at), gaps)
     return node

@@ -3,7 +3,7 @@
 Each distinct cell text of a chunk is converted and JSON-encoded once (cells are
 dictionary-encoded). Which cells of a row are empty decides the shape of the row's JSON (key order,
 lazily created objects, arrays with gaps closed): one template per shape, derived once by running
-the generated equivalent of ``Mapper._build`` on placeholder values and letting orjson write it.
+the generated equivalent of ``Mapper.build_item`` on placeholder values and letting orjson write it.
 The rows' and items' JSON are then joined in Arrow, and orjson parses them back into the dicts the
 validator needs. Items with a problem (a cell that does not convert, item-level cells that
 disagree, no id or origin, a custom value of the wrong type) are built by ``mapping.Mapper``
@@ -772,7 +772,7 @@ class Assembler:
             size = starts[g + 1] - starts[g]
             local = list(range(offset, offset + size))
             offset += size
-            built[g] = mapper._build(mapper._origin_of(local[0]), id_cells[local[0]], local)
+            built[g] = mapper.build_item(mapper.origin_of(local[0]), id_cells[local[0]], local)
         return built
 
 

@@ -1,6 +1,6 @@
 """Leaves of one level -> a generated function that builds item bodies exactly as Mapper does.
 
-``Mapper._build`` and ``_finish`` walk every cell and every leaf's path for every item; the
+``Mapper.build_item`` and ``_finish`` walk every cell and every leaf's path for every item; the
 generated function does the same work in straight-line code, one statement per leaf, with the
 intermediate objects created when their first field is filled (so keys come in the same order),
 arrays keyed by index turned into lists with gaps closed, and required empty objects added.
@@ -27,7 +27,7 @@ def compile_builder(
     empty_item: list[str],
     empty_row: list[str],
 ) -> Build:
-    """A function building item bodies exactly as Mapper._build + _finish (without custom typing).
+    """A function building item bodies as Mapper.build_item + _finish (without custom typing).
 
     ``build(groups, starts, I, R, M)``: item ``g`` spans rows ``starts[g]:starts[g+1]``; ``I[j][g]``
     is the converted value of item-level column j for item g, ``R[j][r]`` the one of row-level

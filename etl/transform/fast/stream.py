@@ -37,11 +37,9 @@ from etl.read.tables import (
     BLANK_CR_LINE,
     MAX_ROW_BYTES,
     UTF8_NAMES,
-    _check_quotes,
-    _encoding_problem,
-    _header,
-    _read_parquet,
+    check_quotes,
     csv_problem,
+    encoding_problem,
     ends_in_cr,
     first_line_end,
     header_only,
@@ -51,6 +49,8 @@ from etl.read.tables import (
     ragged_rows,
     read_arrow,
     read_head,
+    read_header,
+    read_parquet,
     refuse_bytes_not_text,
     refuse_missing_or_empty,
     refuse_unflat_columns,
@@ -205,7 +205,7 @@ def _open_csv(
 ) -> Source:
     sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
-    names = _header(path, sample, delimiter, configured=options.delimiter is not None)
+    names = read_header(path, sample, delimiter, configured=options.delimiter is not None)
     try:
         columns: list[PlanColumn] | None = resolve_columns(names, name, kind, mapping)
         problem: UnreadableFile | None = None
@@ -239,7 +239,7 @@ def _open_csv(
     if scanned.bad_utf8 >= 0 and codecs.lookup(options.encoding).name in UTF8_NAMES:
         raise UnreadableFile(str(path), _not_utf8(path, scanned.bad_utf8, options.encoding))
     if quotes % 2 == 1:
-        _check_quotes(path, path.read_bytes(), options.encoding, delimiter)
+        check_quotes(path, path.read_bytes(), options.encoding, delimiter)
     if invalid:
         raise ragged_rows(path, invalid, delimiter)
     pa.default_memory_pool().release_unused()  # the key columns' buffers, back to the system
@@ -270,13 +270,13 @@ def _open_csv(
 
 
 def _not_utf8(path: Path, offset: int, encoding: str) -> str:
-    """read._encoding_problem's words for the byte at ``offset`` (read up to it: a rare path)."""
+    """read.encoding_problem's words for the byte at ``offset`` (read up to it: a rare path)."""
     with path.open("rb") as handle:
         raw = handle.read(offset + 4)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        return _encoding_problem(raw, error, encoding)
+        return encoding_problem(raw, error, encoding)
     raise AssertionError(f"byte {offset} was found not UTF-8")
 
 
@@ -404,7 +404,7 @@ def _open_parquet(
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as error:
-        _read_parquet(path, mapping.ignore, name=name)  # raises read_table's reason, word for word
+        read_parquet(path, mapping.ignore, name=name)  # raises read_table's reason, word for word
         raise parquet_problem(path, name, error) from None
     originals = list(schema.names)
     names = [name.strip() for name in originals]
@@ -460,7 +460,7 @@ def _refuse_unflat(
     columns: list[PlanColumn],
     original: dict[str, str],
 ) -> None:
-    """The checks of read._read_parquet, before anything is built or sent: no column the plan
+    """The checks of read.read_parquet, before anything is built or sent: no column the plan
     reads holds values without a flat meaning (a list only for a custom attribute's value, whose
     type may be LIST), and bytes are UTF-8 text."""
     used = {c.source for c in columns if c.constant is None}

@@ -213,7 +213,7 @@ class Verdicts:
 
 def nested(values: list[tuple[tuple[Key, ...], Any]]) -> Any:
     """A unit's content from its (relative path, value) pairs, as Mapper builds and lists it."""
-    from etl.transform.mapping import _listify
+    from etl.transform.mapping import listify
 
     root: dict[Any, Any] = {}
     for keys, value in values:
@@ -221,4 +221,4 @@ def nested(values: list[tuple[tuple[Key, ...], Any]]) -> Any:
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
-    return _listify(root)
+    return listify(root)
