@@ -128,3 +128,19 @@ def test_every_problem_code_has_a_hint_and_every_hint_a_code() -> None:
     from etl.report.hints import CODE_HINTS
 
     assert set(CODE_HINTS) == set(Problem)
+
+
+def test_problem_codes_are_written_as_members_not_as_text() -> None:
+    """A Violation's code is a Problem member: a code typed as text escapes the hints' check."""
+    typed = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "sandbox" in path.parts:
+            continue  # the sandbox answers Connect's own codes
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Violation"):
+                continue
+            code = node.args[4] if len(node.args) > 4 else None
+            code = next((k.value for k in node.keywords if k.arg == "code"), code)
+            if isinstance(code, ast.Constant):
+                typed.append(f"etl/{path.relative_to(PACKAGE)}:{node.lineno} {code.value!r}")
+    assert typed == []
