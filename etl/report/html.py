@@ -47,7 +47,7 @@ class ReportMissing(UsageError):
 
 
 @dataclass(frozen=True)
-class Problem:
+class ProblemRow:
     """One row of a file's problem table."""
 
     rows: str
@@ -83,7 +83,7 @@ class FileView:
     outcomes: list[tuple[str, int]]
     bars: list[Bar]
     codes: list[tuple[str, int, str]]  # code, count, what to do
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[ProblemRow] = field(default_factory=list)
     problem_count: int = 0
     errors_csv: str = ""
     items_csv: str = ""
@@ -167,7 +167,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
     view.items_csv = items.name if items.is_file() else ""
     codes: Counter[str] = Counter()
 
-    def keep(problem: Problem) -> None:
+    def keep(problem: ProblemRow) -> None:
         codes[problem.code] += 1
         view.problem_count += 1
         if len(view.problems) < limit:
@@ -178,7 +178,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
         code, path = restored(row.get("code", "")), row.get("field", "")
         value, message = restored(row.get("value", "")), restored(row.get("message", ""))
         keep(
-            Problem(
+            ProblemRow(
                 rows=row.get("row", "").replace(",", ", "),
                 order_id=restored(row.get("id", "")),
                 field=path,
@@ -194,7 +194,7 @@ def _file_view(run_dir: Path, entry: dict[str, Any], limit: int) -> FileView:
         if row.get("outcome") in NOT_DELIVERED:
             code = restored(row.get("code") or row.get("outcome", ""))
             keep(
-                Problem(
+                ProblemRow(
                     rows=row.get("rows", "").replace(",", ", "),
                     order_id=restored(row.get("id", "")),
                     field="",
