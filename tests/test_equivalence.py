@@ -31,7 +31,7 @@ from etl.report.files import write_errors, write_items
 from etl.run.check import check_file, prepare
 from etl.run.parallel import Workers
 from etl.send.batch import Batcher
-from etl.settings.config import Settings, SourceFormat
+from etl.settings.config import ExportFormat, Settings
 from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.mapping import Mapper
 from etl.transform.validate import validate_items, validator_for
@@ -189,9 +189,9 @@ def reports(folder: Path, name: str) -> dict[str, bytes]:
 
 
 def compare(
-    path: Path, tmp_path: Path, workers: Workers | None, source: SourceFormat | None = None
+    path: Path, tmp_path: Path, workers: Workers | None, source: ExportFormat | None = None
 ) -> None:
-    settings = Settings(outbox=tmp_path / "out", default_source=source or SourceFormat())
+    settings = Settings(outbox=tmp_path / "out", default_source=source or ExportFormat())
     slow, fast = tmp_path / "slow", tmp_path / "fast"
     slow.mkdir(exist_ok=True)
     fast.mkdir(exist_ok=True)
@@ -386,7 +386,7 @@ def in_formats(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
     return rows
 
 
-DATED_SOURCE = SourceFormat(
+DATED_SOURCE = ExportFormat(
     conventions=Conventions(assume_timezone=BERLIN, date_format=FILE_FORMAT),
     mapping=ColumnMapping(formats=OWN_FORMATS),
 )
@@ -453,7 +453,7 @@ def in_words(rows: list[dict[str, str]], seed: int) -> list[dict[str, str]]:
 def test_value_maps_give_the_same_reports(tmp_path: Path) -> None:
     rows = in_words(messy_rows(400, seed=10), seed=10)
     path = write(tmp_path / "orders-words.csv", rows)
-    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    source = ExportFormat(mapping=ColumnMapping(values=WORDS))
     compare(path, tmp_path, workers=None, source=source)
     problems = (tmp_path / "fast" / "orders-words.csv.errors.csv").read_text()
     found = [row for row in csv.DictReader(problems.splitlines())]
@@ -467,7 +467,7 @@ def test_value_maps_give_the_same_reports_with_scattered_orders(tmp_path: Path) 
     rows = in_words(messy_rows(300, seed=11), seed=11)
     random.Random(11).shuffle(rows)
     path = write(tmp_path / "orders-words.csv", rows)
-    source = SourceFormat(mapping=ColumnMapping(values=WORDS))
+    source = ExportFormat(mapping=ColumnMapping(values=WORDS))
     assert prepare(path, Settings(default_source=source)).stream.numbers is not None  # type: ignore[union-attr]
     compare(path, tmp_path, workers=None, source=source)
 

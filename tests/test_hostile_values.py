@@ -26,7 +26,7 @@ from etl.read.tables import read_table, text_array
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
-from etl.settings.config import SourceFormat
+from etl.settings.config import ExportFormat
 from etl.settings.options import Conventions, ReadOptions
 from etl.transform.convert import ConversionError, convert
 from etl.transform.fast.stream import Utf8Check
@@ -140,7 +140,7 @@ def _settings(read: dict[str, object]) -> dict[str, object]:
         return {}
     zone = read.get("assume_timezone")
     conventions = Conventions(assume_timezone=ZoneInfo(str(zone)) if zone else None)
-    return {"default_source": SourceFormat(conventions=conventions)}
+    return {"default_source": ExportFormat(conventions=conventions)}
 
 
 ORDER_CASES: list[OrderCase] = [
@@ -1031,7 +1031,7 @@ def test_a_byte_the_configured_encoding_cannot_read_is_explained(
     config.write_text(f'[read]\nencoding = "{encoding}"\n')
     code, _, err = run_cli("check", tmp_path / name, "--config", config, "--outbox", tmp_path)
     assert (code, err) == (2, f"{name}: UNREADABLE: {reason}\n")
-    source = SourceFormat(read=ReadOptions(encoding=encoding))
+    source = ExportFormat(read=ReadOptions(encoding=encoding))
     settings = settings_for(sandbox, tmp_path, default_source=source)
     (settings.inbox / name).write_bytes(data)
     run = Sync(settings, lambda: ConnectClient(settings, sleep=lambda s: None))()

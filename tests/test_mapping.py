@@ -9,13 +9,13 @@ import pytest
 from etl.core.errors import UnreadableFile
 from etl.core.models import MappedItem, Origin
 from etl.run.check import iter_validated, prepare
-from etl.settings.config import Settings, SourceFormat, load_mapping_file
+from etl.settings.config import ExportFormat, Settings, load_mapping_file
 
 from .conftest import base_line, write_rows
 
 
 def mapped(
-    path: Path, settings: Settings | None = None, source: SourceFormat | None = None
+    path: Path, settings: Settings | None = None, source: ExportFormat | None = None
 ) -> list[MappedItem]:
     prepared = prepare(path, settings or Settings(), source)
     return [item for chunk in iter_validated(prepared) for item in chunk]
@@ -208,7 +208,7 @@ def test_mapping_file_renames_fans_out_sets_constants_and_ignores(tmp_path: Path
     ):
         del row[old]
     row.update({"Nr": "0042", "Datum": "2026-07-01 12:00:00", "Preis": "1234,50", "Notiz": "x"})
-    source = load_mapping_file(mapping, SourceFormat())
+    source = load_mapping_file(mapping, ExportFormat())
     (item,) = mapped(write_rows(tmp_path / "orders.csv", [row], delimiter=";"), source=source)
     assert item.violations == []
     assert item.item_id == "0042"
@@ -221,6 +221,6 @@ def test_mapping_file_renames_fans_out_sets_constants_and_ignores(tmp_path: Path
 def test_a_constant_that_is_also_a_column_is_refused(tmp_path: Path) -> None:
     mapping = tmp_path / "m.toml"
     mapping.write_text('[constants]\n"status" = "SHIPPED"\n', encoding="utf-8")
-    source = load_mapping_file(mapping, SourceFormat())
+    source = load_mapping_file(mapping, ExportFormat())
     with pytest.raises(UnreadableFile, match="both a column"):
         mapped(write_rows(tmp_path / "orders.csv", [base_line()]), source=source)

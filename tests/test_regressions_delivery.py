@@ -24,7 +24,7 @@ from etl.run.check import check_file
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
-from etl.settings.config import Secret, Settings, SourceFormat
+from etl.settings.config import ExportFormat, Secret, Settings
 from etl.settings.options import Conventions, ReadOptions
 from etl.transform.fast import stream
 
@@ -146,7 +146,7 @@ def test_item1_a_file_refused_for_its_encoding_is_sent_once_the_encoding_is_set(
     assert first.run.files[0].status == "unreadable"
     assert "encoding" in first.run.files[0].reason
     # The advice followed: the encoding set, the same file dropped again.
-    latin = replace(settings, default_source=SourceFormat(read=ReadOptions(encoding="latin-1")))
+    latin = replace(settings, default_source=ExportFormat(read=ReadOptions(encoding="latin-1")))
     shutil.copy(export, settings.inbox / "orders-latin.csv")
     second = _run(latin)
     assert [f.status for f in second.run.files] == ["processed"]
@@ -165,7 +165,7 @@ def test_item1_orders_invalid_for_decimal_commas_are_sent_once_the_setting_is_fi
     shutil.copy(export, settings.inbox / "orders-eu.csv")
     assert _run(settings).run.exit_code == 1
     comma = replace(
-        settings, default_source=SourceFormat(conventions=Conventions(decimal_comma=True))
+        settings, default_source=ExportFormat(conventions=Conventions(decimal_comma=True))
     )
     shutil.copy(export, settings.inbox / "orders-eu.csv")
     second = _run(comma)

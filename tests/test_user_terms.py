@@ -14,7 +14,7 @@ from etl.report.html import load_report
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 from etl.send.client import ConnectClient
-from etl.settings.config import SourceFormat, load_mapping_file
+from etl.settings.config import ExportFormat, load_mapping_file
 
 from .conftest import SAMPLES, RunCli, base_line, settings_for, write_rows
 
@@ -211,7 +211,7 @@ def test_the_html_report_shows_the_users_column(tmp_path: Path, run_cli: RunCli)
 def test_run_names_the_same_columns_and_rows_as_check(
     sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli
 ) -> None:
-    source = load_mapping_file(EU_MAPPING, SourceFormat())
+    source = load_mapping_file(EU_MAPPING, ExportFormat())
     settings = settings_for(sandbox, tmp_path, default_source=source)
     path = eu_mistakes(settings.inbox / "orders-eu-mistakes.csv")
     _, check_dir = check(run_cli, path, tmp_path / "check-out", "--mapping", EU_MAPPING)

@@ -30,9 +30,9 @@ from etl.core.summary import FileSummary, RunSummary
 from etl.core.version import __version__
 from etl.settings.config import (
     FLAG_NAMES,
+    ExportFormat,
     Secret,
     Settings,
-    SourceFormat,
     checked_number,
     load_mapping_file,
     load_settings,
@@ -390,7 +390,7 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    source: SourceFormat | None = None
+    source: ExportFormat | None = None
     if args.mapping is not None:
         source = load_mapping_file(args.mapping, settings.default_source)
     files = checked_files(args.files)

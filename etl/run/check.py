@@ -40,9 +40,9 @@ from etl.run.parallel import (
     validated,
 )
 from etl.send.batch import Batch, Batcher, request_parts
-from etl.settings.config import Settings, SourceFormat
+from etl.settings.config import ExportFormat, Settings
 from etl.transform.columns import UserColumns
-from etl.transform.fast.stream import FileScan, Source, open_source, paused_gc, scan_file
+from etl.transform.fast.stream import FileScan, OpenedFile, open_file, paused_gc, scan_file
 from etl.transform.mapping import Mapper
 from etl.transform.validate import refuse_dot_ids, validate_items, validator_for
 
@@ -69,10 +69,10 @@ class Prepared:
 
     path: Path
     kind: FileKind
-    source: SourceFormat
+    source: ExportFormat
     rows: int
     user_columns: UserColumns
-    stream: Source | None = None
+    stream: OpenedFile | None = None
     mapper: Mapper | None = None
 
 
@@ -96,7 +96,7 @@ def streamable(kind: FileKind) -> bool:
 def prepare(
     path: Path,
     settings: Settings,
-    source: SourceFormat | None = None,
+    source: ExportFormat | None = None,
     scan: Future[FileScan] | None = None,
     data: Path | None = None,
     kind: FileKind | None = None,
@@ -112,7 +112,7 @@ def prepare(
         )
     source = source or settings.source_for(path)
     if streamable(kind):
-        stream = open_source(
+        stream = open_file(
             data or path,
             kind,
             source.read,
@@ -377,7 +377,7 @@ def check_file(
     path: Path,
     settings: Settings,
     run_dir: Path,
-    source: SourceFormat | None = None,
+    source: ExportFormat | None = None,
     observer: Observer | None = None,
     workers: Workers | None = None,
     kind: FileKind | None = None,
@@ -458,7 +458,7 @@ def _size(path: Path) -> int:
 def check_files(
     paths: list[Path],
     settings: Settings,
-    source: SourceFormat | None = None,
+    source: ExportFormat | None = None,
     observer: Observer | None = None,
     kind: FileKind | None = None,
 ) -> tuple[RunSummary, Path]:

@@ -29,7 +29,7 @@ from etl.report.files import GUARDED_STARTS, csv_text, error_row, item_row, neut
 from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.columns import UserColumns
 from etl.transform.fast.assemble import Assembler
-from etl.transform.fast.stream import Chunk, Source, paused_gc
+from etl.transform.fast.stream import Chunk, OpenedFile, paused_gc
 from etl.transform.mapping import PlanColumn
 from etl.transform.validate import validate_items, validator_for
 
@@ -320,7 +320,7 @@ class Workers:
 
 
 def validated(
-    source: Source,
+    source: OpenedFile,
     job: FileJob,
     workers: Workers | None = None,
     keep_bodies: bool = True,

@@ -71,7 +71,7 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class SourceFormat:
+class ExportFormat:
     """How one kind of export is written, and the user's column mapping for it."""
 
     read: ReadOptions = field(default_factory=ReadOptions)
@@ -82,7 +82,7 @@ class SourceFormat:
 @dataclass(frozen=True)
 class MappingRule:
     glob: str
-    source: SourceFormat
+    source: ExportFormat
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Settings:
     action_flush_seconds: float = 300.0  # watch: order action log flush (at least 60)
     action_poll_seconds: float = 300.0  # tracked action polling per id (at least 60)
     rescan_seconds: float = 30.0
-    default_source: SourceFormat = field(default_factory=SourceFormat)
+    default_source: ExportFormat = field(default_factory=ExportFormat)
     mapping_rules: tuple[MappingRule, ...] = ()
     target_name: str = ""  # names the target instead of the URL and credential (the sandbox)
     fresh_ledger: bool = False  # adopt a ledger that is new or older than the outbox knew
@@ -147,7 +147,7 @@ class Settings:
             return Origin(self.channel_id, self.store_id)
         return None
 
-    def source_for(self, path: Path) -> SourceFormat:
+    def source_for(self, path: Path) -> ExportFormat:
         """The first mapping rule whose glob matches the file name, else the default."""
         for rule in self.mapping_rules:
             if fnmatch.fnmatch(path.name, rule.glob):
@@ -365,7 +365,7 @@ def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadO
     return ReadOptions(encoding=encoding, delimiter=delimiter)
 
 
-def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
+def load_mapping_file(path: Path, base: ExportFormat) -> ExportFormat:
     """A mapping file: renames, constants, ignored columns and read conventions (README)."""
     data = _read_toml(path, "mapping file")
     check_mapping(data, path)
@@ -387,7 +387,7 @@ def load_mapping_file(path: Path, base: SourceFormat) -> SourceFormat:
         raise UsageError(f"{where}: ignore is a list of column names")
     read_table = data.get("read", {})
     conventions = _conventions(read_table, base.conventions, where)
-    return SourceFormat(
+    return ExportFormat(
         read=_read_options(read_table, base.read, where),
         conventions=conventions,
         mapping=ColumnMapping(
@@ -492,7 +492,7 @@ def load_settings_with_origins(
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     base_dir = Path(".")
-    default_source = SourceFormat()
+    default_source = ExportFormat()
     rules: list[MappingRule] = []
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     if path is not None:
@@ -560,7 +560,7 @@ def load_settings_with_origins(
             values["alert_api_down_minutes"] = number
             found("alert_api_down_minutes", "alerts")
         read_table = data.get("read", {})
-        default_source = SourceFormat(
+        default_source = ExportFormat(
             read=_read_options(read_table, ReadOptions(), f"config file {path}"),
             conventions=_conventions(read_table, Conventions(), f"config file {path}"),
         )

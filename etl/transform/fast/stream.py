@@ -86,7 +86,7 @@ class Chunk:
 
 
 @dataclass
-class Source:
+class OpenedFile:
     """An opened file whose index pass is done: its rows, items and column plan."""
 
     path: Path
@@ -159,7 +159,7 @@ class Source:
             yield first_item, data.to_batches()[0], numbers, starts
 
 
-def open_source(
+def open_file(
     path: Path,
     kind: FileKind,
     read: ReadOptions,
@@ -167,7 +167,7 @@ def open_source(
     default_origin: Origin | None,
     scan: Future[FileScan] | None = None,
     name: str = "",
-) -> Source:
+) -> OpenedFile:
     """Read the key columns of a CSV or Parquet file, or raise UnreadableFile as read_table does.
 
     ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
@@ -202,7 +202,7 @@ def _open_csv(
     mapping: ColumnMapping,
     default_origin: Origin | None,
     scan: Future[FileScan] | None = None,
-) -> Source:
+) -> OpenedFile:
     sample = read_head(path, options.encoding)
     delimiter = options.delimiter or sniff_delimiter(sample)
     names = read_header(path, sample, delimiter, configured=options.delimiter is not None)
@@ -254,7 +254,7 @@ def _open_csv(
         return _regrouped(
             path, name, names, columns, kind, default_origin, table, np.asarray(all_numbers)
         )
-    return Source(
+    return OpenedFile(
         path,
         name,
         names,
@@ -399,7 +399,7 @@ def _open_parquet(
     options: ReadOptions,
     mapping: ColumnMapping,
     default_origin: Origin | None,
-) -> Source:
+) -> OpenedFile:
     try:
         parquet = pq.ParquetFile(path)
         schema = parquet.schema_arrow
@@ -438,7 +438,7 @@ def _open_parquet(
     if not index.contiguous:
         table = pa.Table.from_batches(list(batches(None)))
         return _regrouped(path, name, names, columns, kind, default_origin, table, None)
-    return Source(
+    return OpenedFile(
         path,
         name,
         names,
@@ -597,7 +597,7 @@ def _regrouped(
     default_origin: Origin | None,
     table: pa.Table,
     numbers: np.ndarray | None,
-) -> Source:
+) -> OpenedFile:
     """A file whose items are scattered: read whole, rows regrouped by item in first-row order."""
     batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
     assert batch is not None
@@ -612,7 +612,7 @@ def _regrouped(
     starts = np.concatenate(([0], np.cumsum(sizes)))
     regrouped = table.take(pa.array(order))
     own_numbers = numbers if numbers is not None else np.arange(2, table.num_rows + 2)
-    return Source(
+    return OpenedFile(
         path,
         name,
         names,
@@ -638,7 +638,7 @@ class _Duplicates:
     when both are in the same chunk of CHUNK_ITEMS items (an earlier chunk was already judged).
     """
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: OpenedFile) -> None:
         self.source = source
         self.keys = _Keys(source.columns, source.kind, source.default_origin)
         self.line_column = next(
