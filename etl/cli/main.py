@@ -29,6 +29,7 @@ from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
 from etl.core.summary import FileSummary, RunSummary
 from etl.run.check import check_files
+from etl.run.parallel import default_workers
 from etl.settings.config import (
     FLAG_NAMES,
     Secret,
@@ -397,7 +398,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     files = checked_files(args.files)
     kind = KINDS[args.kind] if args.kind else None
     with _observed(args) as (observer, logs):
-        run, run_dir = check_files(files, settings, source, observer=observer, kind=kind)
+        run, run_dir = check_files(
+            files, settings, source, observer=observer, kind=kind, workers=default_workers()
+        )
         _finish(run, run_dir, args, logs)
     return run.exit_code
 
