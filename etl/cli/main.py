@@ -14,7 +14,6 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,6 @@ from etl.run.check import check_files
 from etl.run.parallel import default_workers
 from etl.settings.config import (
     FLAG_NAMES,
-    Secret,
     Settings,
     SourceFormat,
     checked_number,
@@ -40,10 +38,12 @@ from etl.settings.config import (
     load_settings,
     load_settings_with_origins,
 )
+from etl.state.inbox import require_inbox
 
 if TYPE_CHECKING:
     from etl.monitor.metrics import Metrics
     from etl.monitor.metrics_server import MetricsServer
+    from etl.run.sandbox_process import ActionDouble
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
@@ -459,7 +459,7 @@ def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogO
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     with sandboxed(settings, "run") as (sandboxed_settings, count):
@@ -472,9 +472,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Callable[[], str]]]:
     """`--sandbox`: the local double started as a process of its own for this command, the
     settings pointing at it, and a function that says what it received meanwhile."""
-    from etl.run.sandbox_process import started_sandbox
+    from etl.run.sandbox_process import sandbox_db, sandbox_settings, started_sandbox
 
-    db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
+    db_path = sandbox_db(settings)
     with started_sandbox(db_path) as sandbox:
         print(
             f"sandbox: serving {sandbox.api_url} (process {sandbox.pid}; stops with this "
@@ -488,18 +488,6 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
                 f"sandbox: created {created} pending action(s) named by the action-status "
                 "files, as Connect's order action events would"
             )
-        settings = replace(
-            settings,
-            api_url=sandbox.api_url,
-            token_url=sandbox.token_url,
-            client_id=sandbox.client_id,
-            client_secret=sandbox.client_secret,
-            token=Secret(""),
-            # The sandbox is a target of its own, with a history of its own: what the demo
-            # delivered says nothing about the real API (DESIGN.md section 9).
-            target_name=f"sandbox {db_path}",
-            state=settings.state or db_path.parent / "ledger.sqlite3",
-        )
 
         def count() -> str:
             after = sandbox.counts(since=before.last_seq)
@@ -508,119 +496,44 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
                 f"holds {after.orders} order(s) in {db_path}"
             )
 
-        yield settings, count
+        yield sandbox_settings(settings, sandbox, db_path), count
 
 
-def _require_inbox(inbox: Path, create: bool) -> None:
-    """A typo in a folder must not pass for an empty inbox: cron would hear "nothing to do"
-    forever."""
-    if inbox.is_dir():
-        return
-    if inbox.exists():
-        raise UsageError(f"the inbox {inbox} is not a folder")
-    if not create:
-        raise UsageError(
-            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create to let "
-            "the tool make it"
+def seed_pending_actions(sandbox: ActionDouble, inbox: Path) -> int:
+    """The run layer's seeding (etl/run/sandbox_process.py), with a warning per file skipped:
+    the run itself reports that file."""
+    from etl.run.sandbox_process import seed_pending_actions as seed
+
+    seeded = seed(sandbox, inbox)
+    for name, why in seeded.skipped:
+        print(
+            f"sandbox: {printable(name)} skipped while creating pending actions ({why}); "
+            "the run reports the file",
+            file=sys.stderr,
         )
-    inbox.mkdir(parents=True)
-
-
-def _require_credentials(settings: Settings) -> None:
-    if not settings.token and not (settings.client_id and settings.client_secret):
-        raise UsageError(
-            "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
-            "(or CONNECT_TOKEN), the secret in a file (CONNECT_CLIENT_SECRET_FILE, "
-            "systemd credentials, /run/secrets: README, Secrets), or [connect] in the config "
-            "file; --sandbox runs a local demo"
-        )
-
-
-def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
-    """The demo's stand-in for Connect's command events: the actions the inbox reports on.
-
-    Only regular files are read (etl/inputs.py: a pipe would block, a link lead elsewhere);
-    one that is not UTF-8 is skipped with a warning: the run itself reports it."""
-    from etl.core.kinds import detect_kind
-    from etl.core.schema import ACTION_STATUSES
-    from etl.read.inputs import InputRefused, allowed_owners, open_checked
-
-    wanted: set[str] = set()
-    for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
-        if detect_kind(path) is not ACTION_STATUSES or path.suffix.lower() != ".csv":
-            continue
-        try:
-            fd, _ = open_checked(path, allowed_owners(inbox))
-        except (InputRefused, OSError):
-            continue
-        try:
-            with open(fd, encoding="utf-8-sig", newline="") as handle:
-                wanted.update(row.get("action_id", "") for row in csv.DictReader(handle))
-        except (UnicodeDecodeError, csv.Error) as error:
-            print(
-                f"sandbox: {printable(path.name)} skipped while creating pending actions "
-                f"(not UTF-8 CSV text: {error}); the run reports the file",
-                file=sys.stderr,
-            )
-    known = {action["id"] for action in sandbox.actions()}
-    missing = sorted(a for a in wanted - known if a)
-    if missing:
-        sandbox.create_actions(action_ids=missing)
-    return len(missing)
+    return seeded.created
 
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
-    from etl.run.sync import Sync
-    from etl.send.client import ConnectClient
-    from etl.state.inbox import InboxLock
+    from etl.run.inbox_run import run_inbox
 
-    _require_credentials(settings)
-    _require_inbox(settings.inbox, args.create)
-    lock = InboxLock(settings.inbox, purpose="etl run")
-    holder = lock.acquire()
-    if holder is not None:
-        raise UsageError(holder)
-    metrics = _metrics(settings) if args.metrics_textfile else None
     with _observed(args) as (observer, logs):
-        try:
-            sync = Sync(
-                settings,
-                lambda: ConnectClient(settings, meter=metrics),
-                force=force,
-                observer=observer,
-            )
-            run = sync()
-        finally:
-            lock.release()
-        _alert_run(settings, run, sync.api_down)
-        if metrics is not None:
-            metrics.record_run(run)
-            metrics.write_textfile(args.metrics_textfile)
+        done = run_inbox(
+            settings,
+            force=force,
+            create=args.create,
+            observer=observer,
+            metrics_textfile=args.metrics_textfile,
+        )
+        run = done.summary
         if not run.files and not run.due_work:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
         else:
-            _finish(run, sync.run_dir, args, logs)
-    if sync.api_down is not None:
-        print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
+            _finish(run, done.run_dir, args, logs)
+    if done.api_down is not None:
+        print(f"etl: stopped sending: {done.api_down}", file=sys.stderr)
     return run.exit_code
-
-
-def _alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
-    """`etl run` under cron: one alert listing this run's failed files, and the API's outage
-    once it has lasted past the threshold over the runs (and once when it is over)."""
-    import time
-
-    from etl.monitor.alerts import Alerts
-
-    if settings.alert_urls:
-        alerts = Alerts.from_settings(settings, clock=time.time)
-        state = settings.outbox / ".state" / "api-down.json"
-        alerts.load_api_state(state)
-        alerts.failed_files(run, settings.outbox)
-        alerts.api_state(api_down, run.run_id)
-        alerts.save_api_state(state)
-        alerts.close()
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -629,7 +542,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
     with sandboxed(settings, "watcher") as (sandboxed_settings, count):
@@ -644,7 +557,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from etl.run.watch import Watcher, WatcherRefused
     from etl.send.client import ConnectClient
 
-    _require_credentials(settings)
+    settings.require_credentials()
     metrics = _metrics(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,

@@ -207,6 +207,15 @@ class FileRun:
     opened: InputFile | None = None  # what is read; None when only a move is left to do
 
 
+@dataclass(frozen=True)
+class FileReport:
+    """What one file's items.csv and errors.csv say, kept for the Python API (``keep_reports``)."""
+
+    name: str
+    results: list[ItemResult]
+    problems: list[Violation]  # the violations, then the warnings
+
+
 class Sync:
     """Process every file waiting in the inbox once, then stop (`etl run`)."""
 
@@ -220,10 +229,12 @@ class Sync:
         observer: Observer | None = None,
         stop_requested: Callable[[], bool] = lambda: False,
         paths: list[Path] | None = None,
+        keep_reports: bool = False,
     ) -> None:
         """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
         in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
-        inbox files (the watcher hands over files it saw settle), default every waiting file."""
+        inbox files (the watcher hands over files it saw settle), default every waiting file;
+        ``keep_reports`` keeps each file's results and problems in ``reports`` too."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -241,6 +252,8 @@ class Sync:
         self._client: ConnectClient | None = None
         self.api_down: ApiDown | None = None
         self._ledger_lock = threading.Lock()  # the sender thread records batches pending
+        self.keep_reports = keep_reports
+        self.reports: list[FileReport] = []
 
     @property
     def client(self) -> ConnectClient:
@@ -770,6 +783,8 @@ class Sync:
         failpoints.reach("report")
         problems = file_run.violations + file_run.warnings
         write_errors(beside(self.run_dir, name, ".errors.csv"), name, problems)
+        if self.keep_reports:
+            self.reports.append(FileReport(name, results, problems))
         changed = file_run.opened is not None and file_run.opened.changed()
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
