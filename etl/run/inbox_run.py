@@ -35,17 +35,19 @@ def run_inbox(
     force: bool = False,
     create: bool = False,
     observer: Observer | None = None,
-    paths: list[Path] | None = None,
+    drop: Callable[[], list[Path]] | None = None,
     keep_reports: bool = False,
     metrics_textfile: Path | None = None,
     client_factory: Callable[[], ConnectClient] | None = None,
 ) -> InboxRun:
     """Process the inbox once, as `etl run` does: UsageError (nothing claimed) without
     credentials, without the inbox (unless ``create``), or when another run or watcher holds
-    it. ``paths``: only those inbox files (and files a killed run left claimed)."""
+    it. ``drop`` puts files in the inbox once it is locked (the Python API's sources): the
+    run then takes only those (and files a killed run left claimed)."""
     settings.require_credentials()
     require_inbox(settings.inbox, create)
     with locked_inbox(settings.inbox, "etl run"):
+        paths = drop() if drop is not None else None
         metrics = None
         if metrics_textfile is not None:
             # Imported only when asked for: prometheus_client is not loaded by every run.

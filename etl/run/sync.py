@@ -213,7 +213,8 @@ class FileReport:
 
     name: str
     results: list[ItemResult]
-    problems: list[Violation]  # the violations, then the warnings
+    violations: list[Violation]
+    warnings: list[Violation]
 
 
 class Sync:
@@ -784,7 +785,7 @@ class Sync:
         problems = file_run.violations + file_run.warnings
         write_errors(beside(self.run_dir, name, ".errors.csv"), name, problems)
         if self.keep_reports:
-            self.reports.append(FileReport(name, results, problems))
+            self.reports.append(FileReport(name, results, file_run.violations, file_run.warnings))
         changed = file_run.opened is not None and file_run.opened.changed()
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
