@@ -7,6 +7,8 @@ heavy: the API (``etl/api.py``, with pyarrow and the pipeline) is imported on fi
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -40,6 +42,27 @@ if TYPE_CHECKING:
         send,
         sync,
     )
+
+
+class _Package(ModuleType):
+    """``etl.send`` is the API's function, though ``etl/send/`` is also the name of the stage
+    that talks to Connect: the import system binds a subpackage to its parent's attribute of
+    the same name when it first loads it, which would turn ``etl.send(...)`` into a module.
+    The stage is always imported by its full name (``from etl.send.client import ...``),
+    which goes through ``sys.modules``, never through this attribute."""
+
+    @property
+    def send(self) -> Any:
+        from etl.api import send
+
+        return send
+
+    @send.setter
+    def send(self, value: Any) -> None:
+        """The import system binding the subpackage: its name is the function's."""
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -364,8 +364,10 @@ def _checked(
         raise UnreadableFile(data.name, error.reason) from None  # its name, never a temp path
     kind = prepared.kind
     batcher = Batcher(data.sha256[:12], kind.max_items)
-    documents: dict[int, Document] = {}
-    results: dict[int, ItemResult] = {}  # by id(item), in file order
+    results: list[ItemResult] = []  # in file order
+    # A valid item waits in the batcher for its batch id: by id(item) (alive while it waits;
+    # an id is reused once an item is freed), its place in ``results`` and its JSON.
+    waiting: dict[int, tuple[int, Document]] = {}
     problems: list[tuple[str, Violation, bool]] = [
         (data.name, v, False) for v in prepared.user_columns.problems
     ]
@@ -374,12 +376,11 @@ def _checked(
 
     def batched(batches: Iterable[Batch]) -> None:
         for batch in batches:
-            line = request_line(
-                batch.origin, kind.items_property, [documents.pop(id(i)) for i in batch.items]
-            )
+            places = [waiting.pop(id(item)) for item in batch.items]
+            line = request_line(batch.origin, kind.items_property, [d for _, d in places])
             requests.append(orjson.loads(line))
-            for item in batch.items:
-                results[id(item)] = replace(results[id(item)], batch_id=batch.batch_id)
+            for place, _ in places:
+                results[place] = replace(results[place], batch_id=batch.batch_id)
 
     pool = workers_for(workers)
     try:
@@ -390,13 +391,11 @@ def _checked(
                 problems += [(data.name, v, True) for v in item.warnings]
                 warnings += len(item.warnings)
                 if item.violations:
-                    results[id(item)] = invalid_result(item)
+                    results.append(invalid_result(item))
                 else:
                     assert document is not None
-                    documents[id(item)] = document
-                    results[id(item)] = ItemResult(
-                        item.item_id, item.origin, item.rows, Outcome.VALID
-                    )
+                    waiting[id(item)] = (len(results), document)
+                    results.append(ItemResult(item.item_id, item.origin, item.rows, Outcome.VALID))
                     valid.append(item)
             batched(batcher.add(valid))
         batched(batcher.flush())
@@ -405,7 +404,7 @@ def _checked(
     finally:
         if pool is not None:
             pool.close()
-    outcomes = Counter(r.outcome.value for r in results.values())
+    outcomes = Counter(r.outcome.value for r in results)
     summary = FileSummary(
         name=data.name,
         kind=kind.name,
@@ -423,7 +422,7 @@ def _checked(
         summary=summary,
         counts=_counts([summary]),
         problems=_problem_table(problems),
-        items=_item_table((data.name, r) for r in results.values()),
+        items=_item_table((data.name, r) for r in results),
         requests=requests,
         _data=data,
     )

@@ -1,0 +1,282 @@
+"""The Python API as a data engineer uses it from a notebook: a DataFrame of orders checked, its
+problems read as a DataFrame, then synced to the sandbox (loopback HTTP), with nothing global
+changed in the process on import or by any call (DESIGN.md section 10)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+import etl
+from etl.core.process_setup import ENVIRONMENT
+from etl.sandbox import SandboxServer
+from etl.state.inbox import InboxLock
+
+from .conftest import REPO, SECRET, base_line, settings_for, write_rows
+
+# The orders made invalid, by position, with the problem each must come back with.
+MISTAKES = {
+    7: ({"status": "SHIPPING"}, "$.status", "NOT_ALLOWED_VALUE", "status"),
+    250: (
+        {"order_lines.quantity": "2.5"},
+        "$.order_lines[0].quantity",
+        "NOT_AN_INTEGER",
+        "order_lines.quantity",
+    ),
+    500: (
+        {"order_lines.price.amount": "-3"},
+        "$.order_lines[0].price.amount",
+        "NEGATIVE_AMOUNT",
+        "order_lines.price.amount",
+    ),
+    999: (
+        {"created_at": "2026-11-01 10:00:00"},
+        "$.created_at",
+        "NAIVE_DATE_TIME",
+        "created_at",
+    ),
+}
+ORDERS = 1000
+
+
+def order_rows() -> list[dict[str, str]]:
+    """One line per order; row n + 2 of the export is order n (the header is row 1)."""
+    rows = []
+    for n in range(ORDERS):
+        row = base_line(f"PY-{n:04d}", f"PY-L{n:04d}")
+        if n in MISTAKES:
+            row.update(MISTAKES[n][0])
+        rows.append(row)
+    return rows
+
+
+def expected_problems() -> set[tuple[int, str, str, str, str]]:
+    return {
+        (n + 2, f"PY-{n:04d}", path, code, column)
+        for n, (_, path, code, column) in MISTAKES.items()
+    }
+
+
+@contextmanager
+def untouched() -> Iterator[None]:
+    """The block changes neither the environment, nor the collector, nor the switch interval."""
+    environment = dict(os.environ)
+    collecting = gc.isenabled()
+    interval = sys.getswitchinterval()
+    yield
+    assert dict(os.environ) == environment
+    assert gc.isenabled() == collecting
+    assert sys.getswitchinterval() == interval
+
+
+def test_a_dataframe_of_orders_is_checked_then_synced_like_a_notebook_would(
+    sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    orders = pd.DataFrame(order_rows())
+
+    with untouched():
+        checked = etl.check(orders, settings=settings)
+    counts = checked.counts.to_pandas().set_index("outcome")["items"].to_dict()
+    assert counts == {"VALID": ORDERS - len(MISTAKES), "INVALID": len(MISTAKES)}
+    problems = checked.problems.to_pandas()
+    assert list(problems.columns) == [
+        "file",
+        "row",
+        "rows",
+        "id",
+        "field",
+        "column",
+        "code",
+        "message",
+        "value",
+        "warning",
+    ]
+    found = set(
+        problems[["row", "id", "field", "code", "column"]].itertuples(index=False, name=None)
+    )
+    assert found == expected_problems()
+    assert set(problems["file"]) == {"orders-from-python.parquet"}
+    # The would-be requests: every valid order once, at most 100 per request, one origin.
+    assert len(checked.requests) == 10
+    sent_ids = [o["channel_order_id"] for r in checked.requests for o in r["orders"]]
+    assert len(sent_ids) == ORDERS - len(MISTAKES)
+    assert not {f"PY-{n:04d}" for n in MISTAKES} & set(sent_ids)
+    assert all(
+        r["origin"] == {"channel_id": "CH", "channel_store_id": "S1"} for r in checked.requests
+    )
+    items = checked.items.to_pandas()
+    assert len(items) == ORDERS and items["batch"][items["outcome"] == "VALID"].str.len().min() > 0
+    with pytest.raises(etl.ProblemsFound) as raised:
+        checked.raise_for_problems()
+    assert raised.value.problems.num_rows == len(MISTAKES)
+    assert "4 invalid of 1000 orders" in str(raised.value)
+    assert "row 9, order PY-0007, $.status: NOT_ALLOWED_VALUE" in str(raised.value)
+
+    with untouched():
+        synced = etl.sync(orders, settings)
+    assert synced.exit_code == 1 and synced.stopped is None
+    assert synced.counts.to_pylist() == [
+        {"file": "orders-from-python.parquet", "outcome": "ACCEPTED", "items": 996},
+        {"file": "orders-from-python.parquet", "outcome": "INVALID", "items": 4},
+    ]
+    stored = {o["channel_order_id"] for o in sandbox.stored_orders()}
+    assert stored == set(sent_ids), "what the API received, not what the client says"
+    synced_problems = synced.problems.to_pandas()
+    assert (
+        set(
+            synced_problems[["row", "id", "field", "code", "column"]].itertuples(
+                index=False, name=None
+            )
+        )
+        == expected_problems()
+    )
+    # The same reports as `etl run`, and the source kept where etl run keeps a failed file.
+    assert (synced.run_dir / "orders-from-python.parquet.errors.csv").is_file()
+    failed = settings.outbox / "failed" / synced.summary.run_id / "orders-from-python.parquet"
+    assert failed.is_file()
+    upserts = len(sandbox.requests_log(path="/api/channel-platform/v1/orders"))
+
+    with untouched():
+        again = etl.sync(orders, settings)
+    # Judged again order by order (it had invalid orders): nothing is sent twice.
+    assert again.counts.to_pandas().set_index("outcome")["items"].to_dict() == {
+        "UNCHANGED": 996,
+        "INVALID": 4,
+    }
+    assert len(sandbox.requests_log(path="/api/channel-platform/v1/orders")) == upserts
+    assert capsys.readouterr() == ("", ""), "the library prints nothing"
+
+
+def test_a_path_a_table_and_a_dataframe_give_the_same_problems(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "orders-export.csv", order_rows())
+    as_text = pacsv.ConvertOptions(strings_can_be_null=False, column_types=None)
+    header = path.read_text().splitlines()[0].split(",")
+    as_text.column_types = {name: pa.string() for name in header}
+    table = pacsv.read_csv(path, convert_options=as_text)
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+
+    results = [etl.check(source) for source in (path, table, frame)]
+    located = [r.problems.drop_columns(["file"]).to_pylist() for r in results]
+    assert located[0] == located[1] == located[2]
+    assert {(p["row"], p["id"], p["field"], p["code"]) for p in located[0]} == {
+        (row, order, field, code) for row, order, field, code, _ in expected_problems()
+    }
+    assert [r.summary.outcomes for r in results] == [{"VALID": 996, "INVALID": 4}] * 3
+    assert results[0].requests == results[1].requests == results[2].requests
+
+
+def test_importing_etl_and_calling_it_changes_nothing_in_the_process(tmp_path: Path) -> None:
+    """In a fresh interpreter: the test process imported the command line, which tunes its own."""
+    path = write_rows(tmp_path / "orders-1.csv", order_rows()[:20])
+    code = f"""
+        import gc, os, sys
+        def state():
+            return dict(os.environ), gc.isenabled(), sys.getswitchinterval()
+        before = state()
+        import etl
+        after_import = state()
+        result = etl.check({str(path)!r})
+        after_check = state()
+        print(before == after_import, before == after_check, result.summary.outcomes)
+        print("etl.cli" in sys.modules)
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [
+        "True True {'VALID': 19, 'INVALID': 1}",
+        "False",  # the command line's package, which tunes its process, is not loaded
+    ]
+
+
+def test_an_unreadable_source_and_wrong_arguments_say_what_to_fix(tmp_path: Path) -> None:
+    frame = pd.DataFrame([{**base_line(), "order_lines.statuss": "SHIPPED"}])
+    with pytest.raises(etl.UnreadableFile) as unreadable:
+        etl.check(frame)
+    assert str(unreadable.value).startswith("orders-from-python.parquet: ")
+    assert "did you mean 'status'?" in str(unreadable.value)
+    assert "etl-check-" not in str(unreadable.value), "never a temporary path"
+    with pytest.raises(etl.UsageError, match="kind 'order' is not one of action-status"):
+        etl.check(frame, kind="order")
+    with pytest.raises(etl.UsageError, match=r"name 'export\.parquet' does not say orders"):
+        etl.check(frame, name="export.parquet")
+    with pytest.raises(etl.UsageError, match="no such file: "):
+        etl.check(tmp_path / "orders-missing.csv")
+    with pytest.raises(etl.UsageError, match="cannot check a list"):
+        etl.check([base_line()])  # type: ignore[arg-type]
+
+
+def test_settings_load_from_file_env_and_keywords_strictly(tmp_path: Path) -> None:
+    config = tmp_path / "etl.toml"
+    config.write_text('[paths]\ninbox = "drop"\n[connect]\nchannel_id = "FILE"\ntimeout = 12\n')
+    settings = etl.Settings.load(
+        config, environ={"CONNECT_CHANNEL_ID": "ENV", "CONNECT_CLIENT_SECRET": SECRET}, timeout=7
+    )
+    assert settings.inbox == tmp_path / "drop"
+    assert (settings.channel_id, settings.timeout) == ("ENV", 7)
+    assert settings.client_secret.reveal() == SECRET and SECRET not in repr(settings)
+    with pytest.raises(etl.UsageError, match=r"inbx is not a setting \(did you mean inbox\?\)"):
+        etl.Settings.load(config, environ={}, inbx="x")
+    with pytest.raises(etl.UsageError, match="timeout must be a number of seconds above 0"):
+        etl.Settings.load(config, environ={}, timeout=0)
+    with pytest.raises(etl.UsageError) as wrong:
+        etl.Settings.load(config, environ={}, token=12345)
+    assert str(wrong.value) == "token cannot be int"
+
+
+def test_send_refuses_a_file_changed_since_it_was_checked(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    import etl.send.client  # the stage of the same name, loaded: etl.send stays the function
+
+    assert etl.send is etl.api.send
+    settings = settings_for(sandbox, tmp_path)
+    path = write_rows(tmp_path / "orders-a.csv", order_rows()[:3])
+    checked = etl.check(path, settings=settings)
+    write_rows(path, order_rows()[:4])
+    with pytest.raises(etl.UsageError, match=r"orders-a\.csv changed since it was checked"):
+        etl.send(checked, settings)
+    assert sandbox.stored_orders() == []
+    assert sorted(p.name for p in settings.inbox.iterdir()) == [".etl.lock"], "nothing left"
+
+
+def test_run_inbox_is_etl_run_and_respects_the_inbox_lock(
+    sandbox: SandboxServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    write_rows(settings.inbox / "orders-b.csv", order_rows()[:5])
+    lock = InboxLock(settings.inbox, purpose="etl watch")
+    assert lock.acquire() is None
+    try:
+        with pytest.raises(etl.UsageError, match="already taken by etl watch"):
+            etl.run_inbox(settings)
+    finally:
+        lock.release()
+    done = etl.run_inbox(settings)
+    assert done.exit_code == 0
+    assert [(f.name, f.outcomes) for f in done.summary.files] == [("orders-b.csv", {"ACCEPTED": 5})]
+    assert done.items.column("outcome").to_pylist() == ["ACCEPTED"] * 5
+    done.raise_for_problems()  # nothing to raise
+    assert len(sandbox.stored_orders()) == 5
+    assert capsys.readouterr() == ("", "")
+    with pytest.raises(etl.UsageError, match="no Connect credentials"):
+        etl.run_inbox(etl.Settings(inbox=settings.inbox, outbox=settings.outbox))
