@@ -5,6 +5,8 @@ changed in the process on import or by any call (DESIGN.md section 10)."""
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import multiprocessing.queues
 import os
 import subprocess
 import sys
@@ -19,11 +21,13 @@ import pyarrow.csv as pacsv
 import pytest
 
 import etl
+from etl.core import process_setup
 from etl.core.process_setup import ENVIRONMENT
+from etl.run.parallel import workers_for
 from etl.sandbox import SandboxServer
 from etl.state.inbox import InboxLock
 
-from .conftest import REPO, SECRET, base_line, settings_for, write_rows
+from .conftest import REPO, SECRET, base_line, connect_env, settings_for, write_rows
 
 # The orders made invalid, by position, with the problem each must come back with.
 MISTAKES = {
@@ -66,6 +70,13 @@ def expected_problems() -> set[tuple[int, str, str, str, str]]:
         (n + 2, f"PY-{n:04d}", path, code, column)
         for n, (_, path, code, column) in MISTAKES.items()
     }
+
+
+@pytest.fixture(autouse=True)
+def as_a_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test process imported the command line (conftest), which owns its process: the
+    calls here run as they do where ``etl`` is a library, so that ``untouched`` means it."""
+    monkeypatch.setattr(process_setup, "_owned", False)
 
 
 @contextmanager
@@ -177,35 +188,49 @@ def test_a_path_a_table_and_a_dataframe_give_the_same_problems(tmp_path: Path) -
     assert results[0].requests == results[1].requests == results[2].requests
 
 
-def test_importing_etl_and_calling_it_changes_nothing_in_the_process(tmp_path: Path) -> None:
-    """In a fresh interpreter: the test process imported the command line, which tunes its own."""
+def test_importing_etl_and_calling_it_changes_nothing_in_the_process(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """In a fresh interpreter, as a notebook's (the test process imported the command line,
+    which tunes its own): the calls that would change the process are recorded, not made."""
     path = write_rows(tmp_path / "orders-1.csv", order_rows()[:20])
     code = f"""
         import gc, os, sys
+        import pandas as pd
+        changes = []
+        gc.disable = lambda: changes.append("gc.disable")
+        gc.enable = lambda: changes.append("gc.enable")
+        sys.setswitchinterval = lambda seconds: changes.append("setswitchinterval")
         def state():
             return dict(os.environ), gc.isenabled(), sys.getswitchinterval()
         before = state()
         import etl
         after_import = state()
-        result = etl.check({str(path)!r})
-        after_check = state()
-        print(before == after_import, before == after_check, result.summary.outcomes)
+        settings = etl.Settings.load(inbox="inbox", outbox="outbox")
+        checked = etl.check({str(path)!r}, settings=settings)
+        synced = etl.sync(pd.read_csv({str(path)!r}, dtype=str), settings, create=True)
+        after_calls = state()
+        print(before == after_import, before == after_calls, changes)
+        print(checked.summary.outcomes, synced.summary.files[0].outcomes)
         print("etl.cli" in sys.modules)
     """
     env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
-    env["PYTHONPATH"] = str(REPO)
+    env.update(connect_env(sandbox), PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         capture_output=True,
         text=True,
         env=env,
         cwd=tmp_path,
-        check=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "True True {'VALID': 19, 'INVALID': 1}",
+        "True True []",
+        "{'VALID': 19, 'INVALID': 1} {'ACCEPTED': 19, 'INVALID': 1}",
         "False",  # the command line's package, which tunes its process, is not loaded
     ]
+    assert len(sandbox.stored_orders()) == 19
 
 
 def test_an_unreadable_source_and_wrong_arguments_say_what_to_fix(tmp_path: Path) -> None:
@@ -280,3 +305,23 @@ def test_run_inbox_is_etl_run_and_respects_the_inbox_lock(
     assert capsys.readouterr() == ("", "")
     with pytest.raises(etl.UsageError, match="no Connect credentials"):
         etl.run_inbox(etl.Settings(inbox=settings.inbox, outbox=settings.outbox))
+
+
+def _pool_in_a_daemon(answers: multiprocessing.queues.Queue[str]) -> None:
+    answers.put(repr(workers_for(2)))
+
+
+def test_worker_processes_only_when_asked_and_never_in_a_daemonic_process() -> None:
+    assert workers_for(None) is None and workers_for(0) is None
+    pool = workers_for(2)
+    assert pool is not None and pool.processes == 2
+    pool.close()
+    # An Airflow or Celery task runs in a daemonic process, which may not start children.
+    context = multiprocessing.get_context("fork")
+    answers: multiprocessing.queues.Queue[str] = context.Queue()
+    daemon = context.Process(target=_pool_in_a_daemon, args=(answers,), daemon=True)
+    daemon.start()
+    try:
+        assert answers.get(timeout=30) == "None"
+    finally:
+        daemon.join(10)
