@@ -294,16 +294,33 @@ def _prefix(kind: FileKind) -> str:
     return KIND_GLOBS[kind.name][0].split("*")[0]
 
 
-def _table(source: Any) -> pa.Table | None:
-    """``source`` as an Arrow table when it is one, or a pandas DataFrame (pandas is imported
-    only when the caller already has: a DataFrame comes from it)."""
-    if isinstance(source, pa.Table):
-        return source
+def _is_table(source: object) -> bool:
+    """A ``pyarrow.Table``, or a pandas DataFrame (pandas is never imported here: a caller
+    holding a DataFrame has imported it)."""
     pandas = sys.modules.get("pandas")
-    if pandas is not None and isinstance(source, pandas.DataFrame):
-        # Its index is the caller's bookkeeping, not a column of the export.
-        return pa.Table.from_pandas(source, preserve_index=False)
-    return None
+    return isinstance(source, pa.Table) or (
+        pandas is not None and isinstance(source, pandas.DataFrame)
+    )
+
+
+def _parquet(source: Any, name: str) -> bytes:
+    """A table's bytes as a Parquet file, the format the reader takes typed columns in."""
+    try:
+        # A DataFrame's index is the caller's bookkeeping, not a column of the export.
+        table = (
+            source
+            if isinstance(source, pa.Table)
+            else pa.Table.from_pandas(source, preserve_index=False)
+        )
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+    except (pa.ArrowException, TypeError, ValueError) as error:
+        raise UnreadableFile(
+            name,
+            f"cannot be read as a table of cells ({error}); give each field a column of "
+            "text, numbers, booleans or date-times",
+        ) from None
+    return sink.getvalue()
 
 
 @contextmanager
@@ -312,8 +329,7 @@ def _readable(
 ) -> Iterator[tuple[Path, FileKind, bytes | None]]:
     """The file to read (a table written as Parquet to a private temporary folder), its kind,
     and the Parquet bytes of a table."""
-    table = _table(source)
-    if table is None:
+    if not _is_table(source):
         if not isinstance(source, str | os.PathLike):
             raise UsageError(
                 f"cannot check a {type(source).__name__}: give a file's path, a pyarrow.Table "
@@ -325,6 +341,11 @@ def _readable(
         yield path, _kind(kind, path), None
         return
     file_kind = _kind(kind, None)
+    if not any(glob.endswith(".parquet") for glob in KIND_GLOBS[file_kind.name]):
+        raise UsageError(
+            f"{file_kind.plural} come as CSV files only ({', '.join(KIND_GLOBS[file_kind.name])}): "
+            "give the file's path"
+        )
     name = name or f"{_prefix(file_kind)}-from-python.parquet"
     if Path(name).name != name or not name.lower().endswith(".parquet"):
         raise UsageError(f"name {name!r} must be a file name ending in .parquet")
@@ -333,12 +354,7 @@ def _readable(
             f"name {name!r} does not say {file_kind.name}: a name like "
             f"{_prefix(file_kind)}-2026-12-02.parquet does"
         )
-    sink = io.BytesIO()
-    try:
-        pq.write_table(table, sink)
-    except (pa.ArrowException, ValueError) as error:
-        raise UnreadableFile(name, f"cannot be written as Parquet: {error}") from None
-    parquet = sink.getvalue()
+    parquet = _parquet(source, name)
     with tempfile.TemporaryDirectory(prefix="etl-check-") as folder:  # private: mode 0700
         path = Path(folder) / name
         path.write_bytes(parquet)

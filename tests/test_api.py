@@ -248,6 +248,37 @@ def test_an_unreadable_source_and_wrong_arguments_say_what_to_fix(tmp_path: Path
         etl.check(tmp_path / "orders-missing.csv")
     with pytest.raises(etl.UsageError, match="cannot check a list"):
         etl.check([base_line()])  # type: ignore[arg-type]
+    with pytest.raises(etl.UsageError, match="documents come as CSV files only"):
+        etl.check(frame, kind="documents")
+    mixed = pd.DataFrame([base_line(), {**base_line("0002"), "order_lines.quantity": 2}])
+    with pytest.raises(etl.UnreadableFile, match="cannot be read as a table of cells"):
+        etl.check(mixed)
+
+
+def test_a_dataframe_of_an_erp_export_goes_through_its_mapping_file(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Its own column names, decimal commas and local times: read through the mapping file, as
+    `etl check --mapping` reads the CSV."""
+    from .conftest import SAMPLES
+
+    export, mapping = SAMPLES / "orders-eu-erp.csv", SAMPLES / "eu-erp.mapping.toml"
+    frame = pd.read_csv(export, sep=";", dtype=str, keep_default_na=False)
+    assert "Bestellnummer" in frame.columns
+    from_file = etl.check(export, mapping=mapping)
+    from_frame = etl.check(frame, mapping=mapping)
+    assert from_frame.summary.outcomes == from_file.summary.outcomes == {"VALID": 22}
+    assert from_frame.requests == from_file.requests
+    with pytest.raises(etl.UnreadableFile, match="'Bestellnummer'"):
+        etl.check(frame)  # without its mapping, its columns mean nothing
+
+    settings = settings_for(sandbox, tmp_path)
+    synced = etl.sync(frame, settings, mapping=mapping, name="orders-erp-2026-12-02.parquet")
+    assert synced.exit_code == 0
+    assert synced.summary.files[0].outcomes == {"ACCEPTED": 22}
+    assert len(sandbox.stored_orders()) == 22
+    archived = settings.outbox / "archive" / synced.summary.run_id
+    assert [p.name for p in archived.iterdir()] == ["orders-erp-2026-12-02.parquet"]
 
 
 def test_settings_load_from_file_env_and_keywords_strictly(tmp_path: Path) -> None:
