@@ -592,8 +592,10 @@ def _problems_message(files: list[FileSummary], problems: pa.Table) -> str:
         if bad:
             counts = ", ".join(f"{n} {o.lower()}" for o, n in sorted(bad.items()))
             parts.append(f"{file.name}: {counts} of {file.items} {file.kind or 'items'}")
-        elif file.status in ("unreadable", "error") or file.unfinished:
+        elif file.status in ("unreadable", "error"):
             parts.append(f"{file.name}: {file.status}: {file.reason}")
+        elif file.unfinished:
+            parts.append(f"{file.name}: {file.reason}")
     shown = []
     for problem in problems.slice(0, SHOWN_PROBLEMS).to_pylist():
         where = f"row {problem['row']}" if problem["row"] is not None else "the file"

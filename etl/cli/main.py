@@ -28,7 +28,6 @@ from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
 from etl.core.summary import FileSummary, RunSummary
 from etl.run.check import check_files
-from etl.run.parallel import default_workers
 from etl.settings.config import (
     FLAG_NAMES,
     Settings,
@@ -391,6 +390,8 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from etl.run.parallel import default_workers
+
     settings = settings_from(args)
     source: SourceFormat | None = None
     if args.mapping is not None:

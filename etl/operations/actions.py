@@ -22,7 +22,10 @@ from pathlib import Path
 import orjson
 
 from etl.core.errors import NotFound, OutcomeUnknown, RejectedRequest
+from etl.core.kinds import detect_kind
 from etl.core.models import ItemResult, MappedItem, Outcome
+from etl.core.schema import ACTION_STATUSES
+from etl.read.inputs import InputRefused, allowed_owners, open_checked
 from etl.report.files import atomic_writer, neutral
 from etl.send.client import ConnectClient
 from etl.send.submit import blamed_items
@@ -341,10 +344,6 @@ def named_action_ids(inbox: Path) -> NamedActions:
     """The ``action_id`` of every row of the inbox's action-status CSV files (the sandbox's
     stand-in for Connect's command events creates them). Only regular files are read
     (etl/read/inputs.py: a pipe would block, a link lead elsewhere)."""
-    from etl.core.kinds import detect_kind
-    from etl.core.schema import ACTION_STATUSES
-    from etl.read.inputs import InputRefused, allowed_owners, open_checked
-
     wanted: set[str] = set()
     skipped: list[tuple[str, str]] = []
     for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
