@@ -183,7 +183,7 @@ class SyncResult:
         (accepted, unchanged, stale or queued) and the run finished."""
         if self.exit_code != 0:
             message = _problems_message(self.summary.files, self.problems)
-            if self.stopped:
+            if self.stopped and self.stopped not in message:
                 message += f"; sending stopped: {self.stopped}"
             raise ProblemsFound(message, self.problems, self)
 
@@ -588,14 +588,17 @@ def _problems_message(files: list[FileSummary], problems: pa.Table) -> str:
     """One paragraph a person can act on: counts per file and code, then the first problems."""
     parts = []
     for file in files:
+        said = []
         bad = {o: n for o, n in file.outcomes.items() if Outcome(o) in NOT_DELIVERED}
         if bad:
             counts = ", ".join(f"{n} {o.lower()}" for o, n in sorted(bad.items()))
-            parts.append(f"{file.name}: {counts} of {file.items} {file.kind or 'items'}")
-        elif file.status in ("unreadable", "error"):
-            parts.append(f"{file.name}: {file.status}: {file.reason}")
+            said.append(f"{counts} of {file.items} {file.kind or 'items'}")
+        if file.status in ("unreadable", "error"):
+            said.append(f"{file.status}: {file.reason}")
         elif file.unfinished:
-            parts.append(f"{file.name}: {file.reason}")
+            said.append(file.reason)  # left in the inbox for the next run: why
+        if said:
+            parts.append(f"{file.name}: {'; '.join(said)}")
     shown = []
     for problem in problems.slice(0, SHOWN_PROBLEMS).to_pylist():
         where = f"row {problem['row']}" if problem["row"] is not None else "the file"

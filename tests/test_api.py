@@ -356,3 +356,31 @@ def test_worker_processes_only_when_asked_and_never_in_a_daemonic_process() -> N
         assert answers.get(timeout=30) == "None"
     finally:
         daemon.join(10)
+
+
+def test_an_api_that_stays_down_is_said_and_the_next_run_inbox_delivers(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, max_attempts=2)
+    orders = pd.DataFrame(order_rows()[10:40])  # all valid
+    sandbox.set_faults({"faults": [{"status": 503}], "path_prefix": "/api/"})
+    synced = etl.sync(orders, settings)
+    assert synced.exit_code == 3
+    assert synced.stopped is not None and "503" in synced.stopped
+    assert set(synced.items.column("outcome").to_pylist()) == {"FAILED"}
+    with pytest.raises(etl.ProblemsFound) as raised:
+        synced.raise_for_problems()
+    assert str(raised.value) == (
+        f"orders-from-python.parquet: 30 failed of 30 orders; left in the inbox for the next "
+        f"run: {synced.stopped}"
+    )
+    assert (settings.inbox / "orders-from-python.parquet").is_file()
+    assert sandbox.stored_orders() == []
+
+    sandbox.clear_faults()
+    later = etl.run_inbox(settings)
+    assert later.exit_code == 0 and later.stopped is None
+    assert later.counts.to_pylist() == [
+        {"file": "orders-from-python.parquet", "outcome": "ACCEPTED", "items": 30}
+    ]
+    assert len(sandbox.stored_orders()) == 30
