@@ -47,6 +47,7 @@ from etl.core.kinds import KIND_GLOBS, KINDS, detect_kind
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
 from etl.core.schema import FileKind
 from etl.core.summary import FileSummary, RunSummary
+from etl.report.tables import count_table, item_table, problem_table
 from etl.run.check import empty_reason, prepare, request_line, validated_chunks
 from etl.run.inbox_run import InboxRun
 from etl.run.inbox_run import run_inbox as run_inbox_once
@@ -75,38 +76,6 @@ if TYPE_CHECKING:
 
 Source: TypeAlias = "str | os.PathLike[str] | pa.Table | pandas.DataFrame"
 
-# The columns of errors.csv, typed; ``rows``: every row a problem names (``row`` is the first),
-# ``warning``: a problem that holds nothing back (the order is still sent).
-PROBLEM_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("row", pa.int64()),
-        ("rows", pa.list_(pa.int64())),
-        ("id", pa.string()),
-        ("field", pa.string()),
-        ("column", pa.string()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-        ("value", pa.string()),
-        ("warning", pa.bool_()),
-    ]
-)
-# The columns of items.csv, typed.
-ITEM_SCHEMA = pa.schema(
-    [
-        ("file", pa.string()),
-        ("rows", pa.list_(pa.int64())),
-        ("channel_id", pa.string()),
-        ("channel_store_id", pa.string()),
-        ("id", pa.string()),
-        ("outcome", pa.string()),
-        ("batch", pa.string()),
-        ("http_status", pa.int64()),
-        ("code", pa.string()),
-        ("message", pa.string()),
-    ]
-)
-COUNT_SCHEMA = pa.schema([("file", pa.string()), ("outcome", pa.string()), ("items", pa.int64())])
 SHOWN_PROBLEMS = 5  # in the message of ProblemsFound; the table holds them all
 NOT_DELIVERED = frozenset({Outcome.INVALID, Outcome.REJECTED, Outcome.UNKNOWN, Outcome.FAILED})
 
@@ -436,9 +405,9 @@ def _checked(
         summary.status, summary.reason = "empty", empty_reason(kind)
     return CheckResult(
         summary=summary,
-        counts=_counts([summary]),
-        problems=_problem_table(problems),
-        items=_item_table((data.name, r) for r in results),
+        counts=count_table([summary]),
+        problems=problem_table(problems),
+        items=item_table((data.name, r) for r in results),
         requests=requests,
         _data=data,
     )
@@ -526,62 +495,14 @@ def _result(done: InboxRun) -> SyncResult:
     return SyncResult(
         summary=done.summary,
         run_dir=done.run_dir,
-        counts=_counts(done.summary.files),
-        problems=_problem_table(problems),
-        items=_item_table(items),
+        counts=count_table(done.summary.files),
+        problems=problem_table(problems),
+        items=item_table(items),
         stopped=None if done.api_down is None else str(done.api_down),
     )
 
 
-# --- tables --------------------------------------------------------------------------------------
-
-
-def _counts(files: Iterable[FileSummary]) -> pa.Table:
-    rows = [
-        {"file": file.name, "outcome": outcome, "items": count}
-        for file in files
-        for outcome, count in sorted(file.outcomes.items())
-    ]
-    return pa.Table.from_pylist(rows, schema=COUNT_SCHEMA)
-
-
-def _problem_table(problems: Iterable[tuple[str, Violation, bool]]) -> pa.Table:
-    """(file name, problem, whether it is a warning) as errors.csv's columns, typed."""
-    rows = [
-        {
-            "file": name,
-            "row": v.rows[0] if v.rows else None,
-            "rows": list(v.rows),
-            "id": v.item_id or "",
-            "field": v.path,
-            "column": v.column,
-            "code": v.code,
-            "message": v.message,
-            "value": v.value,
-            "warning": warning,
-        }
-        for name, v, warning in problems
-    ]
-    return pa.Table.from_pylist(rows, schema=PROBLEM_SCHEMA)
-
-
-def _item_table(results: Iterable[tuple[str, ItemResult]]) -> pa.Table:
-    rows = [
-        {
-            "file": name,
-            "rows": list(r.rows),
-            "channel_id": r.origin.channel_id if r.origin else "",
-            "channel_store_id": r.origin.channel_store_id if r.origin else "",
-            "id": r.item_id,
-            "outcome": r.outcome.value,
-            "batch": r.batch_id,
-            "http_status": r.http_status,
-            "code": r.code,
-            "message": r.message,
-        }
-        for name, r in results
-    ]
-    return pa.Table.from_pylist(rows, schema=ITEM_SCHEMA)
+# --- the exception's words ---------------------------------------------------------------------
 
 
 def _problems_message(files: list[FileSummary], problems: pa.Table) -> str:
