@@ -7,6 +7,7 @@ heavy: the API (``etl/api.py``, with pyarrow and the pipeline) is imported on fi
 
 from __future__ import annotations
 
+import importlib
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -44,24 +45,41 @@ if TYPE_CHECKING:
     )
 
 
+class _Send:
+    """``etl.send``: the API's function (``etl.api.send``), standing where the import system
+    binds the stage of the same name (``etl/send/``) when it loads it. Called, it sends; its
+    attributes are the stage's (``etl.send.client``), so that every way of importing the stage
+    (``import etl.send.client as client`` too) still works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from etl.api import send
+
+        return send(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "__wrapped__":  # inspect.signature and help() show the function's
+            from etl.api import send
+
+            return send
+        return getattr(importlib.import_module("etl.send"), name)
+
+    def __repr__(self) -> str:
+        return "<function etl.send(result, settings, *, force=False, create=False)>"
+
+
 class _Package(ModuleType):
-    """``etl.send`` is the API's function, though ``etl/send/`` is also the name of the stage
-    that talks to Connect: the import system binds a subpackage to its parent's attribute of
-    the same name when it first loads it, which would turn ``etl.send(...)`` into a module.
-    The stage is always imported by its full name (``from etl.send.client import ...``),
-    which goes through ``sys.modules``, never through this attribute."""
+    """The ``etl`` package, whose ``send`` attribute stays the API's (``_Send``)."""
 
     @property
     def send(self) -> Any:
-        from etl.api import send
-
-        return send
+        return _SEND
 
     @send.setter
     def send(self, value: Any) -> None:
-        """The import system binding the subpackage: its name is the function's."""
+        """The import system binding the subpackage: reached through ``_SEND`` instead."""
 
 
+_SEND = _Send()
 sys.modules[__name__].__class__ = _Package
 
 

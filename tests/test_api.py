@@ -5,6 +5,7 @@ changed in the process on import or by any call (DESIGN.md section 10)."""
 from __future__ import annotations
 
 import gc
+import inspect
 import multiprocessing
 import multiprocessing.queues
 import os
@@ -302,9 +303,15 @@ def test_settings_load_from_file_env_and_keywords_strictly(tmp_path: Path) -> No
 def test_send_refuses_a_file_changed_since_it_was_checked(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
-    import etl.send.client  # the stage of the same name, loaded: etl.send stays the function
+    # The stage of the same name (etl/send/) is loaded, and imported every way: etl.send is
+    # still the API's function, and the stage's modules are still reached through it.
+    import etl.send.batch as batch
+    import etl.send.client
+    from etl.send.transport import deadline
 
-    assert etl.send is etl.api.send
+    assert etl.send.client.ConnectClient is not None and batch.Batcher is not None
+    assert deadline is etl.send.transport.deadline
+    assert inspect.signature(etl.send) == inspect.signature(etl.api.send)
     settings = settings_for(sandbox, tmp_path)
     path = write_rows(tmp_path / "orders-a.csv", order_rows()[:3])
     checked = etl.check(path, settings=settings)
