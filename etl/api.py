@@ -204,15 +204,21 @@ def send(
     (UsageError). ``create`` makes a missing inbox."""
     data = result._data
     name = _inbox_name(data, settings.inbox)
-    return _result(
-        run_inbox_once(
+    try:
+        done = run_inbox_once(
             _with_mapping(settings, data, name),
             force=force,
             create=create,
             drop=lambda: [_drop(data, settings.inbox, name)],
             keep_reports=True,
         )
-    )
+    except UsageError:
+        # Refused before the copy was claimed (a ledger the outbox does not know, say): it
+        # must not wait in the inbox to be sent by a later run the caller did not ask for.
+        if not _is_there(data, settings.inbox):
+            (settings.inbox / name).unlink(missing_ok=True)
+        raise
+    return _result(done)
 
 
 def sync(

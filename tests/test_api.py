@@ -391,3 +391,17 @@ def test_an_api_that_stays_down_is_said_and_the_next_run_inbox_delivers(
         {"file": "orders-from-python.parquet", "outcome": "ACCEPTED", "items": 30}
     ]
     assert len(sandbox.stored_orders()) == 30
+
+
+def test_a_refused_ledger_leaves_no_copy_in_the_inbox(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    orders = pd.DataFrame(order_rows()[10:15])
+    assert etl.sync(orders, settings).exit_code == 0
+    settings.ledger_path.unlink()  # deleted: every order would be sent again as new
+    with pytest.raises(etl.UsageError, match="is not the one this outbox's runs used"):
+        etl.sync(orders, settings)
+    assert [p.name for p in settings.inbox.iterdir() if p.is_file()] == [".etl.lock"]
+    assert list((settings.inbox / ".processing").iterdir()) == []
+    assert len(sandbox.requests_log(path="/api/channel-platform/v1/orders")) == 1
