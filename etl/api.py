@@ -132,8 +132,9 @@ class CheckResult:
 @dataclass(frozen=True)
 class SyncResult:
     """What a run did (``etl.send``, ``etl.sync``, ``etl.run_inbox``): its ``summary``
-    (summary.json), the folder of its reports, and the items, problems and counts of its files
-    as Arrow tables. ``stopped``: why sending stopped (the API down, a wrong URL), else None."""
+    (summary.json), the folder of its reports and its ``html`` report, and the items, problems
+    and counts of its files as Arrow tables. ``stopped``: why sending stopped (the API down, a
+    wrong URL), else None."""
 
     summary: RunSummary
     run_dir: Path
@@ -141,6 +142,7 @@ class SyncResult:
     problems: pa.Table
     items: pa.Table
     stopped: str | None = None
+    html: Path | None = None  # report.html, for people (None: no file processed)
 
     @property
     def exit_code(self) -> int:
@@ -505,6 +507,7 @@ def _result(done: InboxRun) -> SyncResult:
         problems=problem_table(problems),
         items=item_table(items),
         stopped=None if done.api_down is None else str(done.api_down),
+        html=done.html,
     )
 
 

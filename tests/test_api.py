@@ -156,6 +156,8 @@ def test_a_dataframe_of_orders_is_checked_then_synced_like_a_notebook_would(
     )
     # The same reports as `etl run`, and the source kept where etl run keeps a failed file.
     assert (synced.run_dir / "orders-from-python.parquet.errors.csv").is_file()
+    assert synced.html == synced.run_dir / "report.html" and synced.html.is_file()
+    assert "PY-0007" in synced.html.read_text(encoding="utf-8")
     failed = settings.outbox / "failed" / synced.summary.run_id / "orders-from-python.parquet"
     assert failed.is_file()
     upserts = len(sandbox.requests_log(path="/api/channel-platform/v1/orders"))

@@ -390,6 +390,7 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from etl.run.inbox_run import html_report
     from etl.run.parallel import default_workers
 
     settings = settings_from(args)
@@ -402,7 +403,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         run, run_dir = check_files(
             files, settings, source, observer=observer, kind=kind, workers=default_workers()
         )
-        _finish(run, run_dir, args, logs)
+        _finish(run, run_dir, args, logs, html_report(run, run_dir))
     return run.exit_code
 
 
@@ -441,17 +442,17 @@ def _observed(args: argparse.Namespace) -> Iterator[tuple[Observer, LogObserver]
         restore()
 
 
-def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogObserver) -> None:
-    """The HTML report (never the cause of a failed run), the run's log line, the summary."""
-    from etl.report.html import write_html_report
-
-    report: Path | None = None
-    if run.files:
-        try:
-            report = write_html_report(run_dir)
-        except Exception as error:  # the run's work is done and recorded; say so, keep its code
-            logging.getLogger("etl.run").exception("cannot write the HTML report")
-            print(f"etl: cannot write {run_dir}/report.html: {error}", file=sys.stderr)
+def _finish(
+    run: RunSummary,
+    run_dir: Path,
+    args: argparse.Namespace,
+    logs: LogObserver,
+    html: tuple[Path | None, str],
+) -> None:
+    """The run's log line, the summary, and where its HTML report is (or why it is not)."""
+    report, problem = html
+    if problem:
+        print(f"etl: {problem}", file=sys.stderr)
     logs.run_finished(run, run_dir)
     print_run(run, run_dir, quiet=args.quiet)
     if report is not None and not args.quiet:
@@ -531,7 +532,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
         else:
-            _finish(run, done.run_dir, args, logs)
+            _finish(run, done.run_dir, args, logs, (done.html, done.html_problem))
     if done.api_down is not None:
         print(f"etl: stopped sending: {done.api_down}", file=sys.stderr)
     return run.exit_code

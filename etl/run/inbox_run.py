@@ -4,6 +4,7 @@ both come here, so they cannot drift apart."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +13,13 @@ from pathlib import Path
 from etl.core.events import Observer
 from etl.core.summary import RunSummary
 from etl.monitor.alerts import Alerts
+from etl.report.html import write_html_report
 from etl.run.sync import ApiDown, FileReport, Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.inbox import locked_inbox, require_inbox
+
+log = logging.getLogger("etl.run")
 
 
 @dataclass
@@ -27,6 +31,8 @@ class InboxRun:
     run_dir: Path
     api_down: ApiDown | None = None
     reports: list[FileReport] = field(default_factory=list)  # with ``keep_reports``
+    html: Path | None = None  # report.html, when the run processed a file
+    html_problem: str = ""  # why report.html could not be written
 
 
 def run_inbox(
@@ -63,11 +69,25 @@ def run_inbox(
             keep_reports=keep_reports,
         )
         run = sync()
+    html, html_problem = html_report(run, sync.run_dir)
     alert_run(settings, run, sync.api_down)
     if metrics is not None and metrics_textfile is not None:
         metrics.record_run(run)
         metrics.write_textfile(metrics_textfile)
-    return InboxRun(run, sync.run_dir, sync.api_down, sync.reports)
+    return InboxRun(run, sync.run_dir, sync.api_down, sync.reports, html, html_problem)
+
+
+def html_report(run: RunSummary, run_dir: Path) -> tuple[Path | None, str]:
+    """``report.html`` (and ``outbox/latest.html``) for a run that processed a file. Never the
+    cause of a failed run: the run's work is done and recorded; (None, why) when it cannot be
+    written."""
+    if not run.files:
+        return None, ""
+    try:
+        return write_html_report(run_dir), ""
+    except Exception as error:
+        log.exception("cannot write the HTML report")
+        return None, f"cannot write {run_dir}/report.html: {error}"
 
 
 def alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
