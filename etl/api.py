@@ -447,8 +447,13 @@ def _inbox_name(data: _Data, inbox: Path) -> str:
 
 
 def _is_there(data: _Data, inbox: Path) -> bool:
-    """The checked file is itself in the inbox: it is taken where it is, as `etl run` would."""
-    return data.path is not None and data.path.parent == inbox.resolve()
+    """The checked file is itself in the inbox, named as its kind: it is taken where it is, as
+    `etl run` would take it."""
+    return (
+        data.path is not None
+        and data.path.parent == inbox.resolve()
+        and detect_kind(data.path) is data.kind
+    )
 
 
 def _drop(data: _Data, inbox: Path, name: str) -> Path:

@@ -407,3 +407,28 @@ def test_a_refused_ledger_leaves_no_copy_in_the_inbox(
     assert [p.name for p in settings.inbox.iterdir() if p.is_file()] == [".etl.lock"]
     assert list((settings.inbox / ".processing").iterdir()) == []
     assert len(sandbox.requests_log(path="/api/channel-platform/v1/orders")) == 1
+
+
+def test_a_file_outside_the_inbox_is_copied_and_one_inside_is_taken_where_it_is(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path)
+    outside = write_rows(tmp_path / "export.csv", order_rows()[10:13])
+    with pytest.raises(etl.UsageError, match=r"the name export\.csv says no known kind"):
+        etl.check(outside)
+    sent = etl.sync(outside, settings, kind="orders")
+    assert [(f.name, f.outcomes) for f in sent.summary.files] == [
+        ("orders-export.csv", {"ACCEPTED": 3})
+    ]
+    assert outside.is_file(), "the caller's file stays where it is"
+    archive = settings.outbox / "archive"
+    assert (archive / sent.summary.run_id / "orders-export.csv").read_bytes() == (
+        outside.read_bytes()
+    )
+
+    inside = write_rows(settings.inbox / "orders-in.csv", order_rows()[13:15])
+    sent = etl.sync(inside, settings)
+    assert sent.summary.files[0].outcomes == {"ACCEPTED": 2}
+    assert not inside.exists()
+    assert [p.name for p in (archive / sent.summary.run_id).iterdir()] == ["orders-in.csv"]
+    assert len(sandbox.stored_orders()) == 5
