@@ -13,7 +13,6 @@ from pathlib import Path
 from etl.core.events import Observer
 from etl.core.summary import RunSummary
 from etl.monitor.alerts import Alerts
-from etl.report.html import write_html_report
 from etl.run.sync import ApiDown, FileReport, Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
@@ -83,6 +82,9 @@ def html_report(run: RunSummary, run_dir: Path) -> tuple[Path | None, str]:
     written."""
     if not run.files:
         return None, ""
+    # Imported only when there is a report to write: cron's empty runs never load jinja2.
+    from etl.report.html import write_html_report
+
     try:
         return write_html_report(run_dir), ""
     except Exception as error:
