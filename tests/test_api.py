@@ -432,3 +432,17 @@ def test_a_file_outside_the_inbox_is_copied_and_one_inside_is_taken_where_it_is(
     assert not inside.exists()
     assert [p.name for p in (archive / sent.summary.run_id).iterdir()] == ["orders-in.csv"]
     assert len(sandbox.stored_orders()) == 5
+
+
+def test_a_missing_inbox_is_refused_unless_create_says_to_make_it(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(sandbox, tmp_path, inbox=tmp_path / "drop")
+    orders = pd.DataFrame(order_rows()[10:12])
+    with pytest.raises(etl.UsageError) as refused:
+        etl.sync(orders, settings)
+    assert str(refused.value) == (
+        f"the inbox {tmp_path / 'drop'} does not exist (a typo?); create it, or pass --create "
+        "(create=True from Python) to let the tool make it"
+    )
+    assert etl.sync(orders, settings, create=True).exit_code == 0

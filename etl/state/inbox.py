@@ -92,8 +92,8 @@ def require_inbox(inbox: Path, create: bool) -> None:
         raise UsageError(f"the inbox {inbox} is not a folder")
     if not create:
         raise UsageError(
-            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create to let "
-            "the tool make it"
+            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create "
+            "(create=True from Python) to let the tool make it"
         )
     inbox.mkdir(parents=True)
 
