@@ -5,6 +5,7 @@ shows exists; its Python examples run, and print what it shows."""
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 from pathlib import Path
@@ -101,6 +102,8 @@ def test_the_python_examples_run_and_print_what_the_readme_shows(
     assert len(examples) == 2
     shutil.copytree(REPO / "samples", tmp_path / "samples")
     monkeypatch.chdir(tmp_path)
+    for variable in [v for v in os.environ if v.startswith("CONNECT_")]:
+        monkeypatch.delenv(variable)  # only the sandbox's, whatever the machine sets
     for variable, value in connect_env(sandbox).items():
         monkeypatch.setenv(variable, value)
     namespace: dict[str, Any] = {}
