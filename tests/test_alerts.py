@@ -20,11 +20,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword
 
 from etl.core.errors import AuthFailed
+from etl.deliver.client import ConnectClient
 from etl.monitor.alerts import Alert, Alerts, Sender, masked
 from etl.run.sync import ApiDown
 from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Secret, load_settings
 
 from .conftest import SAMPLES, SECRET, RunCli, connect_env, settings_for

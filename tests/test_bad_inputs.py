@@ -20,10 +20,10 @@ import pytest
 
 from bench.generate import generate_rows, write_csv
 from etl.core.errors import UnreadableFile
+from etl.deliver.client import ConnectClient
 from etl.read.tables import read_table
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.state.inbox import stable_files
 
 from .conftest import RunCli, base_line, connect_env, etl_run_command, settings_for

@@ -11,8 +11,8 @@ from time import monotonic, sleep
 import pytest
 
 from etl.core.errors import ApiError, AuthFailed, NotFound, RejectedRequest, RetriableApiError
+from etl.deliver.client import ConnectClient, Verdict, classify, parse_retry_after
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient, Verdict, classify, parse_retry_after
 from etl.settings.config import Secret
 
 from .conftest import FakeTime, settings_for

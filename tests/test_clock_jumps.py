@@ -10,6 +10,7 @@ from pathlib import Path
 
 from etl.core.models import MappedItem
 from etl.core.summary import new_run_id
+from etl.deliver.client import ConnectClient
 from etl.operations.actions import (
     ActionContext,
     flush_action_log,
@@ -18,7 +19,6 @@ from etl.operations.actions import (
 )
 from etl.report.html import find_run, newest_report
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.state.ledger import Ledger
 
 from .conftest import SECRET, FakeTime, settings_for

@@ -1,18 +1,23 @@
 """README tells the truth about the command line (in the manner of sqlite-utils' test_docs.py):
 every sub-command and flag that `--help` shows is in README, and every `etl` command README
-shows exists."""
+shows exists; its Python examples run, and print what it shows."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from etl.cli.main import build_parser
+from etl.sandbox import SandboxServer
 from etl.sandbox.server import build_parser as sandbox_parser
 
-from .conftest import REPO
+from .conftest import REPO, connect_env
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 SANDBOX_README = (REPO / "etl" / "sandbox" / "README.md").read_text(encoding="utf-8")
@@ -65,3 +70,48 @@ def test_every_command_the_readme_shows_exists() -> None:
 
 def test_the_readme_does_not_say_pending_actions_are_untracked() -> None:
     assert "not\n  tracked yet" not in README and "not tracked yet" not in README
+
+
+def _python_examples() -> list[str]:
+    """The ```python blocks of README's "From Python" section, in order."""
+    start = README.index("## From Python")
+    section = README[start : README.index("\n## ", start + 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+
+
+def _shown_output(code: str) -> list[str]:
+    """What the examples say they print: the comment lines right after each print(...)."""
+    shown: list[str] = []
+    lines = code.splitlines()
+    for number, line in enumerate(lines):
+        if line.startswith("print("):
+            following = lines[number + 1 :]
+            while following and following[0].startswith("# "):
+                shown.append(following.pop(0)[2:])
+    return shown
+
+
+def test_the_python_examples_run_and_print_what_the_readme_shows(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run as a notebook would, in a folder with the samples, against the sandbox on loopback."""
+    examples = _python_examples()
+    assert len(examples) == 2
+    shutil.copytree(REPO / "samples", tmp_path / "samples")
+    monkeypatch.chdir(tmp_path)
+    for variable in [v for v in os.environ if v.startswith("CONNECT_")]:
+        monkeypatch.delenv(variable)  # only the sandbox's, whatever the machine sets
+    for variable, value in connect_env(sandbox).items():
+        monkeypatch.setenv(variable, value)
+    namespace: dict[str, Any] = {}
+    for code in examples:
+        exec(compile(code, "README.md", "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [line for code in examples for line in _shown_output(code)]
+    assert len(namespace["rejected"]) == 13  # every problem of the file, in the exception
+    assert len(sandbox.stored_orders()) == 8
+    assert (tmp_path / "outbox" / "failed" / namespace["sent"].summary.run_id).is_dir()
+    assert namespace["inbox_run"].summary.files == []  # the inbox was left empty

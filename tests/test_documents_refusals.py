@@ -10,9 +10,9 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from etl.deliver.client import ConnectClient
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 
 from .conftest import settings_for, write_rows
 

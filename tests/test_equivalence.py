@@ -26,11 +26,11 @@ import etl.transform.fast.stream
 from bench.generate import COLUMNS, generate_rows
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
 from etl.core.schema import ORDERS, Kind, flat_model
+from etl.deliver.batch import Batcher
 from etl.read.tables import fingerprint, read_table
 from etl.report.files import write_errors, write_items
 from etl.run.check import check_file, prepare
 from etl.run.parallel import Workers
-from etl.send.batch import Batcher
 from etl.settings.config import ExportFormat, Settings
 from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.mapping import Mapper

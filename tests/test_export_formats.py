@@ -10,11 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from etl.deliver.client import ConnectClient
 from etl.report.files import read_errors
 from etl.report.html import write_html_report
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 
 from .conftest import RunCli, base_line, settings_for, write_rows
 

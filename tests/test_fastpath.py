@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from etl.core.errors import RetriableApiError
 from etl.core.formats import is_date_time
 from etl.core.schema import Kind
+from etl.deliver.sending import SendingPipeline, Sent
 from etl.read.tables import _parquet_text, text_array
 from etl.report.files import BackgroundWriter
 from etl.run.check import prefetched, prepare
-from etl.send.sending import SendingPipeline, Sent
 from etl.settings.config import Settings
 from etl.settings.options import Conventions
 from etl.transform.convert import ConversionError, convert, format_utc, to_date_time_fast
@@ -258,7 +258,7 @@ def test_background_writer_writes_everything_in_order() -> None:
 
 def test_sending_records_in_order_while_the_next_batch_is_sent() -> None:
     """Sending overlaps recording (the sender thread), and the record keeps the file's order."""
-    from etl.send.batch import Batch
+    from etl.deliver.batch import Batch
 
     events: list[str] = []
     sending_thread: set[str] = set()
@@ -290,7 +290,7 @@ def test_sending_records_in_order_while_the_next_batch_is_sent() -> None:
 
 
 def test_after_a_failed_batch_nothing_more_is_sent() -> None:
-    from etl.send.batch import Batch
+    from etl.deliver.batch import Batch
 
     sent: list[str] = []
     down: list[str] = []

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from bench.generate import generate_rows, write_csv
 from etl.core.models import MappedItem, Origin, Outcome
+from etl.deliver.batch import Batcher
+from etl.deliver.client import ConnectClient
+from etl.deliver.submit import deliver
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.batch import Batcher
-from etl.send.client import ConnectClient
-from etl.send.submit import deliver
 from etl.state.ledger import Ledger
 
 from .conftest import REPO, SECRET, FakeTime, settings_for

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from etl.deliver.client import ConnectClient
 from etl.monitor.health import health
 from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 
 from .conftest import RunCli, base_line, settings_for, write_rows
 

@@ -18,11 +18,11 @@ import pytest
 
 from etl.cli.main import seed_pending_actions
 from etl.core.events import Observer
+from etl.deliver.client import ConnectClient
 from etl.monitor.status import collect_status
 from etl.operations.documents import DocumentRefused, load_document
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 
 from .conftest import RunCli, base_line, connect_env, settings_for, write_rows

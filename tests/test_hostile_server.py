@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from etl.core.errors import ApiMisconfigured, OutcomeUnknown, RetriableApiError, UsageError
+from etl.deliver.client import ConnectClient
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Secret, Settings, load_settings
 
 from .conftest import REPO, SECRET, RunCli, age_pacing, base_line, reported_actions, write_rows

@@ -22,10 +22,10 @@ import pytest
 
 from etl.core.errors import UnreadableFile
 from etl.core.schema import ORDERS, Kind, UnknownColumn, flat_model
+from etl.deliver.client import ConnectClient
 from etl.read.tables import read_table, text_array
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import ExportFormat
 from etl.settings.options import Conventions, ReadOptions
 from etl.transform.convert import ConversionError, convert

@@ -1,6 +1,6 @@
 """The rooms of ``etl/`` import one way: a room imports only the rooms listed below it here.
 
-The stages (read, transform, send, state, report) know core and settings, never each other, with
+The stages (read, transform, deliver, state, report) know core and settings, never each other, with
 one exception in the pipeline's own direction: transform pulls its rows from read (the fast path
 streams a file's chunks straight into the assembler). Above them, operations and monitor combine
 stages; run is the only room that knows the order of the stages; api and cli sit on top. The
@@ -21,16 +21,16 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "settings": frozenset({"core"}),
     "read": FOUNDATION,
     "transform": FOUNDATION | {"read"},
-    "send": FOUNDATION,
+    "deliver": FOUNDATION,
     "state": FOUNDATION,
     "report": FOUNDATION,
-    "operations": FOUNDATION | {"send", "state", "report"},
-    "monitor": FOUNDATION | {"send", "state", "report"},
+    "operations": FOUNDATION | {"deliver", "state", "report"},
+    "monitor": FOUNDATION | {"deliver", "state", "report"},
     "run": FOUNDATION
-    | {"read", "transform", "send", "state", "report", "operations", "monitor", "sandbox"},
-    "api": FOUNDATION | {"read", "transform", "send", "state", "report", "operations", "run"},
+    | {"read", "transform", "deliver", "state", "report", "operations", "monitor", "sandbox"},
+    "api": FOUNDATION | {"read", "transform", "deliver", "state", "report", "operations", "run"},
     "cli": frozenset(
-        {"core", "settings", "read", "transform", "send", "state", "report"}
+        {"core", "settings", "read", "transform", "deliver", "state", "report"}
         | {"operations", "monitor", "run", "api", "sandbox"}
     ),
     "sandbox": frozenset({"core"}),
@@ -107,7 +107,7 @@ def test_every_room_of_the_package_has_its_place_in_the_order() -> None:
     ("room", "line"),
     [
         ("read", "from etl.transform.mapping import Mapper"),  # a stage importing another
-        ("send", "from etl.state.ledger import Ledger"),
+        ("deliver", "from etl.state.ledger import Ledger"),
         ("core", "import etl.run.sync"),  # a room importing one above it
         ("transform", "from ...run import check"),  # relative imports count too
     ],

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from etl.deliver.client import ConnectClient
 from etl.monitor.notify import Notifier
 from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 
 from .conftest import connect_env, settings_for
 

@@ -14,6 +14,7 @@ import pytest
 
 from etl.core.models import MappedItem, Outcome
 from etl.core.schema import ANONYMIZATION
+from etl.deliver.client import ConnectClient
 from etl.operations.actions import (
     ActionContext,
     flush_action_log,
@@ -25,7 +26,6 @@ from etl.operations.actions import (
 from etl.operations.documents import DocumentRefused, check_documents, load_document, send_documents
 from etl.operations.kinds import OperationContext, operation_for
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.state.ledger import Ledger
 
 from .conftest import SECRET, FakeTime, RunCli, connect_env, settings_for

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl.core import failpoints
+from etl.deliver.client import ConnectClient
 from etl.run.sync import Sync
 from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 
 from .conftest import REPO, SECRET, base_line, settings_for, write_rows
@@ -199,7 +199,7 @@ def test_a_manifest_naming_one_big_file_many_ways_holds_one_copy_at_a_time(
     write_rows(settings.inbox / "orders-b.csv", [base_line("B1", "LB1")])
     script = (
         "import resource, sys\n"
-        "from etl.send.client import ConnectClient\n"
+        "from etl.deliver.client import ConnectClient\n"
         "from etl.run.sync import Sync\n"
         "from pathlib import Path\n"
         "from etl.settings.config import Settings, Secret\n"

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 from etl.core.models import MappedItem, Origin, Violation
+from etl.core.process_setup import ENVIRONMENT
 from etl.run.parallel import PackedItems
 
 SAMPLE = Path(__file__).parent.parent / "samples" / "orders-2026-11-22.csv"
@@ -29,13 +30,34 @@ def _python(code: str, **environment: str) -> str:
     return done.stdout.strip()
 
 
-def test_importing_etl_keeps_freed_memory_unless_told_otherwise() -> None:
+def test_the_command_line_keeps_freed_memory_unless_told_otherwise() -> None:
     code = """
-        import os, etl
+        import os, etl.cli.main
         print(os.environ["MALLOC_TRIM_THRESHOLD_"], os.environ["MIMALLOC_PURGE_DELAY"])
     """
     assert _python(code) == f"{64 << 20} 1000"
     assert _python(code, MIMALLOC_PURGE_DELAY="0") == f"{64 << 20} 0"
+
+
+def test_importing_etl_as_a_library_tunes_nothing() -> None:
+    code = """
+        import os
+        before = dict(os.environ)
+        import etl
+        from etl.core.process_setup import ENVIRONMENT, owns_process
+        print(dict(os.environ) == before, any(name in os.environ for name in ENVIRONMENT))
+        print(owns_process())
+    """
+    # The test process imported the command line, which tuned it: the child starts clean.
+    env = {k: v for k, v in os.environ.items() if k not in ENVIRONMENT}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["True False", "False"]
 
 
 def test_pyarrow_builds_arrays_without_importing_pandas_which_stays_importable() -> None:

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
+from etl.deliver.client import ConnectClient
 from etl.read import tables as read
 from etl.run import check as pipeline
 from etl.run import sync as sync_module
 from etl.run.check import check_file
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import ExportFormat, Secret, Settings
 from etl.settings.options import Conventions, ReadOptions
 from etl.transform.fast import stream

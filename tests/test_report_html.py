@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from etl.deliver.client import ConnectClient
 from etl.report.hints import hint_for
 from etl.report.html import LATEST_NAME, REPORT_NAME, load_report, run_order, write_html_report
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 
 from .conftest import SAMPLES, RunCli, base_line, settings_for, write_rows
 

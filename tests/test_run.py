@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_rows, write_csv
+from etl.deliver.client import ConnectClient
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Secret, Settings
 from etl.state.ledger import Ledger
 

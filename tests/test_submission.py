@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_rows, write_csv
+from etl.deliver.client import ConnectClient
 from etl.run.sync import Sync
 from etl.sandbox.app import TOKEN_PATH
 from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from etl.send.client import ConnectClient
 from etl.settings.config import Secret, Settings
 
 from .conftest import REPO

@@ -9,9 +9,9 @@ import pytest
 
 from etl.core.errors import RejectedRequest
 from etl.core.models import MappedItem, Origin, Outcome
+from etl.deliver.client import ConnectClient
+from etl.deliver.submit import blamed_items, deliver
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
-from etl.send.submit import blamed_items, deliver
 
 from .conftest import FakeTime, settings_for
 from .test_client import order

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from etl.deliver.client import ConnectClient
 from etl.monitor.health import health
 from etl.monitor.metrics import Metrics
 from etl.monitor.metrics_server import MetricsServer
 from etl.run.watch import Watcher
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Secret
 
 from .conftest import SAMPLES, RunCli, connect_env, settings_for

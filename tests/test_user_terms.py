@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from etl.deliver.client import ConnectClient
 from etl.report.html import load_report
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import ExportFormat, load_mapping_file
 
 from .conftest import SAMPLES, RunCli, base_line, settings_for, write_rows

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.generate import generate_rows, write_csv
+from etl.deliver.client import ConnectClient
 from etl.run.watch import HEARTBEAT_NAME, Watcher, WatcherRefused
 from etl.sandbox import SandboxServer
-from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.ledger import Ledger
 

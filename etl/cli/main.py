@@ -14,7 +14,6 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +30,18 @@ from etl.core.version import __version__
 from etl.settings.config import (
     FLAG_NAMES,
     ExportFormat,
-    Secret,
     Settings,
     checked_number,
     load_mapping_file,
     load_settings,
     load_settings_with_origins,
 )
+from etl.state.inbox import require_inbox
 
 if TYPE_CHECKING:
     from etl.monitor.metrics import Metrics
     from etl.monitor.metrics_server import MetricsServer
+    from etl.run.sandbox_process import ActionDouble
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
@@ -389,6 +389,9 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from etl.run.inbox_run import html_report
+    from etl.run.parallel import default_workers
+
     settings = settings_from(args)
     source: ExportFormat | None = None
     if args.mapping is not None:
@@ -398,8 +401,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     kind = KINDS[args.kind] if args.kind else None
     with _observed(args) as (observer, logs):
-        run, run_dir = check_files(files, settings, source, observer=observer, kind=kind)
-        _finish(run, run_dir, args, logs)
+        run, run_dir = check_files(
+            files, settings, source, observer=observer, kind=kind, workers=default_workers()
+        )
+        _finish(run, run_dir, args, logs, html_report(run, run_dir))
     return run.exit_code
 
 
@@ -438,17 +443,17 @@ def _observed(args: argparse.Namespace) -> Iterator[tuple[Observer, LogObserver]
         restore()
 
 
-def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogObserver) -> None:
-    """The HTML report (never the cause of a failed run), the run's log line, the summary."""
-    from etl.report.html import write_html_report
-
-    report: Path | None = None
-    if run.files:
-        try:
-            report = write_html_report(run_dir)
-        except Exception as error:  # the run's work is done and recorded; say so, keep its code
-            logging.getLogger("etl.run").exception("cannot write the HTML report")
-            print(f"etl: cannot write {run_dir}/report.html: {error}", file=sys.stderr)
+def _finish(
+    run: RunSummary,
+    run_dir: Path,
+    args: argparse.Namespace,
+    logs: LogObserver,
+    html: tuple[Path | None, str],
+) -> None:
+    """The run's log line, the summary, and where its HTML report is (or why it is not)."""
+    report, problem = html
+    if problem:
+        print(f"etl: {problem}", file=sys.stderr)
     logs.run_finished(run, run_dir)
     print_run(run, run_dir, quiet=args.quiet)
     if report is not None and not args.quiet:
@@ -457,7 +462,7 @@ def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogO
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     with sandboxed(settings, "run") as (sandboxed_settings, count):
@@ -470,9 +475,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Callable[[], str]]]:
     """`--sandbox`: the local double started as a process of its own for this command, the
     settings pointing at it, and a function that says what it received meanwhile."""
-    from etl.run.sandbox_process import started_sandbox
+    from etl.run.sandbox_process import sandbox_db, sandbox_settings, started_sandbox
 
-    db_path = settings.outbox / ".sandbox" / "sandbox.sqlite3"
+    db_path = sandbox_db(settings)
     with started_sandbox(db_path) as sandbox:
         print(
             f"sandbox: serving {sandbox.api_url} (process {sandbox.pid}; stops with this "
@@ -486,18 +491,6 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
                 f"sandbox: created {created} pending action(s) named by the action-status "
                 "files, as Connect's order action events would"
             )
-        settings = replace(
-            settings,
-            api_url=sandbox.api_url,
-            token_url=sandbox.token_url,
-            client_id=sandbox.client_id,
-            client_secret=sandbox.client_secret,
-            token=Secret(""),
-            # The sandbox is a target of its own, with a history of its own: what the demo
-            # delivered says nothing about the real API (DESIGN.md section 9).
-            target_name=f"sandbox {db_path}",
-            state=settings.state or db_path.parent / "ledger.sqlite3",
-        )
 
         def count() -> str:
             after = sandbox.counts(since=before.last_seq)
@@ -506,119 +499,44 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
                 f"holds {after.orders} order(s) in {db_path}"
             )
 
-        yield settings, count
+        yield sandbox_settings(settings, sandbox, db_path), count
 
 
-def _require_inbox(inbox: Path, create: bool) -> None:
-    """A typo in a folder must not pass for an empty inbox: cron would hear "nothing to do"
-    forever."""
-    if inbox.is_dir():
-        return
-    if inbox.exists():
-        raise UsageError(f"the inbox {inbox} is not a folder")
-    if not create:
-        raise UsageError(
-            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create to let "
-            "the tool make it"
+def seed_pending_actions(sandbox: ActionDouble, inbox: Path) -> int:
+    """The run layer's seeding (etl/run/sandbox_process.py), with a warning per file skipped:
+    the run itself reports that file."""
+    from etl.run.sandbox_process import seed_pending_actions as seed
+
+    seeded = seed(sandbox, inbox)
+    for name, why in seeded.skipped:
+        print(
+            f"sandbox: {printable(name)} skipped while creating pending actions ({why}); "
+            "the run reports the file",
+            file=sys.stderr,
         )
-    inbox.mkdir(parents=True)
-
-
-def _require_credentials(settings: Settings) -> None:
-    if not settings.token and not (settings.client_id and settings.client_secret):
-        raise UsageError(
-            "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
-            "(or CONNECT_TOKEN), the secret in a file (CONNECT_CLIENT_SECRET_FILE, "
-            "systemd credentials, /run/secrets: README, Secrets), or [connect] in the config "
-            "file; --sandbox runs a local demo"
-        )
-
-
-def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
-    """The demo's stand-in for Connect's command events: the actions the inbox reports on.
-
-    Only regular files are read (etl/inputs.py: a pipe would block, a link lead elsewhere);
-    one that is not UTF-8 is skipped with a warning: the run itself reports it."""
-    from etl.core.inputs import InputRefused, allowed_owners, open_checked
-    from etl.core.kinds import detect_kind
-    from etl.core.schema import ACTION_STATUSES
-
-    wanted: set[str] = set()
-    for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
-        if detect_kind(path) is not ACTION_STATUSES or path.suffix.lower() != ".csv":
-            continue
-        try:
-            fd, _ = open_checked(path, allowed_owners(inbox))
-        except (InputRefused, OSError):
-            continue
-        try:
-            with open(fd, encoding="utf-8-sig", newline="") as handle:
-                wanted.update(row.get("action_id", "") for row in csv.DictReader(handle))
-        except (UnicodeDecodeError, csv.Error) as error:
-            print(
-                f"sandbox: {printable(path.name)} skipped while creating pending actions "
-                f"(not UTF-8 CSV text: {error}); the run reports the file",
-                file=sys.stderr,
-            )
-    known = {action["id"] for action in sandbox.actions()}
-    missing = sorted(a for a in wanted - known if a)
-    if missing:
-        sandbox.create_actions(action_ids=missing)
-    return len(missing)
+    return seeded.created
 
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
-    from etl.run.sync import Sync
-    from etl.send.client import ConnectClient
-    from etl.state.inbox import InboxLock
+    from etl.run.inbox_run import run_inbox
 
-    _require_credentials(settings)
-    _require_inbox(settings.inbox, args.create)
-    lock = InboxLock(settings.inbox, purpose="etl run")
-    holder = lock.acquire()
-    if holder is not None:
-        raise UsageError(holder)
-    metrics = _metrics(settings) if args.metrics_textfile else None
     with _observed(args) as (observer, logs):
-        try:
-            sync = Sync(
-                settings,
-                lambda: ConnectClient(settings, meter=metrics),
-                force=force,
-                observer=observer,
-            )
-            run = sync()
-        finally:
-            lock.release()
-        _alert_run(settings, run, sync.api_down)
-        if metrics is not None:
-            metrics.record_run(run)
-            metrics.write_textfile(args.metrics_textfile)
+        done = run_inbox(
+            settings,
+            force=force,
+            create=args.create,
+            observer=observer,
+            metrics_textfile=args.metrics_textfile,
+        )
+        run = done.summary
         if not run.files and not run.due_work:
             if not args.quiet:
                 print(f"inbox {settings.inbox}: nothing to do")
         else:
-            _finish(run, sync.run_dir, args, logs)
-    if sync.api_down is not None:
-        print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
+            _finish(run, done.run_dir, args, logs, (done.html, done.html_problem))
+    if done.api_down is not None:
+        print(f"etl: stopped sending: {done.api_down}", file=sys.stderr)
     return run.exit_code
-
-
-def _alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
-    """`etl run` under cron: one alert listing this run's failed files, and the API's outage
-    once it has lasted past the threshold over the runs (and once when it is over)."""
-    import time
-
-    from etl.monitor.alerts import Alerts
-
-    if settings.alert_urls:
-        alerts = Alerts.from_settings(settings, clock=time.time)
-        state = settings.outbox / ".state" / "api-down.json"
-        alerts.load_api_state(state)
-        alerts.failed_files(run, settings.outbox)
-        alerts.api_state(api_down, run.run_id)
-        alerts.save_api_state(state)
-        alerts.close()
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -627,7 +545,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
     with sandboxed(settings, "watcher") as (sandboxed_settings, count):
@@ -639,10 +557,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from etl.deliver.client import ConnectClient
     from etl.run.watch import Watcher, WatcherRefused
-    from etl.send.client import ConnectClient
 
-    _require_credentials(settings)
+    settings.require_credentials()
     metrics = _metrics(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,

@@ -9,9 +9,14 @@ kept a while (up to 64 MB of glibc heap; a second for Arrow), for no measurable 
 memory (bench/README.md).
 
 Settings already in the environment win. glibc, mimalloc and OpenBLAS read theirs when a process
-starts (or when pyarrow and numpy load), so ``tune_libraries`` runs when the ``etl`` package is
-imported, before either; worker processes inherit the environment, and the running process gets
-glibc's through ``mallopt``.
+starts (or when pyarrow and numpy load), so ``own_process`` runs when the command line's package
+(``etl.cli``) is imported, before either, and in each worker process the tool starts; worker
+processes inherit the environment, and the running process gets glibc's through ``mallopt``.
+
+A process that imports ``etl`` as a library (a notebook, Airflow) is its user's: importing the
+package and calling the Python API change neither its environment nor its allocator, its garbage
+collector or its switch interval (DESIGN.md section 10). Only a process that called
+``own_process`` lets the pipeline pause the collector and shorten the switch interval.
 """
 
 from __future__ import annotations
@@ -35,6 +40,22 @@ ENVIRONMENT = {
 }
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+
+
+_owned = False
+
+
+def own_process() -> None:
+    """This process is the tool's (the command line, a worker): tune the libraries for it, and
+    let the pipeline change process-wide settings while it works (``owns_process``)."""
+    global _owned
+    _owned = True
+    tune_libraries()
+
+
+def owns_process() -> bool:
+    """True in the command line's process and in workers; False where ``etl`` is a library."""
+    return _owned
 
 
 def tune_libraries() -> None:

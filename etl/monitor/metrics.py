@@ -19,8 +19,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from etl.core.summary import RunSummary
+from etl.deliver.client import ClientMeter
 from etl.monitor.status import REASON_SUFFIX, recent_runs
-from etl.send.client import ClientMeter
 from etl.state.inbox import waiting_files
 
 # Exit 1 is a run that worked and found bad data (counted in etl_orders_total); 2-5 are runs

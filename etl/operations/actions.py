@@ -24,10 +24,13 @@ import orjson
 from etl.core.codes import Problem
 from etl.core.errors import NotFound, OutcomeUnknown, RejectedRequest
 from etl.core.files import atomic_writer
+from etl.core.inputs import InputRefused, allowed_owners, open_checked
+from etl.core.kinds import detect_kind
 from etl.core.models import ItemResult, MappedItem, Outcome
+from etl.core.schema import ACTION_STATUSES
+from etl.deliver.client import ConnectClient
+from etl.deliver.submit import blamed_items
 from etl.report.files import neutral
-from etl.send.client import ConnectClient
-from etl.send.submit import blamed_items
 from etl.state.ledger import Ledger
 
 REPORT_OPERATION = "v2-reportOrderActions"
@@ -328,3 +331,34 @@ def write_final_statuses(outbox: Path, rows: list[dict[str, object]], now: float
     with atomic_writer(path) as stream:
         stream.write(buffer.getvalue())
     return path
+
+
+@dataclass(frozen=True)
+class NamedActions:
+    """The action ids that the inbox's action-status files name, and the files skipped (name,
+    why): not UTF-8 CSV text; the run itself reports them."""
+
+    ids: frozenset[str]
+    skipped: tuple[tuple[str, str], ...]
+
+
+def named_action_ids(inbox: Path) -> NamedActions:
+    """The ``action_id`` of every row of the inbox's action-status CSV files (the sandbox's
+    stand-in for Connect's command events creates them). Only regular files are read
+    (etl/read/inputs.py: a pipe would block, a link lead elsewhere)."""
+    wanted: set[str] = set()
+    skipped: list[tuple[str, str]] = []
+    for path in sorted(inbox.glob("*")) if inbox.is_dir() else []:
+        if detect_kind(path) is not ACTION_STATUSES or path.suffix.lower() != ".csv":
+            continue
+        try:
+            fd, _ = open_checked(path, allowed_owners(inbox))
+        except (InputRefused, OSError):
+            continue
+        try:
+            with open(fd, encoding="utf-8-sig", newline="") as handle:
+                wanted.update(row.get("action_id", "") for row in csv.DictReader(handle))
+        except (UnicodeDecodeError, csv.Error) as error:
+            skipped.append((path.name, f"not UTF-8 CSV text: {error}"))
+    wanted.discard("")
+    return NamedActions(frozenset(wanted), tuple(skipped))

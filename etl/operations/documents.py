@@ -14,7 +14,7 @@ from etl.core.codes import Problem
 from etl.core.errors import NotFound, RejectedRequest
 from etl.core.inputs import InputRefused, allowed_owners, open_inside
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
-from etl.send.client import ConnectClient
+from etl.deliver.client import ConnectClient
 
 MAX_BYTES = 10 * 1024 * 1024  # documented maximum file size
 SIGNATURES = (

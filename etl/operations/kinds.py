@@ -23,6 +23,9 @@ from etl.core.schema import (
     TRACK_ACTIONS,
     FileKind,
 )
+from etl.deliver.batch import Batcher
+from etl.deliver.client import ConnectClient
+from etl.deliver.submit import deliver
 from etl.operations.actions import (
     ActionContext,
     queue_order_actions,
@@ -30,9 +33,6 @@ from etl.operations.actions import (
     track_actions,
 )
 from etl.operations.documents import check_documents, send_documents
-from etl.send.batch import Batcher
-from etl.send.client import ConnectClient
-from etl.send.submit import deliver
 from etl.state.ledger import Ledger
 
 # Connect tolerates a few minutes of clock skew; refusing locally only what is clearly past.

@@ -25,8 +25,10 @@ from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import detect_kind, understood_names
 from etl.core.models import MappedItem, Origin, Outcome
+from etl.core.process_setup import owns_process
 from etl.core.schema import FileKind
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
+from etl.deliver.batch import Batch, Batcher, request_parts
 from etl.read.tables import read_table
 from etl.report.files import StreamingReports
 from etl.run.parallel import (
@@ -38,8 +40,8 @@ from etl.run.parallel import (
     Workers,
     report_lines,
     validated,
+    workers_for,
 )
-from etl.send.batch import Batch, Batcher, request_parts
 from etl.settings.config import ExportFormat, Settings
 from etl.transform.columns import UserColumns
 from etl.transform.fast.stream import FileScan, OpenedFile, open_file, paused_gc, scan_file
@@ -220,8 +222,10 @@ def prefetched(values: Iterator[T], depth: int = 2) -> Iterator[T]:
     thread = threading.Thread(target=produce, name="etl-prefetch", daemon=True)
     # The caller waits on the network and must get the GIL back at once when an answer comes
     # (5 ms by default): each request would start late, and the pacing could not keep up.
+    # Only in the tool's own process: where ``etl`` is a library, the interpreter is its user's.
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, 0.0005))
+    if owns_process():
+        sys.setswitchinterval(min(interval, 0.0005))
     thread.start()
     try:
         while True:
@@ -233,7 +237,8 @@ def prefetched(values: Iterator[T], depth: int = 2) -> Iterator[T]:
             yield value  # type: ignore[misc]
     finally:
         stop.set()
-        sys.setswitchinterval(interval)
+        if owns_process():
+            sys.setswitchinterval(interval)
 
 
 def request_line(origin: Origin | None, items_property: str, documents: list[Document]) -> bytes:
@@ -461,16 +466,22 @@ def check_files(
     source: ExportFormat | None = None,
     observer: Observer | None = None,
     kind: FileKind | None = None,
+    workers: int | None = None,
 ) -> tuple[RunSummary, Path]:
     """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/; every
-    file read as ``kind`` when given, whatever its name says."""
+    file read as ``kind`` when given, whatever its name says. Big files are read with
+    ``workers`` processes when given (never in a daemonic process: ``workers_for``)."""
     clock = time.perf_counter()
     run = RunSummary(run_id=new_run_id(settings.outbox), command="check", started_at=now_text())
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    with Workers() as workers:
+    pool = workers_for(workers)
+    try:
         for path in paths:
-            run.files.append(check_file(path, settings, run_dir, source, observer, workers, kind))
+            run.files.append(check_file(path, settings, run_dir, source, observer, pool, kind))
+    finally:
+        if pool is not None:
+            pool.close()
     run.exit_code = check_exit_code(run.files)
     run.finished_at = now_text()
     run.seconds = time.perf_counter() - clock

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from etl.core.codes import Problem
 from etl.core.models import ItemResult, MappedItem, Origin, Outcome, Violation
-from etl.core.process_setup import skip_pandas_probe
+from etl.core.process_setup import own_process, skip_pandas_probe
 from etl.core.schema import FileKind
 from etl.report.files import GUARDED_STARTS, csv_text, error_row, item_row, neutral
 from etl.settings.options import ColumnMapping, Conventions
@@ -271,6 +271,7 @@ def _work_remote(job: FileJob, payload: bytes, chunk: Chunk) -> Done:
 
 
 def _start_worker() -> None:
+    own_process()  # a worker is the tool's: its allocator tuned, its collector ours
     gc.disable()  # see paused_gc; a worker keeps nothing from one chunk to the next
     skip_pandas_probe()
 
@@ -285,15 +286,26 @@ def _payload(batch: pa.RecordBatch) -> bytes:
     return bytes(sink.getvalue())
 
 
+def default_workers() -> int:
+    """How many worker processes the command line uses for big files (``ETL_WORKERS``, else
+    the cores, at most 4)."""
+    return int(os.environ.get("ETL_WORKERS", 0)) or max(1, min(os.cpu_count() or 1, 4))
+
+
+def workers_for(processes: int | None) -> Workers | None:
+    """A pool of ``processes`` workers, or None: when none are asked for (the Python API's
+    default), and inside a daemonic process (an Airflow or Celery task, a multiprocessing
+    worker), which may not start children: the work is then done in this process."""
+    if not processes or processes < 1 or multiprocessing.current_process().daemon:
+        return None
+    return Workers(processes)
+
+
 class Workers:
     """A pool of worker processes, started on first use and reused for every big file."""
 
     def __init__(self, processes: int | None = None) -> None:
-        self.processes = (
-            processes
-            or int(os.environ.get("ETL_WORKERS", 0))
-            or max(1, min(os.cpu_count() or 1, 4))
-        )
+        self.processes = processes or default_workers()
         self._pool: ProcessPoolExecutor | None = None
 
     def pool(self) -> ProcessPoolExecutor:

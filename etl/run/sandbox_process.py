@@ -16,15 +16,16 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import requests
 
 from etl.core.errors import SandboxFailed
+from etl.operations.actions import named_action_ids
 from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from etl.settings.config import Secret
+from etl.settings.config import Secret, Settings
 
 READY_TIMEOUT = 15.0  # seconds from spawn to the banner; a cold start takes about one
 STOP_TIMEOUT = 10.0  # seconds after SIGTERM before SIGKILL; it stops within one poll (0.5 s)
@@ -262,3 +263,52 @@ def _stop(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def sandbox_db(settings: Settings) -> Path:
+    """Where `--sandbox` keeps what the local double received: beside the outbox's runs."""
+    return settings.outbox / ".sandbox" / "sandbox.sqlite3"
+
+
+def sandbox_settings(settings: Settings, sandbox: SandboxProcess, db_path: Path) -> Settings:
+    """``settings`` pointed at a started sandbox, with its demo credentials."""
+    return replace(
+        settings,
+        api_url=sandbox.api_url,
+        token_url=sandbox.token_url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        token=Secret(""),
+        # The sandbox is a target of its own, with a history of its own: what the demo
+        # delivered says nothing about the real API (DESIGN.md section 9).
+        target_name=f"sandbox {db_path}",
+        state=settings.state or db_path.parent / "ledger.sqlite3",
+    )
+
+
+class ActionDouble(Protocol):
+    """What seeding needs of a sandbox: the started process's admin routes, or the in-process
+    server of the tests."""
+
+    def actions(self) -> list[dict[str, Any]]: ...
+
+    def create_actions(
+        self, count: int | None = None, action_ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Seeded:
+    created: int  # pending actions created
+    skipped: tuple[tuple[str, str], ...]  # (file name, why) of files not read
+
+
+def seed_pending_actions(sandbox: ActionDouble, inbox: Path) -> Seeded:
+    """The demo's stand-in for Connect's command events: the actions the inbox's action-status
+    files report on are created, PENDING, in the sandbox."""
+    named = named_action_ids(inbox)
+    known = {action["id"] for action in sandbox.actions()}
+    missing = sorted(named.ids - known)
+    if missing:
+        sandbox.create_actions(action_ids=missing)
+    return Seeded(len(missing), named.skipped)

@@ -45,6 +45,10 @@ from etl.core.models import SETTLED, ItemResult, MappedItem, Outcome, Violation
 from etl.core.printable import printable
 from etl.core.schema import ORDERS
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
+from etl.deliver.batch import Batch, Batcher
+from etl.deliver.client import ConnectClient
+from etl.deliver.sending import SendingPipeline, Sent
+from etl.deliver.submit import deliver
 from etl.operations.actions import ActionContext, due_work
 from etl.operations.kinds import OperationContext, operation_for
 from etl.report.files import write_errors, write_items
@@ -58,10 +62,6 @@ from etl.run.check import (
     prepare,
 )
 from etl.run.parallel import invalid_result
-from etl.send.batch import Batch, Batcher
-from etl.send.client import ConnectClient
-from etl.send.sending import SendingPipeline, Sent
-from etl.send.submit import deliver
 from etl.settings.config import Settings
 from etl.state.inbox import (
     archive,
@@ -208,6 +208,16 @@ class FileRun:
     opened: InputFile | None = None  # what is read; None when only a move is left to do
 
 
+@dataclass(frozen=True)
+class FileReport:
+    """What one file's items.csv and errors.csv say, kept for the Python API (``keep_reports``)."""
+
+    name: str
+    results: list[ItemResult]
+    violations: list[Violation]
+    warnings: list[Violation]
+
+
 class Sync:
     """Process every file waiting in the inbox once, then stop (`etl run`)."""
 
@@ -221,10 +231,12 @@ class Sync:
         observer: Observer | None = None,
         stop_requested: Callable[[], bool] = lambda: False,
         paths: list[Path] | None = None,
+        keep_reports: bool = False,
     ) -> None:
         """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
         in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
-        inbox files (the watcher hands over files it saw settle), default every waiting file."""
+        inbox files (the watcher hands over files it saw settle), default every waiting file;
+        ``keep_reports`` keeps each file's results and problems in ``reports`` too."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -242,6 +254,8 @@ class Sync:
         self._client: ConnectClient | None = None
         self.api_down: ApiDown | None = None
         self._ledger_lock = threading.Lock()  # the sender thread records batches pending
+        self.keep_reports = keep_reports
+        self.reports: list[FileReport] = []
 
     @property
     def client(self) -> ConnectClient:
@@ -766,6 +780,8 @@ class Sync:
         failpoints.reach("report")
         problems = file_run.violations + file_run.warnings
         write_errors(beside(self.run_dir, name, ".errors.csv"), name, problems)
+        if self.keep_reports:
+            self.reports.append(FileReport(name, results, file_run.violations, file_run.warnings))
         changed = file_run.opened is not None and file_run.opened.changed()
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)

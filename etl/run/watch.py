@@ -29,12 +29,12 @@ from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import is_ignored
 from etl.core.summary import RunSummary, now_text
+from etl.deliver.client import ConnectClient
 from etl.monitor.alerts import Alerts
 from etl.monitor.notify import Notifier
 from etl.operations.actions import ActionContext, flush_action_log, poll_actions
 from etl.report.html import write_html_report
 from etl.run.sync import Sync
-from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.inbox import InboxLock, Snapshot, snapshot, waiting_files
 from etl.state.ledger import Ledger

@@ -10,7 +10,8 @@ import hashlib
 import ipaddress
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,34 @@ class Settings:
             problem = url_problem(name, getattr(self, name), self.allow_insecure)
             if problem is not None:
                 raise UsageError(problem)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Settings as the command line builds them: defaults < ``path`` (``./etl.toml`` when
+        None and present) < secret files < ``CONNECT_*`` variables (``environ``, default
+        ``os.environ``) < ``overrides`` (``inbox="drop"``, ``timeout=10``...), each checked as
+        strictly as a flag: an unknown name or a value out of range is a UsageError."""
+        config = None if path is None else Path(path)
+        return load_settings(
+            config, checked_overrides(overrides), None if environ is None else dict(environ)
+        )
+
+    def require_credentials(self) -> None:
+        """UsageError unless the settings can authenticate to Connect (before anything is
+        claimed or sent)."""
+        if not self.token and not (self.client_id and self.client_secret):
+            raise UsageError(
+                "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
+                "(or CONNECT_TOKEN), the secret in a file (CONNECT_CLIENT_SECRET_FILE, "
+                "systemd credentials, /run/secrets: README, Secrets), or [connect] in the "
+                "config file; --sandbox runs a local demo"
+            )
 
     @property
     def target(self) -> str:
@@ -470,6 +499,50 @@ def _loaded(key: str, value: str) -> str:
 
 
 FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
+# What Python callers may set by keyword (``Settings.load``); the rest come from files.
+PATH_SETTINGS = frozenset({"inbox", "outbox", "state"})
+SECRET_FIELDS = frozenset({"client_secret", "token"})
+TEXT_SETTINGS = frozenset(
+    {"api_url", "token_url", "client_id", "channel_id", "store_id", "target_name"}
+)
+FLAG_SETTINGS = frozenset({"polling", "fresh_ledger", "allow_insecure"})
+KEYWORD_SETTINGS = (
+    PATH_SETTINGS | SECRET_FIELDS | TEXT_SETTINGS | FLAG_SETTINGS | frozenset(NUMBER_RANGES)
+)
+
+
+def checked_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword settings as ``load_settings`` takes them: paths as ``Path``, secrets as
+    ``Secret``; a name that is no setting, or a value of the wrong type, is a UsageError
+    naming it (with the setting it most likely meant)."""
+    import difflib
+
+    checked: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in overrides.items():
+        if name not in KEYWORD_SETTINGS:
+            known = sorted(KEYWORD_SETTINGS | {f.name for f in fields(Settings)})
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{name} is not a setting{hint}")
+        elif value is None:
+            continue
+        elif name in PATH_SETTINGS and isinstance(value, str | os.PathLike):
+            checked[name] = Path(value)
+        elif name in SECRET_FIELDS and isinstance(value, str | Secret):
+            checked[name] = value if isinstance(value, Secret) else Secret(value.strip())
+        elif name in TEXT_SETTINGS and isinstance(value, str):
+            checked[name] = _loaded(name, value)
+        elif name in FLAG_SETTINGS and isinstance(value, bool):
+            checked[name] = value
+        elif name in NUMBER_RANGES and not isinstance(value, bool | str):
+            checked[name] = value  # its range is checked by load_settings
+        else:
+            shown = "" if name in SECRET_FIELDS else f" {value!r}"  # never a secret's value
+            problems.append(f"{name} cannot be {type(value).__name__}{shown}")
+    if problems:
+        raise UsageError("; ".join(problems))
+    return checked
 
 
 def load_settings(

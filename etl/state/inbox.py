@@ -14,10 +14,12 @@ import os
 import shutil
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.core.errors import UsageError
 from etl.core.files import atomic_writer, beside
 from etl.core.inputs import open_no_follow
 from etl.core.kinds import is_ignored
@@ -65,6 +67,35 @@ class InboxLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+@contextmanager
+def locked_inbox(inbox: Path, purpose: str) -> Iterator[None]:
+    """The inbox for this process alone for the ``with`` block (``InboxLock``); a UsageError
+    naming the holder when another watcher or run has it."""
+    lock = InboxLock(inbox, purpose=purpose)
+    holder = lock.acquire()
+    if holder is not None:
+        raise UsageError(holder)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def require_inbox(inbox: Path, create: bool) -> None:
+    """A typo in a folder must not pass for an empty inbox: cron would hear "nothing to do"
+    forever. ``create`` makes a missing one."""
+    if inbox.is_dir():
+        return
+    if inbox.exists():
+        raise UsageError(f"the inbox {inbox} is not a folder")
+    if not create:
+        raise UsageError(
+            f"the inbox {inbox} does not exist (a typo?); create it, or pass --create "
+            "(create=True from Python) to let the tool make it"
+        )
+    inbox.mkdir(parents=True)
 
 
 def _open_lock(path: Path) -> int | None:

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from etl.core.errors import UnreadableFile
 from etl.core.models import Origin
+from etl.core.process_setup import owns_process
 from etl.core.schema import FileKind, Kind, Level
 from etl.read.tables import (
     BLANK_CR_LINE,
@@ -181,7 +182,11 @@ def open_file(
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """No cycle collection while many small objects are made: they hold no cycles, and each
-    collection walks every live object (it tripled the time of building a chunk)."""
+    collection walks every live object (it tripled the time of building a chunk). Only in the
+    tool's own processes: where ``etl`` is a library, the collector is its user's."""
+    if not owns_process():
+        yield
+        return
     enabled = gc.isenabled()
     gc.disable()
     try:

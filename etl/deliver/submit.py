@@ -17,7 +17,7 @@ from typing import Any
 from etl.core.codes import Problem
 from etl.core.errors import ApiError, NotFound, RejectedRequest
 from etl.core.models import MappedItem, Origin, Outcome
-from etl.send.batch import request_bytes
+from etl.deliver.batch import request_bytes
 
 TOO_LARGE = 413
 ITEM_INDEX = re.compile(r"^\$\.(?P<array>[A-Za-z_]+)\[(?P<index>\d+)\]")

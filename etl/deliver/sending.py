@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from etl.core.errors import ApiError
-from etl.send.batch import Batch
-from etl.send.submit import Delivery
+from etl.deliver.batch import Batch
+from etl.deliver.submit import Delivery
 
 IN_FLIGHT = 3  # batches handed to the sender and not yet recorded
 

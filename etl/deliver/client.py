@@ -33,7 +33,7 @@ from etl.core.errors import (
     RetriableApiError,
 )
 from etl.core.version import __version__
-from etl.send.transport import AnswerNotRead, deadline, read_whole, with_deadlines
+from etl.deliver.transport import AnswerNotRead, deadline, read_whole, with_deadlines
 from etl.settings.config import Settings
 
 TOKEN_MARGIN_SECONDS = 60.0  # fetch a new token this long before the old one expires

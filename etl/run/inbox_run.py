@@ -1,0 +1,106 @@
+"""`etl run` as one call: the checks before anything is claimed, the inbox lock, the run, then
+its alerts and metrics. The command line and the Python API (``etl.run_inbox``, ``etl.sync``)
+both come here, so they cannot drift apart."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from etl.core.events import Observer
+from etl.core.summary import RunSummary
+from etl.deliver.client import ConnectClient
+from etl.monitor.alerts import Alerts
+from etl.run.sync import ApiDown, FileReport, Sync
+from etl.settings.config import Settings
+from etl.state.inbox import locked_inbox, require_inbox
+
+log = logging.getLogger("etl.run")
+
+
+@dataclass
+class InboxRun:
+    """What one run came to: its summary, where its reports are, and why sending stopped (None
+    when it did not)."""
+
+    summary: RunSummary
+    run_dir: Path
+    api_down: ApiDown | None = None
+    reports: list[FileReport] = field(default_factory=list)  # with ``keep_reports``
+    html: Path | None = None  # report.html, when the run processed a file
+    html_problem: str = ""  # why report.html could not be written
+
+
+def run_inbox(
+    settings: Settings,
+    *,
+    force: bool = False,
+    create: bool = False,
+    observer: Observer | None = None,
+    drop: Callable[[], list[Path]] | None = None,
+    keep_reports: bool = False,
+    metrics_textfile: Path | None = None,
+    client_factory: Callable[[], ConnectClient] | None = None,
+) -> InboxRun:
+    """Process the inbox once, as `etl run` does: UsageError (nothing claimed) without
+    credentials, without the inbox (unless ``create``), or when another run or watcher holds
+    it. ``drop`` puts files in the inbox once it is locked (the Python API's sources): the
+    run then takes only those (and files a killed run left claimed)."""
+    settings.require_credentials()
+    require_inbox(settings.inbox, create)
+    with locked_inbox(settings.inbox, "etl run"):
+        paths = drop() if drop is not None else None
+        metrics = None
+        if metrics_textfile is not None:
+            # Imported only when asked for: prometheus_client is not loaded by every run.
+            from etl.monitor.metrics import Metrics
+
+            metrics = Metrics(settings.inbox, settings.outbox)
+        sync = Sync(
+            settings,
+            client_factory or (lambda: ConnectClient(settings, meter=metrics)),
+            force=force,
+            observer=observer,
+            paths=paths,
+            keep_reports=keep_reports,
+        )
+        run = sync()
+    html, html_problem = html_report(run, sync.run_dir)
+    alert_run(settings, run, sync.api_down)
+    if metrics is not None and metrics_textfile is not None:
+        metrics.record_run(run)
+        metrics.write_textfile(metrics_textfile)
+    return InboxRun(run, sync.run_dir, sync.api_down, sync.reports, html, html_problem)
+
+
+def html_report(run: RunSummary, run_dir: Path) -> tuple[Path | None, str]:
+    """``report.html`` (and ``outbox/latest.html``) for a run that processed a file. Never the
+    cause of a failed run: the run's work is done and recorded; (None, why) when it cannot be
+    written."""
+    if not run.files:
+        return None, ""
+    # Imported only when there is a report to write: cron's empty runs never load jinja2.
+    from etl.report.html import write_html_report
+
+    try:
+        return write_html_report(run_dir), ""
+    except Exception as error:
+        log.exception("cannot write the HTML report")
+        return None, f"cannot write {run_dir}/report.html: {error}"
+
+
+def alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
+    """`etl run` under cron: one alert listing this run's failed files, and the API's outage
+    once it has lasted past the threshold over the runs (and once when it is over)."""
+    if not settings.alert_urls:
+        return
+    alerts = Alerts.from_settings(settings, clock=time.time)
+    state = settings.outbox / ".state" / "api-down.json"
+    alerts.load_api_state(state)
+    alerts.failed_files(run, settings.outbox)
+    alerts.api_state(api_down, run.run_id)
+    alerts.save_api_state(state)
+    alerts.close()
