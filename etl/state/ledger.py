@@ -189,6 +189,29 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
     INSERT INTO meta (key, value) VALUES ('generation', '0');
     """,
+    # Order action events (Connect's questions) as received from the queue: delivery is at
+    # least once, so an event id is recorded once and a redelivered one is dropped; the pending
+    # file a row went to is named before it is written (etl/state/action_events.py).
+    """
+    CREATE TABLE action_events (
+        target TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        channel_order_id TEXT NOT NULL,
+        event_time TEXT NOT NULL,
+        received_at REAL NOT NULL,
+        pending_row TEXT NOT NULL,
+        pending_file TEXT NOT NULL,
+        written_at REAL,
+        answered_at REAL,
+        answer TEXT,
+        answered_by TEXT,
+        PRIMARY KEY (target, event_id)
+    );
+    CREATE INDEX action_events_by_action ON action_events (target, action_id);
+    CREATE INDEX action_events_unwritten ON action_events (target, written_at);
+    """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
 BUSY_TIMEOUT_SECONDS = 10.0

@@ -1,0 +1,134 @@
+"""Order action events in the ledger: each recorded once, its pending file named before written.
+
+A queue delivers at least once, so the same event (or a second event for the same action) may
+come again; only the first is kept. Each kept event names the pending file its row goes to
+*before* that file is written, so a process killed anywhere leaves either the file whole (the
+rows are marked written at the next start) or no file (it is written then, from the ledger).
+Answers (action-status files) close the actions they answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from etl.state.ledger import Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class KeptEvent:
+    """What the ledger keeps of one event: its ids and the pending file's row for it."""
+
+    event_id: str
+    action_id: str
+    type: str
+    channel_order_id: str
+    event_time: str
+    row: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How an action was answered: SUCCESS or FAILED (sent), ALREADY_FINAL or NOT_FOUND."""
+
+    answer: str
+    answered_at: float
+    answered_by: str
+
+
+class ActionEvents:
+    """The ``action_events`` table, as one target sees it."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.db = ledger.db
+        self.target = ledger.target
+
+    def keep(self, events: Iterable[KeptEvent], pending_file: str, at: float) -> list[KeptEvent]:
+        """Record the events never seen (by event id, nor by action id), all bound for
+        ``pending_file``, in one transaction; the new ones, in the order given."""
+        new: list[KeptEvent] = []
+        seen: set[str] = set()
+        with self.ledger.transaction() as db:
+            for event in events:
+                if event.event_id in seen or event.action_id in seen:
+                    continue
+                seen.update((event.event_id, event.action_id))
+                known = db.execute(
+                    "SELECT 1 FROM action_events WHERE target = ? AND (event_id = ? "
+                    "OR action_id = ?)",
+                    (self.target, event.event_id, event.action_id),
+                ).fetchone()
+                if known is not None:
+                    continue
+                db.execute(
+                    "INSERT INTO action_events (target, event_id, action_id, type, "
+                    "channel_order_id, event_time, received_at, pending_row, pending_file) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        self.target,
+                        event.event_id,
+                        event.action_id,
+                        event.type,
+                        event.channel_order_id,
+                        event.event_time,
+                        at,
+                        orjson.dumps(event.row).decode(),
+                        pending_file,
+                    ),
+                )
+                new.append(event)
+        return new
+
+    def unwritten(self) -> dict[str, list[dict[str, str]]]:
+        """Rows recorded but not yet known to be on disk, by the pending file they go to."""
+        found: dict[str, list[dict[str, str]]] = {}
+        rows = self.db.execute(
+            "SELECT pending_file, pending_row FROM action_events WHERE target = ? "
+            "AND written_at IS NULL ORDER BY received_at, event_id",
+            (self.target,),
+        )
+        for pending_file, row in rows.fetchall():
+            found.setdefault(str(pending_file), []).append(orjson.loads(row))
+        return found
+
+    def written(self, pending_file: str, at: float) -> None:
+        """The pending file is on disk, whole and synced."""
+        with self.ledger.transaction() as db:
+            db.execute(
+                "UPDATE action_events SET written_at = ? WHERE target = ? AND pending_file = ? "
+                "AND written_at IS NULL",
+                (at, self.target, pending_file),
+            )
+
+    def any_received(self) -> bool:
+        """Whether this target ever received an event (so events are in use here)."""
+        row = self.db.execute(
+            "SELECT 1 FROM action_events WHERE target = ? LIMIT 1", (self.target,)
+        ).fetchone()
+        return row is not None
+
+    def answers(self, action_ids: Iterable[str]) -> dict[str, Answer | None]:
+        """For each action id received as an event: its answer so far (None: waiting). Ids
+        never received are left out."""
+        found: dict[str, Answer | None] = {}
+        for action_id in set(action_ids):
+            row = self.db.execute(
+                "SELECT answer, answered_at, answered_by FROM action_events "
+                "WHERE target = ? AND action_id = ?",
+                (self.target, action_id),
+            ).fetchone()
+            if row is not None:
+                found[action_id] = None if row[0] is None else Answer(row[0], row[1], row[2])
+        return found
+
+    def answered(self, answers: Iterable[tuple[str, str]], by: str, at: float) -> None:
+        """Close the actions answered: (action id, answer). The first answer stays."""
+        with self.ledger.transaction() as db:
+            db.executemany(
+                "UPDATE action_events SET answer = ?, answered_at = ?, answered_by = ? "
+                "WHERE target = ? AND action_id = ? AND answer IS NULL",
+                [(answer, at, by, self.target, action_id) for action_id, answer in answers],
+            )
