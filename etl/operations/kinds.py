@@ -21,6 +21,7 @@ from etl.core.schema import (
     TRACK_ACTIONS,
     FileKind,
 )
+from etl.operations.action_answers import answer_warnings, record_answers
 from etl.operations.actions import (
     ActionContext,
     queue_order_actions,
@@ -31,6 +32,7 @@ from etl.operations.documents import check_documents, send_documents
 from etl.send.batch import Batcher
 from etl.send.client import ConnectClient
 from etl.send.submit import deliver
+from etl.state.action_events import ActionEvents
 from etl.state.ledger import Ledger
 
 # Connect tolerates a few minutes of clock skew; refusing locally only what is clearly past.
@@ -61,6 +63,8 @@ def precheck(kind: FileKind, items: list[MappedItem], context: OperationContext)
         refuse_past_dates(items, context.now())
     if kind is DOCUMENTS:
         return check_documents(items, context.inbox)
+    if kind is ACTION_STATUSES:
+        answer_warnings(items, ActionEvents(context.ledger))
     return None
 
 
@@ -90,7 +94,9 @@ def send(
 ) -> tuple[list[ItemResult], int]:
     """(results, requests) for valid items of a kind other than orders."""
     if kind is ACTION_STATUSES:
-        return send_action_statuses(items, context.actions()), len(items)
+        results = send_action_statuses(items, context.actions())
+        record_answers(items, results, ActionEvents(context.ledger), context.now())
+        return results, len(items)
     if kind is ORDER_ACTIONS:
         return queue_order_actions(items, context.actions())
     if kind is TRACK_ACTIONS:
