@@ -83,6 +83,7 @@ def consume_events(
                 consumed.unreadable += len(unreadable)
             new = events.keep(parsed, name, at)
             consumed.duplicates += len(parsed) - len(new)
+            failpoints.reach("action-events-kept")
             if new:
                 path = write_pending(settings.outbox, name, PENDING_COLUMNS, [e.row for e in new])
                 failpoints.reach("action-events-written")
