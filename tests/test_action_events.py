@@ -309,3 +309,85 @@ def test_an_unreachable_queue_exits_3_and_deletes_nothing(
     config.write_text(text, encoding="utf-8")
     code, _, err = run_cli("events", "--config", config)
     assert code == 3 and "cannot be reached" in err and "nothing was deleted" in err
+
+
+# --- end to end: the sandbox asks, the ERP answers ----------------------------------------------
+
+
+def errors_of(outbox: Path, name: str) -> dict[str, set[str]]:
+    (run_dir,) = [p for p in (outbox / "runs").iterdir() if (p / f"{name}.errors.csv").exists()]
+    codes: dict[str, set[str]] = {}
+    with (run_dir / f"{name}.errors.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            codes.setdefault(row["id"], set()).add(row["code"])
+    return codes
+
+
+def test_sandbox_actions_to_pending_file_to_answers_to_none_waiting(
+    tmp_path: Path, queue: Queue, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from etl.sandbox import SandboxServer
+    from etl.sandbox.action_events import EventQueue
+
+    from .conftest import SECRET, base_line, connect_env, write_rows
+
+    config = config_for(tmp_path, queue)
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    events = EventQueue(queue.url, queue.endpoint, REGION)
+    with SandboxServer(
+        db_path=tmp_path / "sandbox.sqlite3", client_secret=SECRET, events_queue=events
+    ) as sandbox:
+        for name, value in connect_env(sandbox).items():
+            monkeypatch.setenv(name, value)
+        # The order exists in Connect; Connect then asks for actions on it.
+        write_rows(inbox / "orders-1.csv", [base_line("0001", "L1"), base_line("0001", "L2")])
+        assert run_cli("run", "--config", config, "--settle", "0")[0] == 0
+        accepts = sandbox.create_actions(count=2, channel_order_id="0001")
+        (shipment,) = sandbox.create_actions(event_type="CREATE_SHIPMENT", channel_order_id="0001")
+        asked = sorted([a["id"] for a in accepts] + [shipment["id"]])
+
+        code, out, err = run_cli("events", "--config", config)
+        assert (code, err) == (0, ""), out
+        rows = pending_rows(outbox)
+        assert sorted(r["action_id"] for r in rows) == asked
+        for row in rows:
+            assert (row["channel_id"], row["channel_store_id"]) == ("CH", "S1")
+            assert (row["channel_order_id"], row["lines"]) == ("0001", "L1 L2")
+        by_id = {r["action_id"]: r for r in rows}
+        assert by_id[shipment["id"]]["todo"].startswith("ship 2 x 00123 (line L1), 2 x 00123")
+        assert by_id[accepts[0]["id"]]["todo"] == "accept line(s) L1, L2"
+
+        status = json.loads(run_cli("status", "--config", config, "--json")[1])
+        assert status["awaiting_answer"]["count"] == 3
+        assert {a["action_id"] for a in status["awaiting_answer"]["actions"]} == set(asked)
+
+        # The ERP did what the pending file says and answers every row.
+        answers = [{"action_id": r["action_id"], "status": "SUCCESS"} for r in rows]
+        write_rows(inbox / "action-status-1.csv", answers)
+        code, out, err = run_cli("run", "--config", config, "--settle", "0")
+        assert code == 0, out + err
+        received = sandbox.requests_log()
+        put = sorted(r["path"].rsplit("/", 1)[1] for r in received if r["method"] == "PUT")
+        assert put == asked
+        assert {a["id"]: a["status"] for a in sandbox.actions()} == dict.fromkeys(asked, "SUCCESS")
+
+        code, out, _ = run_cli("status", "--config", config)
+        assert "actions asked by Connect, waiting for an answer: 0" in out
+        status = json.loads(run_cli("status", "--config", config, "--json")[1])
+        assert status["awaiting_answer"] == {"count": 0, "actions": []}
+
+        # Answering again, or an action no event named, is sent and warned about.
+        write_rows(
+            inbox / "action-status-2.csv",
+            [
+                {"action_id": asked[0], "status": "SUCCESS"},
+                {"action_id": "nobody-asked", "status": "SUCCESS"},
+            ],
+        )
+        code, out, err = run_cli("run", "--config", config, "--settle", "0")
+        assert code == 1  # Connect knows no action "nobody-asked": REJECTED
+        codes = errors_of(outbox, "action-status-2.csv")
+        assert codes == {
+            asked[0]: {"ACTION_ALREADY_ANSWERED"},
+            "nobody-asked": {"ACTION_NOT_RECEIVED", "DATA_NOT_FOUND"},
+        }
