@@ -391,3 +391,34 @@ def test_sandbox_actions_to_pending_file_to_answers_to_none_waiting(
             asked[0]: {"ACTION_ALREADY_ANSWERED"},
             "nobody-asked": {"ACTION_NOT_RECEIVED", "DATA_NOT_FOUND"},
         }
+
+
+def test_the_watcher_reads_the_events_queue_when_configured(tmp_path: Path, queue: Queue) -> None:
+    import threading
+    import time
+
+    from etl.run.watch import Watcher
+    from etl.sandbox import SandboxServer
+    from etl.send.client import ConnectClient
+    from etl.settings.events import EventsSettings
+
+    from .conftest import settings_for
+
+    with SandboxServer(db_path=tmp_path / "sandbox.sqlite3") as sandbox:
+        events = EventsSettings(
+            queue.url, REGION, queue.endpoint, wait_seconds=0, every_seconds=1.0
+        )
+        settings = settings_for(sandbox, tmp_path, events=events)
+        watcher = Watcher(settings, lambda: ConnectClient(settings), rescan_seconds=1.0)
+        thread = threading.Thread(target=watcher.run, name="watcher-with-events")
+        thread.start()
+        try:
+            queue.send(accept_event(7))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not pending_rows(settings.outbox):
+                time.sleep(0.2)
+        finally:
+            watcher.stop()
+            thread.join(timeout=30)
+    assert [r["action_id"] for r in pending_rows(settings.outbox)] == ["accept-7"]
+    assert queue.waiting() == 0
