@@ -422,3 +422,52 @@ def test_the_watcher_reads_the_events_queue_when_configured(tmp_path: Path, queu
             thread.join(timeout=30)
     assert [r["action_id"] for r in pending_rows(settings.outbox)] == ["accept-7"]
     assert queue.waiting() == 0
+
+
+def admin_post(sandbox: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        sandbox.admin_url + "/actions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_sandbox_publishes_one_event_per_action_through_its_admin_route(
+    tmp_path: Path, queue: Queue
+) -> None:
+    from etl.sandbox import SandboxServer
+    from etl.sandbox.action_events import EventQueue
+
+    events = EventQueue(queue.url, queue.endpoint, REGION)
+    with SandboxServer(db_path=tmp_path / "s.sqlite3", events_queue=events) as sandbox:
+        status, answer = admin_post(sandbox, {"count": 2, "type": "CANCEL"})
+        assert status == 200
+        created = [a["id"] for a in answer["actions"]]
+        bodies = []
+        while True:
+            got = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)
+            if not got.get("Messages"):
+                break
+            bodies += [json.loads(m["Body"]) for m in got["Messages"]]
+        assert sorted(b["data"]["action_id"] for b in bodies) == sorted(created)
+        for body in bodies:
+            assert body["type"] == "CANCEL" and len(body["id"]) == 26
+            assert body["data"]["cancelations"][0]["reason"] == "CUSTOMER_CANCELATION"
+            assert not isinstance(parse_event(json.dumps(body)), Unreadable)
+        status, answer = admin_post(sandbox, {"type": "REFUND"})
+        assert status == 400 and "type must be one of" in answer["message"]
+    # A queue that cannot be reached: no action is created that no event announced.
+    gone = EventQueue(queue.url, "http://127.0.0.1:9", REGION)
+    with SandboxServer(db_path=tmp_path / "t.sqlite3", events_queue=gone) as sandbox:
+        status, answer = admin_post(sandbox, {"count": 1})
+        assert status == 400 and "cannot publish" in answer["message"]
+        assert sandbox.actions() == []
