@@ -471,3 +471,21 @@ def test_the_sandbox_publishes_one_event_per_action_through_its_admin_route(
         status, answer = admin_post(sandbox, {"count": 1})
         assert status == 400 and "cannot publish" in answer["message"]
         assert sandbox.actions() == []
+
+
+def test_a_second_reader_of_the_queue_is_refused_while_one_reads(
+    tmp_path: Path, queue: Queue, run_cli: RunCli
+) -> None:
+    import fcntl
+
+    config = config_for(tmp_path, queue)
+    queue.send(accept_event(1))
+    lock = tmp_path / "outbox" / ".state" / "action-events.lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a watcher reading the queue now would
+        code, _, err = run_cli("events", "--config", config)
+        assert code == 2 and "another process is reading the order action events" in err
+    assert queue.waiting() == 1, "the message left for the reader that holds the lock"
+    assert run_cli("events", "--config", config)[0] == 0
+    assert len(pending_rows(tmp_path / "outbox")) == 1

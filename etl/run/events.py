@@ -10,12 +10,15 @@ them: a row is never lost, and never written twice.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.core import failpoints
+from etl.core.errors import UsageError
 from etl.operations.action_events import PENDING_COLUMNS, Unreadable, parse_event
 from etl.operations.queues import ActionQueue
 from etl.report.pending import PENDING_FOLDER, pending_name, write_pending, write_unreadable
@@ -24,6 +27,7 @@ from etl.state.action_events import ActionEvents, KeptEvent
 from etl.state.ledger import Ledger
 
 DRAINING_WAIT_SECONDS = 1  # after the first batch: a drained queue ends the command soon
+LOCK_NAME = "action-events.lock"
 
 
 @dataclass
@@ -49,51 +53,61 @@ def consume_events(
 ) -> Consumed:
     """Receive until the queue is empty; every new action lands in a pending file first."""
     consumed = Consumed()
-    ledger = Ledger.open(settings.ledger_path, settings.ledger_timeout, target=settings.target)
+    lock = _exclusive(settings.outbox)
     try:
-        events = ActionEvents(ledger)
-        _recover(events, settings.outbox, consumed, now)
-        wait = wait_seconds
-        while True:
-            messages = queue.receive(wait)
-            if not messages:
-                return consumed
-            wait = min(wait_seconds, DRAINING_WAIT_SECONDS)
-            consumed.received += len(messages)
-            at = now()
-            name = pending_name(at)
-            parsed: list[KeptEvent] = []
-            unreadable: list[dict[str, str]] = []
-            for message in messages:
-                event = parse_event(message.body)
-                if isinstance(event, Unreadable):
-                    unreadable.append(
-                        {
-                            "message_id": message.message_id,
-                            "reason": event.reason,
-                            "body": message.body,
-                        }
-                    )
-                else:
-                    parsed.append(event)
-            if unreadable:
-                consumed.unreadable_files.append(
-                    write_unreadable(settings.outbox, name, unreadable)
-                )
-                consumed.unreadable += len(unreadable)
-            new = events.keep(parsed, name, at)
-            consumed.duplicates += len(parsed) - len(new)
-            failpoints.reach("action-events-kept")
-            if new:
-                path = write_pending(settings.outbox, name, PENDING_COLUMNS, [e.row for e in new])
-                failpoints.reach("action-events-written")
-                events.written(name, now())
-                consumed.files.append(path)
-                consumed.new += len(new)
-            failpoints.reach("action-events-acknowledge")
-            consumed.not_acknowledged += queue.acknowledge(messages)
+        ledger = Ledger.open(settings.ledger_path, settings.ledger_timeout, target=settings.target)
+        try:
+            _consume(ledger, settings.outbox, queue, wait_seconds, now, consumed)
+        finally:
+            ledger.close()
     finally:
-        ledger.close()
+        os.close(lock)
+    return consumed
+
+
+def _consume(
+    ledger: Ledger,
+    outbox: Path,
+    queue: ActionQueue,
+    wait_seconds: int,
+    now: Callable[[], float],
+    consumed: Consumed,
+) -> None:
+    events = ActionEvents(ledger)
+    _recover(events, outbox, consumed, now)
+    wait = wait_seconds
+    while True:
+        messages = queue.receive(wait)
+        if not messages:
+            return
+        wait = min(wait_seconds, DRAINING_WAIT_SECONDS)
+        consumed.received += len(messages)
+        at = now()
+        name = pending_name(at)
+        parsed: list[KeptEvent] = []
+        unreadable: list[dict[str, str]] = []
+        for message in messages:
+            event = parse_event(message.body)
+            if isinstance(event, Unreadable):
+                unreadable.append(
+                    {"message_id": message.message_id, "reason": event.reason, "body": message.body}
+                )
+            else:
+                parsed.append(event)
+        if unreadable:
+            consumed.unreadable_files.append(write_unreadable(outbox, name, unreadable))
+            consumed.unreadable += len(unreadable)
+        new = events.keep(parsed, name, at)
+        consumed.duplicates += len(parsed) - len(new)
+        failpoints.reach("action-events-kept")
+        if new:
+            path = write_pending(outbox, name, PENDING_COLUMNS, [e.row for e in new])
+            failpoints.reach("action-events-written")
+            events.written(name, now())
+            consumed.files.append(path)
+            consumed.new += len(new)
+        failpoints.reach("action-events-acknowledge")
+        consumed.not_acknowledged += queue.acknowledge(messages)
 
 
 def _recover(
@@ -108,3 +122,21 @@ def _recover(
             consumed.recovered += len(rows)
             consumed.files.append(path)
         events.written(name, now())
+
+
+def _exclusive(outbox: Path) -> int:
+    """One reader of the queue per outbox (an `etl events` and a watcher, say): another one
+    finishing this one's interrupted file while this one writes it could hand the ERP the same
+    rows twice. The kernel releases the lock when the process dies."""
+    folder = outbox / ".state"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(
+            f"another process is reading the order action events into {outbox} (an etl "
+            "events, or etl watch with [events]); this one leaves it to that one"
+        ) from None
+    return fd
