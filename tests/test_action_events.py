@@ -297,8 +297,13 @@ def test_a_secret_from_a_file_is_used_and_never_printed(
     queue.send(accept_event(1))
     code, out, err = run_cli("events", "--config", config)
     assert code == 0 and "1 new action(s)" in out
-    code, out, err = run_cli("config", "show", "--config", config)
+    code, out, err = run_cli("config", "show", "--config", config, "--json")
     assert "a-secret-from-a-file" not in out + err
+    shown = json.loads(out)["events"]
+    assert shown["from"] == f"file {config} [events]"
+    assert shown["value"]["secret_access_key"] == "***"
+    assert shown["value"]["credentials_from"] == f"file {secret} (AWS_SECRET_ACCESS_KEY_FILE)"
+    assert shown["value"]["access_key_id"] == "testing-key-id"
 
 
 def test_an_unreachable_queue_exits_3_and_deletes_nothing(

@@ -37,6 +37,20 @@ class EventsSettings:
     secret_access_key: Secret = field(default_factory=lambda: Secret(""))
     wait_seconds: int = DEFAULT_WAIT_SECONDS
     every_seconds: float = DEFAULT_EVERY_SECONDS
+    credentials_from: str = "AWS's standard chain"  # or the secret file's path, never a value
+
+    def shown(self) -> dict[str, object]:
+        """For `etl config show`: every setting, the secret as *** and where it came from."""
+        return {
+            "queue_url": self.queue_url,
+            "region": self.region,
+            "endpoint_url": self.endpoint_url or None,
+            "access_key_id": self.access_key_id or None,
+            "secret_access_key": "***" if self.secret_access_key else None,
+            "credentials_from": self.credentials_from,
+            "wait_seconds": self.wait_seconds,
+            "every_seconds": self.every_seconds,
+        }
 
 
 def load_events(table: Any, path: Path | str, environ: Mapping[str, str]) -> EventsSettings:
@@ -88,6 +102,7 @@ def load_events(table: Any, path: Path | str, environ: Mapping[str, str]) -> Eve
         secret_access_key=Secret(secret.value if secret is not None else ""),
         wait_seconds=wait,
         every_seconds=float(every),
+        credentials_from="AWS's standard chain" if secret is None else secret.origin,
     )
 
 
