@@ -364,6 +364,9 @@ def test_sandbox_actions_to_pending_file_to_answers_to_none_waiting(
 
         status = json.loads(run_cli("status", "--config", config, "--json")[1])
         assert status["awaiting_answer"]["count"] == 3
+        text = run_cli("status", "--config", config)[1]
+        assert "actions asked by Connect, waiting for an answer: 3" in text
+        assert f"  {shipment['id']}  CREATE_SHIPMENT  order 0001  waiting " in text
         assert {a["action_id"] for a in status["awaiting_answer"]["actions"]} == set(asked)
 
         # The ERP did what the pending file says and answers every row.
