@@ -443,7 +443,7 @@ def admin_post(sandbox: Any, body: dict[str, Any]) -> tuple[int, dict[str, Any]]
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=120) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -460,12 +460,14 @@ def test_the_sandbox_publishes_one_event_per_action_through_its_admin_route(
         status, answer = admin_post(sandbox, {"count": 2, "type": "CANCEL"})
         assert status == 200
         created = [a["id"] for a in answer["actions"]]
-        bodies = []
-        while True:
-            got = queue.client.receive_message(QueueUrl=queue.url, MaxNumberOfMessages=10)
-            if not got.get("Messages"):
+        bodies: list[dict[str, Any]] = []
+        for _ in range(10):  # a receive may answer with fewer than are waiting
+            got = queue.client.receive_message(
+                QueueUrl=queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            )
+            bodies += [json.loads(m["Body"]) for m in got.get("Messages", [])]
+            if len(bodies) >= len(created):
                 break
-            bodies += [json.loads(m["Body"]) for m in got["Messages"]]
         assert sorted(b["data"]["action_id"] for b in bodies) == sorted(created)
         for body in bodies:
             assert body["type"] == "CANCEL" and len(body["id"]) == 26

@@ -106,11 +106,14 @@ class EventPublisher:
 
     def __init__(self, queue: EventQueue) -> None:
         import boto3  # only a sandbox started with an events queue needs it
+        from botocore.config import Config
 
         options: dict[str, Any] = {"region_name": queue.region}
         if queue.endpoint_url:
             options["endpoint_url"] = queue.endpoint_url
-        self._client: Any = boto3.session.Session().client("sqs", **options)
+        # The admin call that creates actions waits for the publication: fail in seconds.
+        config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5)
+        self._client: Any = boto3.session.Session().client("sqs", config=config, **options)
         self.queue = queue
 
     def publish(self, events: Sequence[dict[str, Any]]) -> None:
