@@ -172,8 +172,8 @@ def _return_acceptance(data: dict[str, Any]) -> str:
 
 
 def _return_tracking(data: dict[str, Any]) -> str:
-    tracking = data.get("tracking") if isinstance(data.get("tracking"), dict) else {}
-    assert isinstance(tracking, dict)
+    found = data.get("tracking")
+    tracking: dict[str, Any] = found if isinstance(found, dict) else {}
     return (
         f"record the return tracking of return {data.get('channel_return_id', '?')}: "
         f"{tracking.get('carrier', '?')} {tracking.get('tracking_number', '')}".rstrip()

@@ -57,7 +57,7 @@ def format_awaiting(awaiting: dict[str, Any] | None) -> list[str]:
     lines = [f"actions asked by Connect, waiting for an answer: {awaiting['count']}"]
     for entry in awaiting["actions"]:
         lines.append(
-            f"  {printable(entry['action_id'])}  {entry['type']}  order "
+            f"  {printable(entry['action_id'])}  {printable(entry['type'])}  order "
             f"{printable(entry['channel_order_id'])}  waiting {_age(entry['age_seconds'])}  "
             f"(in actions/{entry['pending_file']})"
         )
