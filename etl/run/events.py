@@ -73,7 +73,7 @@ def _consume(
     now: Callable[[], float],
     consumed: Consumed,
 ) -> None:
-    events = ActionEvents(ledger)
+    events = ActionEvents(ledger, queue.name)
     _recover(events, outbox, consumed, now)
     wait = wait_seconds
     while True:

@@ -4,7 +4,8 @@ A queue delivers at least once, so the same event (or a second event for the sam
 come again; only the first is kept. Each kept event names the pending file its row goes to
 *before* that file is written, so a process killed anywhere leaves either the file whole (the
 rows are marked written at the next start) or no file (it is written then, from the ledger).
-Answers (action-status files) close the actions they answer.
+Answers (action-status files) close the actions they answer, found by action id whatever
+target sent them: reading a queue needs no Connect credential.
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ class Answer:
 
 
 class ActionEvents:
-    """The ``action_events`` table, as one target sees it."""
+    """The ``action_events`` table; ``queue`` names where new events come from."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, queue: str = "") -> None:
         self.ledger = ledger
         self.db = ledger.db
-        self.target = ledger.target
+        self.queue = queue
 
     def keep(self, events: Iterable[KeptEvent], pending_file: str, at: float) -> list[KeptEvent]:
         """Record the events never seen (by event id, nor by action id), all bound for
@@ -57,18 +58,17 @@ class ActionEvents:
                     continue
                 seen.update((event.event_id, event.action_id))
                 known = db.execute(
-                    "SELECT 1 FROM action_events WHERE target = ? AND (event_id = ? "
-                    "OR action_id = ?)",
-                    (self.target, event.event_id, event.action_id),
+                    "SELECT 1 FROM action_events WHERE event_id = ? OR action_id = ?",
+                    (event.event_id, event.action_id),
                 ).fetchone()
                 if known is not None:
                     continue
                 db.execute(
-                    "INSERT INTO action_events (target, event_id, action_id, type, "
+                    "INSERT INTO action_events (queue, event_id, action_id, type, "
                     "channel_order_id, event_time, received_at, pending_row, pending_file) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        self.target,
+                        self.queue,
                         event.event_id,
                         event.action_id,
                         event.type,
@@ -86,9 +86,8 @@ class ActionEvents:
         """Rows recorded but not yet known to be on disk, by the pending file they go to."""
         found: dict[str, list[dict[str, str]]] = {}
         rows = self.db.execute(
-            "SELECT pending_file, pending_row FROM action_events WHERE target = ? "
-            "AND written_at IS NULL ORDER BY received_at, event_id",
-            (self.target,),
+            "SELECT pending_file, pending_row FROM action_events WHERE written_at IS NULL "
+            "ORDER BY received_at, event_id"
         )
         for pending_file, row in rows.fetchall():
             found.setdefault(str(pending_file), []).append(orjson.loads(row))
@@ -98,16 +97,14 @@ class ActionEvents:
         """The pending file is on disk, whole and synced."""
         with self.ledger.transaction() as db:
             db.execute(
-                "UPDATE action_events SET written_at = ? WHERE target = ? AND pending_file = ? "
+                "UPDATE action_events SET written_at = ? WHERE pending_file = ? "
                 "AND written_at IS NULL",
-                (at, self.target, pending_file),
+                (at, pending_file),
             )
 
     def any_received(self) -> bool:
-        """Whether this target ever received an event (so events are in use here)."""
-        row = self.db.execute(
-            "SELECT 1 FROM action_events WHERE target = ? LIMIT 1", (self.target,)
-        ).fetchone()
+        """Whether an event was ever received (so events are in use here)."""
+        row = self.db.execute("SELECT 1 FROM action_events LIMIT 1").fetchone()
         return row is not None
 
     def answers(self, action_ids: Iterable[str]) -> dict[str, Answer | None]:
@@ -116,9 +113,8 @@ class ActionEvents:
         found: dict[str, Answer | None] = {}
         for action_id in set(action_ids):
             row = self.db.execute(
-                "SELECT answer, answered_at, answered_by FROM action_events "
-                "WHERE target = ? AND action_id = ?",
-                (self.target, action_id),
+                "SELECT answer, answered_at, answered_by FROM action_events WHERE action_id = ?",
+                (action_id,),
             ).fetchone()
             if row is not None:
                 found[action_id] = None if row[0] is None else Answer(row[0], row[1], row[2])
@@ -129,6 +125,6 @@ class ActionEvents:
         with self.ledger.transaction() as db:
             db.executemany(
                 "UPDATE action_events SET answer = ?, answered_at = ?, answered_by = ? "
-                "WHERE target = ? AND action_id = ? AND answer IS NULL",
-                [(answer, at, by, self.target, action_id) for action_id, answer in answers],
+                "WHERE action_id = ? AND answer IS NULL",
+                [(answer, at, by, action_id) for action_id, answer in answers],
             )

@@ -189,13 +189,15 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
     INSERT INTO meta (key, value) VALUES ('generation', '0');
     """,
-    # Order action events (Connect's questions) as received from the queue: delivery is at
+    # Order action events (Connect's questions) as received from a queue: delivery is at
     # least once, so an event id is recorded once and a redelivered one is dropped; the pending
-    # file a row went to is named before it is written (etl/state/action_events.py).
+    # file a row went to is named before it is written (etl/state/action_events.py). Not per
+    # target: reading the queue needs no Connect credential, and action ids are Connect's
+    # UUIDs, which an answer sent to whichever target finds by themselves.
     """
     CREATE TABLE action_events (
-        target TEXT NOT NULL,
-        event_id TEXT NOT NULL,
+        event_id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
         action_id TEXT NOT NULL,
         type TEXT NOT NULL,
         channel_order_id TEXT NOT NULL,
@@ -206,11 +208,10 @@ MIGRATIONS: tuple[str, ...] = (
         written_at REAL,
         answered_at REAL,
         answer TEXT,
-        answered_by TEXT,
-        PRIMARY KEY (target, event_id)
+        answered_by TEXT
     );
-    CREATE INDEX action_events_by_action ON action_events (target, action_id);
-    CREATE INDEX action_events_unwritten ON action_events (target, written_at);
+    CREATE INDEX action_events_by_action ON action_events (action_id);
+    CREATE INDEX action_events_unwritten ON action_events (written_at);
     """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
