@@ -35,7 +35,8 @@ def events_command(settings: Settings, wait_seconds: int | None, quiet: bool) ->
     if not quiet or consumed.unreadable:
         print(
             f"events: {consumed.received} message(s) from {queue.name}: {consumed.new} new "
-            f"action(s), {consumed.duplicates} already received, {consumed.unreadable} "
+            f"action(s), {consumed.duplicates} already received or answered, "
+            f"{consumed.unreadable} "
             "unreadable"
             + (
                 f"; {consumed.recovered} row(s) an interrupted pass left"

@@ -23,21 +23,20 @@ def answer_warnings(items: list[MappedItem], events: ActionEvents) -> None:
     here at all), or one answered before; the rows are sent all the same."""
     if not events.any_received():
         return  # events are not read for this target: every id would be "unknown"
-    answers = events.answers(item.item_id for item in items)
+    ids = [item.item_id for item in items]
+    received, answers = events.received(ids), events.answers(ids)
     for item in items:
         if item.violations:
             continue
-        if item.item_id not in answers:
+        answer = answers.get(item.item_id)
+        if answer is None and item.item_id not in received:
             message = (
                 f"no order action event named the action {item.item_id}: sent all the same "
                 "(Connect answers 404 for an id it does not know); check the id against "
                 "outbox/actions/pending-*.csv"
             )
             code = NOT_RECEIVED
-        else:
-            answer = answers[item.item_id]
-            if answer is None:
-                continue
+        elif answer is not None:
             when = datetime.fromtimestamp(answer.answered_at, UTC).isoformat(timespec="seconds")
             message = (
                 f"the action {item.item_id} was answered before ({answer.answer}, by "
@@ -45,6 +44,8 @@ def answer_warnings(items: list[MappedItem], events: ActionEvents) -> None:
                 "Connect keeps the first answer"
             )
             code = ALREADY_ANSWERED
+        else:
+            continue
         item.warnings.append(
             Violation(item.source, item.rows, item.item_id, "$.action_id", code, message)
         )

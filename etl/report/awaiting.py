@@ -13,6 +13,10 @@ from typing import Any
 from etl.core.printable import printable
 
 LISTED = 100
+WAITING = (
+    "NOT EXISTS (SELECT 1 FROM action_answers WHERE action_answers.action_id = "
+    "action_events.action_id)"
+)
 
 
 def awaiting_answers(ledger: Path | None, now: float) -> dict[str, Any] | None:
@@ -24,10 +28,10 @@ def awaiting_answers(ledger: Path | None, now: float) -> dict[str, Any] | None:
     except sqlite3.Error:
         return None
     try:
-        count = db.execute("SELECT count(*) FROM action_events WHERE answer IS NULL").fetchone()
+        count = db.execute(f"SELECT count(*) FROM action_events WHERE {WAITING}").fetchone()
         rows = db.execute(
             "SELECT action_id, type, channel_order_id, event_time, received_at, pending_file "
-            "FROM action_events WHERE answer IS NULL ORDER BY received_at, action_id LIMIT ?",
+            f"FROM action_events WHERE {WAITING} ORDER BY received_at, action_id LIMIT ?",
             (LISTED,),
         ).fetchall()
     except sqlite3.Error:

@@ -36,7 +36,7 @@ class Consumed:
 
     received: int = 0
     new: int = 0  # actions written to a pending file
-    duplicates: int = 0  # events (or actions) kept before: acknowledged, not written again
+    duplicates: int = 0  # events (or actions) kept or answered before: acknowledged, no row
     unreadable: int = 0  # messages that hold no event: kept beside the pending files
     not_acknowledged: int = 0  # the queue will deliver these again (harmless)
     recovered: int = 0  # rows a killed pass kept but had not written

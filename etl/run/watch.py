@@ -210,7 +210,8 @@ class Watcher:
             queue.close()
         if consumed.received:
             log.info(
-                "order action events: %d new action(s), %d already received, %d unreadable",
+                "order action events: %d new action(s), %d already received or answered, "
+                "%d unreadable",
                 consumed.new,
                 consumed.duplicates,
                 consumed.unreadable,

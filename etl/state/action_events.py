@@ -4,8 +4,8 @@ A queue delivers at least once, so the same event (or a second event for the sam
 come again; only the first is kept. Each kept event names the pending file its row goes to
 *before* that file is written, so a process killed anywhere leaves either the file whole (the
 rows are marked written at the next start) or no file (it is written then, from the ledger).
-Answers (action-status files) close the actions they answer, found by action id whatever
-target sent them: reading a queue needs no Connect credential.
+Answers (action-status files) are kept by action id, whether an event named the action or not,
+and whatever target they were sent to: reading a queue needs no Connect credential.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class ActionEvents:
         self.queue = queue
 
     def keep(self, events: Iterable[KeptEvent], pending_file: str, at: float) -> list[KeptEvent]:
-        """Record the events never seen (by event id, nor by action id), all bound for
+        """Record the events never seen (by event id, nor by action id) nor answered, all bound for
         ``pending_file``, in one transaction; the new ones, in the order given."""
         new: list[KeptEvent] = []
         seen: set[str] = set()
@@ -57,9 +57,12 @@ class ActionEvents:
                 if event.event_id in seen or event.action_id in seen:
                     continue
                 seen.update((event.event_id, event.action_id))
+                # Known, or already answered (the ERP learnt of it otherwise): no new row,
+                # which could have the ERP carry it out twice.
                 known = db.execute(
-                    "SELECT 1 FROM action_events WHERE event_id = ? OR action_id = ?",
-                    (event.event_id, event.action_id),
+                    "SELECT 1 FROM action_events WHERE event_id = ? OR action_id = ? UNION ALL "
+                    "SELECT 1 FROM action_answers WHERE action_id = ?",
+                    (event.event_id, event.action_id, event.action_id),
                 ).fetchone()
                 if known is not None:
                     continue
@@ -107,24 +110,38 @@ class ActionEvents:
         row = self.db.execute("SELECT 1 FROM action_events LIMIT 1").fetchone()
         return row is not None
 
-    def answers(self, action_ids: Iterable[str]) -> dict[str, Answer | None]:
-        """For each action id received as an event: its answer so far (None: waiting). Ids
-        never received are left out."""
-        found: dict[str, Answer | None] = {}
+    def received(self, action_ids: Iterable[str]) -> set[str]:
+        """Which of these actions an event named."""
+        return {
+            action_id
+            for action_id in set(action_ids)
+            if self.db.execute(
+                "SELECT 1 FROM action_events WHERE action_id = ?", (action_id,)
+            ).fetchone()
+        }
+
+    def answers(self, action_ids: Iterable[str]) -> dict[str, Answer]:
+        """The answers sent so far for these actions (unanswered ones are left out)."""
+        found: dict[str, Answer] = {}
         for action_id in set(action_ids):
             row = self.db.execute(
-                "SELECT answer, answered_at, answered_by FROM action_events WHERE action_id = ?",
+                "SELECT answer, answered_at, answered_by FROM action_answers WHERE action_id = ?",
                 (action_id,),
             ).fetchone()
             if row is not None:
-                found[action_id] = None if row[0] is None else Answer(row[0], row[1], row[2])
+                found[action_id] = Answer(str(row[0]), float(row[1]), str(row[2]))
         return found
 
     def answered(self, answers: Iterable[tuple[str, str]], by: str, at: float) -> None:
         """Close the actions answered: (action id, answer). The first answer stays."""
         with self.ledger.transaction() as db:
-            db.executemany(
-                "UPDATE action_events SET answer = ?, answered_at = ?, answered_by = ? "
-                "WHERE action_id = ? AND answer IS NULL",
-                [(answer, at, by, action_id) for action_id, answer in answers],
-            )
+            for action_id, answer in answers:
+                known = db.execute(
+                    "SELECT 1 FROM action_answers WHERE action_id = ?", (action_id,)
+                ).fetchone()
+                if known is None:
+                    db.execute(
+                        "INSERT INTO action_answers (action_id, answer, answered_at, "
+                        "answered_by) VALUES (?, ?, ?, ?)",
+                        (action_id, answer, at, by),
+                    )

@@ -191,7 +191,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # Order action events (Connect's questions) as received from a queue: delivery is at
     # least once, so an event id is recorded once and a redelivered one is dropped; the pending
-    # file a row went to is named before it is written (etl/state/action_events.py). Not per
+    # file a row went to is named before it is written (etl/state/action_events.py); the
+    # answers sent for actions (action-status files), whether an event named them or not. Not per
     # target: reading the queue needs no Connect credential, and action ids are Connect's
     # UUIDs, which an answer sent to whichever target finds by themselves.
     """
@@ -205,13 +206,16 @@ MIGRATIONS: tuple[str, ...] = (
         received_at REAL NOT NULL,
         pending_row TEXT NOT NULL,
         pending_file TEXT NOT NULL,
-        written_at REAL,
-        answered_at REAL,
-        answer TEXT,
-        answered_by TEXT
+        written_at REAL
     );
     CREATE INDEX action_events_by_action ON action_events (action_id);
     CREATE INDEX action_events_unwritten ON action_events (written_at);
+    CREATE TABLE action_answers (
+        action_id TEXT PRIMARY KEY,
+        answer TEXT NOT NULL,
+        answered_at REAL NOT NULL,
+        answered_by TEXT NOT NULL
+    );
     """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
