@@ -863,3 +863,29 @@ def test_a_run_against_a_dripping_api_ends_and_leaves_the_file_for_the_next(
     assert sync.run.exit_code == 3
     assert TOO_LONG in str(sync.api_down)
     assert (settings.inbox / "orders-a.csv").exists()
+
+
+@pytest.mark.parametrize("unknown", ["IN_PROGRESS", "NOT_FOUND", "success"])
+def test_an_action_status_outside_pending_success_failed_is_pending(
+    tmp_path: Path, unknown: str
+) -> None:
+    """v2-getActionStatus documents PENDING, SUCCESS and FAILED. Another status was kept as it
+    came: IN_PROGRESS was never polled again (only PENDING is), and NOT_FOUND in a 200 was
+    taken for final. It is pending: polled again until Connect says SUCCESS or FAILED."""
+    answers = [unknown, "SUCCESS"]
+
+    def answer(handler: Handler, _: Received) -> None:
+        status = answers.pop(0)
+        handler.reply(200, json.dumps({"id": "a1", "status": status}).encode())
+
+    with Loopback(answer) as api:
+        settings = static_settings(tmp_path, api)
+        write_rows(settings.inbox / "track-actions-a.csv", [{"action_id": "a1"}])
+        first = run_sync(settings)
+        assert outcomes(first, "track-actions-a.csv") == {"a1": "QUEUED"}
+        age_pacing(settings, 3600, polls=True)
+        second = run_sync(settings)
+    assert api.paths() == [f"{ACTIONS_PATH}/a1"] * 2, "polled again, as a pending action"
+    assert second.run.due_work.get("actions_final") == 1
+    finals = list((settings.outbox / "actions").glob("final-*.csv"))
+    assert len(finals) == 1 and ",SUCCESS," in finals[0].read_text()

@@ -31,6 +31,7 @@ def test_status_of_a_fresh_install_says_nothing_happened(tmp_path: Path, run_cli
     assert (status["inbox_waiting_count"], status["failed_count"]) == (0, 0)
     assert status["watcher"] is None
     assert status["pending_actions"] is None  # no ledger yet: unknown, not "none"
+    assert status["awaiting_answer"] is None  # likewise for the actions Connect asked for
     code, out, _ = run_cli("status", "--inbox", tmp_path / "inbox", "--outbox", tmp_path / "o")
     assert code == 0
     assert "recent runs: none yet" in out

@@ -33,6 +33,7 @@ SHOWN = (
     "fresh_ledger",
     "alert_urls",
     "alert_api_down_minutes",
+    "events",
 )
 
 
@@ -41,6 +42,8 @@ def shown_value(settings: Settings, name: str) -> Any:
     value = getattr(settings, name)
     if name == "state":
         return str(settings.ledger_path)
+    if name == "events":
+        return None if settings.events is None else settings.events.shown()
     if isinstance(value, Secret):
         return "***" if value else None
     if isinstance(value, tuple) and all(isinstance(v, Secret) for v in value):

@@ -219,6 +219,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--runs", type=int, default=10, help="how many recent runs (10)")
     status.set_defaults(handler=cmd_status)
 
+    events = commands.add_parser(
+        "events",
+        help="read Connect's order action events from the queue into outbox/actions/pending-*.csv",
+        description=(
+            "Reads the queue of [events] until it is empty: each new action becomes a row of "
+            "<outbox>/actions/pending-<time>.csv, then its message is deleted. Exit 0 read; 1 "
+            "some messages held no event (kept in *.unreadable.jsonl); 2 configuration; 3 the "
+            "queue cannot be reached (nothing deleted)."
+        ),
+    )
+    _common(events)
+    events.add_argument(
+        "--wait",
+        type=int,
+        metavar="SECONDS",
+        help="how long the first receive waits for a message, 0 to 20 ([events] wait_seconds)",
+    )
+    events.add_argument("-q", "--quiet", action="store_true", help="print only problems")
+    events.set_defaults(handler=cmd_events)
+
     health = commands.add_parser(
         "health",
         help="exit 0 if the watcher's heartbeat is fresh and the API reachable, 1 otherwise",
@@ -601,6 +621,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    from etl.cli.events import events_command
+
+    return events_command(settings_from(args), args.wait, args.quiet)
 
 
 def cmd_health(args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from etl.core.files import beside
 from etl.core.printable import printable
 from etl.core.summary import parse_summary
+from etl.report.awaiting import awaiting_answers, format_awaiting
 from etl.report.html import LATEST_NAME, REPORT_NAME, run_order
 from etl.state.inbox import PROCESSING, claimed_files, waiting_files
 
@@ -221,6 +222,7 @@ def collect_status(
         "failed_count": len(failed),
         "failed": failed[:LISTED_FILES],
         "pending_actions": action_status(ledger),
+        "awaiting_answer": awaiting_answers(ledger, (now or datetime.now(UTC)).timestamp()),
         "watcher": watcher_status(outbox, now),
     }
 
@@ -309,4 +311,5 @@ def format_status(status: dict[str, Any]) -> str:
                 f"  {entry['action_id']}  {entry['status']}  {entry['updated_at']}"
                 + (f"  {errors}" if errors else "")
             )
+    lines.extend(format_awaiting(status.get("awaiting_answer")))
     return "\n".join(lines)

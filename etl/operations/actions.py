@@ -296,7 +296,7 @@ def poll_actions(context: ActionContext) -> list[dict[str, object]]:
                     {"code": "DATA_NOT_FOUND", "message": "Connect knows no action with this id"}
                 ],
             }
-        status = str(answer.get("status", "PENDING"))
+        status = documented_status(answer.get("status"))
         final = status in FINAL
         ledger.action_polled(
             action_id,
@@ -314,6 +314,13 @@ def poll_actions(context: ActionContext) -> list[dict[str, object]]:
     rows = ledger.tracked(str(row["action_id"]) for row in finished)
     path = write_final_statuses(context.outbox, rows, now)
     return [{**row, "written_to": str(path)} for row in rows]
+
+
+def documented_status(status: object) -> str:
+    """v2-getActionStatus documents PENDING, SUCCESS and FAILED. Any other status (a new one,
+    another spelling, NOT_FOUND in a 200) says nothing final: the action is polled again as
+    PENDING, for kept as it came it would be polled never again (only PENDING ones are)."""
+    return str(status) if status in ("SUCCESS", "FAILED") else "PENDING"
 
 
 def write_final_statuses(outbox: Path, rows: list[dict[str, object]], now: float) -> Path:

@@ -26,6 +26,7 @@ from etl.core.schema import (
 from etl.deliver.batch import Batcher
 from etl.deliver.client import ConnectClient
 from etl.deliver.submit import deliver
+from etl.operations.action_answers import answer_warnings, record_answers
 from etl.operations.actions import (
     ActionContext,
     queue_order_actions,
@@ -33,6 +34,7 @@ from etl.operations.actions import (
     track_actions,
 )
 from etl.operations.documents import check_documents, send_documents
+from etl.state.action_events import ActionEvents
 from etl.state.ledger import Ledger
 
 # Connect tolerates a few minutes of clock skew; refusing locally only what is clearly past.
@@ -71,13 +73,18 @@ class Operation(Protocol):
 
 
 class ActionStatuses:
+    """Answers to Connect's actions; each one closes the action it answers (warned when no
+    event named it, or it was answered before)."""
+
     def precheck(self, items: list[MappedItem], context: OperationContext) -> None:
-        pass
+        answer_warnings(items, ActionEvents(context.ledger))
 
     def send(
         self, items: list[MappedItem], context: OperationContext
     ) -> tuple[list[ItemResult], int]:
-        return send_action_statuses(items, context.actions()), len(items)
+        results = send_action_statuses(items, context.actions())
+        record_answers(items, results, ActionEvents(context.ledger), context.now())
+        return results, len(items)
 
 
 class OrderActions:

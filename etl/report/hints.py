@@ -91,6 +91,13 @@ CODE_HINTS: dict[str, str] = {
     "with "
     "this rate. Connect's tax rate is a decimal, 0.20 for 20%: if your export writes "
     "percentages, divide them by 100.",
+    Problem.ACTION_NOT_RECEIVED: "A warning, not an error: the answer was sent. No order action "
+    "event "
+    "named this action id: compare it with outbox/actions/pending-*.csv (a typo is rejected by "
+    "Connect as unknown).",
+    Problem.ACTION_ALREADY_ANSWERED: "A warning, not an error: this action was answered before, "
+    "and "
+    "Connect keeps the first answer. Remove the row if it was sent twice by mistake.",
 }
 ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")

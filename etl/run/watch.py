@@ -25,6 +25,7 @@ from watchdog.observers import Observer as NativeObserver
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from etl.core.errors import UsageError
 from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import is_ignored
@@ -153,6 +154,9 @@ class Watcher:
                 Periodic("action tracking", 60.0, self._poll),
             ]
         )
+        if settings.events is not None:
+            every = settings.events.every_seconds
+            self.periodic.append(Periodic("order action events", every, self._read_events))
 
     def _action_work(self, work: Callable[[ActionContext], object]) -> None:
         """Periodic action work: a ledger of its own, and a client only if there is work."""
@@ -187,6 +191,31 @@ class Watcher:
 
     def _poll(self) -> None:
         self._action_work(poll_actions)
+
+    def _read_events(self) -> None:
+        """Connect's order action events into pending files (`etl events`, without waiting:
+        the loop has files to watch)."""
+        from etl.operations.queues import QueueUnavailable, SqsQueue
+        from etl.run.events import consume_events
+
+        assert self.settings.events is not None
+        queue = SqsQueue(self.settings.events)
+        try:
+            consumed = consume_events(self.settings, queue, wait_seconds=0)
+        except (QueueUnavailable, UsageError) as error:
+            self.heartbeat.last_error = f"order action events: {error}"
+            log.error("order action events: %s", error)
+            return
+        finally:
+            queue.close()
+        if consumed.received:
+            log.info(
+                "order action events: %d new action(s), %d already received or answered, "
+                "%d unreadable",
+                consumed.new,
+                consumed.duplicates,
+                consumed.unreadable,
+            )
 
     # --- life cycle -----------------------------------------------------------------------------
 

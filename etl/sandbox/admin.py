@@ -68,10 +68,21 @@ def _actions(app: SandboxApp, request: Request) -> Response:
 
 def _create_actions(app: SandboxApp, request: Request) -> Response:
     body = _object_body(request, required=False)
-    unknown = set(body) - {"count", "action_ids"}
+    unknown = set(body) - {"count", "action_ids", "type", "channel_order_id"}
     if unknown:
-        raise ValueError(f"unknown keys: {sorted(unknown)} (expected count or action_ids)")
-    created = app.create_actions(count=body.get("count"), action_ids=body.get("action_ids"))
+        raise ValueError(
+            f"unknown keys: {sorted(unknown)} (expected count or action_ids, type, "
+            "channel_order_id)"
+        )
+    order = body.get("channel_order_id")
+    if order is not None and not isinstance(order, str):
+        raise ValueError("channel_order_id must be a string")
+    created = app.create_actions(
+        count=body.get("count"),
+        action_ids=body.get("action_ids"),
+        event_type=str(body.get("type", "ACCEPT")),
+        channel_order_id=order,
+    )
     return _ok({"actions": created})
 
 

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 
 from . import admin
+from .action_events import TYPES as EVENT_TYPES
+from .action_events import EventPublisher, event_data, order_action_event
 from .actions import (
     ACTION_STATUS_PATH,
     REPORT_ACTIONS_PATH,
@@ -69,8 +71,10 @@ class SandboxApp:
         *,
         clock: Callable[[], float],
         wait: Callable[[float], object],
+        events: EventPublisher | None = None,
     ) -> None:
         self.store = store
+        self.events = events  # where created actions are announced, as Connect's events
         self.config = config  # swapped whole by configure(); readers see one or the other
         self.tokens = TokenIssuer(clock)
         self.faults = FaultInjector()
@@ -170,11 +174,32 @@ class SandboxApp:
         return self.store.counts(path=path, since=since)
 
     def create_actions(
-        self, count: int | None = None, action_ids: Sequence[str] | None = None
+        self,
+        count: int | None = None,
+        action_ids: Sequence[str] | None = None,
+        event_type: str = "ACCEPT",
+        channel_order_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """New PENDING command actions (``count`` uuid4 ids, or ``action_ids``; default one)."""
+        """New PENDING command actions (``count`` uuid4 ids, or ``action_ids``; default one).
+
+        With an events queue, one OrderActionEvent of ``event_type`` per action is published about
+        ``channel_order_id`` (a stored order's lines, else made-up ones) before the actions
+        exist: a queue that refuses them leaves none created (ValueError)."""
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"type must be one of {', '.join(EVENT_TYPES)} (got {event_type!r})")
+        stored = [o for o in self.store.orders() if o["channel_order_id"] == channel_order_id]
         with self.store.transaction() as db:
-            return self._actions.create(db, count=count, action_ids=action_ids)
+            created = self._actions.create(db, count=count, action_ids=action_ids)
+            if self.events is not None:
+                events = []
+                for number, action in enumerate(created, start=1):
+                    order_id = channel_order_id or f"SANDBOX-ORDER-{number}"
+                    data = event_data(
+                        event_type, action["id"], order_id, stored[0] if stored else None
+                    )
+                    events.append(order_action_event(event_type, data))
+                self.events.publish(events)
+            return created
 
     def actions(self) -> list[dict[str, Any]]:
         """Every action, command and reported, with status, errors, created/updated times."""

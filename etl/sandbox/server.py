@@ -15,6 +15,7 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
+from .action_events import EventPublisher, EventQueue
 from .app import TABLES, TOKEN_PATH, SandboxApp
 from .config import (
     DEFAULT_ACTION_DELAY,
@@ -64,6 +65,7 @@ class SandboxServer:
         fail_entity_prefix: str | None = DEFAULT_FAIL_ENTITY_PREFIX,
         anonymize_tolerance: float = DEFAULT_ANONYMIZE_TOLERANCE,
         clock: Callable[[], float] = time.monotonic,
+        events_queue: EventQueue | None = None,
     ) -> None:
         self._host, self._port = host, port
         self._db_path = None if db_path is None else Path(db_path)
@@ -83,6 +85,9 @@ class SandboxServer:
         # Measures the action delays and the call-frequency limits (tokens expire by it too);
         # a test injects a fake one so nothing waits. Date-times shown are wall-clock UTC.
         self._clock = clock
+        # Where each created command action is announced, as Connect's order action events.
+        self._events_queue = events_queue
+        self._publisher: EventPublisher | None = None
         self._stopping = threading.Event()
         self._temp_dir: str | None = None
         self._httpd: SandboxHTTPServer | None = None
@@ -105,8 +110,14 @@ class SandboxServer:
             db_path.parent.mkdir(mode=0o700, parents=True)
         self._stopping.clear()
         self._store = Store(db_path, TABLES)
+        if self._events_queue is not None:
+            self._publisher = EventPublisher(self._events_queue)
         self._app = SandboxApp(
-            self._store, self._config, clock=self._clock, wait=self._stopping.wait
+            self._store,
+            self._config,
+            clock=self._clock,
+            wait=self._stopping.wait,
+            events=self._publisher,
         )
         try:
             self._httpd = SandboxHTTPServer((self._host, self._port), self._app)
@@ -142,6 +153,9 @@ class SandboxServer:
         if self._store is not None:
             self._store.close()
             self._store = None
+        if self._publisher is not None:
+            self._publisher.close()
+            self._publisher = None
         self._app = None
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
@@ -223,10 +237,15 @@ class SandboxServer:
         return self.app.counts(path=path, since=since)
 
     def create_actions(
-        self, count: int | None = None, action_ids: Sequence[str] | None = None
+        self,
+        count: int | None = None,
+        action_ids: Sequence[str] | None = None,
+        event_type: str = "ACCEPT",
+        channel_order_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """New PENDING command actions (``POST /_sandbox/actions``); ValueError if malformed."""
-        return self.app.create_actions(count=count, action_ids=action_ids)
+        """New PENDING command actions (``POST /_sandbox/actions``), each announced on the
+        events queue when there is one; ValueError if malformed."""
+        return self.app.create_actions(count, action_ids, event_type, channel_order_id)
 
     def actions(self) -> list[dict[str, Any]]:
         """Every action, command and reported (``GET /_sandbox/actions``)."""
@@ -365,6 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop when standard input closes: a launching process that keeps the pipe open "
         "cannot leave the sandbox behind, even when it is killed",
     )
+    parser.add_argument(
+        "--events-queue",
+        metavar="URL",
+        help="publish an OrderActionEvent to this SQS queue for each action created (boto3; "
+        "AWS's standard credentials)",
+    )
+    parser.add_argument(
+        "--events-endpoint",
+        metavar="URL",
+        help="the SQS-compatible server of --events-queue, when not AWS's own",
+    )
+    parser.add_argument(
+        "--events-region", default="us-east-1", help="the queue's AWS region (%(default)s)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one log line per request")
     return parser
 
@@ -391,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         status_interval=args.status_interval,
         fail_entity_prefix=args.fail_entity_prefix or None,
         anonymize_tolerance=args.anonymize_tolerance,
+        events_queue=None
+        if args.events_queue is None
+        else EventQueue(args.events_queue, args.events_endpoint, args.events_region),
     )
     try:
         sandbox.start()

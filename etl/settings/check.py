@@ -40,6 +40,9 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "actions": frozenset({"flush_seconds", "poll_seconds"}),
     "read": READ_KEYS,
     "alerts": frozenset({"urls", "api_down_minutes"}),
+    "events": frozenset(
+        {"queue_url", "region", "endpoint_url", "access_key_id", "wait_seconds", "every_seconds"}
+    ),
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from etl.core.errors import UsageError
 from etl.core.models import Origin
 from etl.settings.check import check_config, check_mapping
+from etl.settings.events import EventsSettings, load_events
 from etl.settings.options import (
     DELIMITERS,
     ColumnMapping,
@@ -29,6 +30,7 @@ from etl.settings.options import (
     date_format_problem,
     writes_offset,
 )
+from etl.settings.secret import Secret as Secret  # re-exported: Settings users import it here
 from etl.settings.secret_files import SECRET_SETTINGS, secret_from_files
 
 DEFAULT_API_URL = "https://miraklconnect.com/api"
@@ -43,32 +45,6 @@ ENVIRONMENT = {
     "CONNECT_CHANNEL_ID": "channel_id",
     "CONNECT_STORE_ID": "store_id",
 }
-
-
-class Secret:
-    """A credential that prints as ``***``; ``reveal()`` is the only way to read it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
@@ -115,6 +91,8 @@ class Settings:
     # apprise URLs hold tokens and passwords: Secrets, so that no repr or log line shows them.
     alert_urls: tuple[Secret, ...] = ()
     alert_api_down_minutes: float = 15.0
+    # [events]: the queue Connect publishes its order action events to (etl events); None: none.
+    events: EventsSettings | None = None
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
@@ -632,6 +610,9 @@ def load_settings_with_origins(
             number = checked_number("alert_api_down_minutes", alerts["api_down_minutes"], where)
             values["alert_api_down_minutes"] = number
             found("alert_api_down_minutes", "alerts")
+        if "events" in data:
+            values["events"] = load_events(data["events"], path, environ)
+            found("events", "events")
         read_table = data.get("read", {})
         default_source = ExportFormat(
             read=_read_options(read_table, ReadOptions(), f"config file {path}"),

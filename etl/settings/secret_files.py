@@ -39,6 +39,12 @@ class FoundSecret:
 def secret_from_files(key: str, environ: Mapping[str, str]) -> FoundSecret | None:
     """The secret ``key`` from the first file that holds it, or None when none does."""
     variable, name = SECRET_SETTINGS[key]
+    return secret_in_files(variable, name, environ)
+
+
+def secret_in_files(variable: str, name: str, environ: Mapping[str, str]) -> FoundSecret | None:
+    """The secret that ``<variable>_FILE``, a systemd credential or a Docker secret called
+    ``name`` holds (first found), or None."""
     named = environ.get(f"{variable}_FILE", "")
     if named:
         # Named explicitly: a missing file is a mistake, not a reason to look elsewhere.

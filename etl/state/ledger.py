@@ -189,6 +189,35 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO meta (key, value) VALUES ('ledger_id', lower(hex(randomblob(16))));
     INSERT INTO meta (key, value) VALUES ('generation', '0');
     """,
+    # Order action events (Connect's questions) as received from a queue: delivery is at
+    # least once, so an event id is recorded once and a redelivered one is dropped; the pending
+    # file a row went to is named before it is written (etl/state/action_events.py); the
+    # answers sent for actions (action-status files), whether an event named them or not. Not per
+    # target: reading the queue needs no Connect credential, and action ids are Connect's
+    # UUIDs, which an answer sent to whichever target finds by themselves. Times are epoch
+    # seconds as DOUBLE PRECISION: PostgreSQL's REAL (4 bytes) would round them to minutes.
+    """
+    CREATE TABLE action_events (
+        event_id TEXT PRIMARY KEY,
+        queue TEXT NOT NULL,
+        action_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        channel_order_id TEXT NOT NULL,
+        event_time TEXT NOT NULL,
+        received_at DOUBLE PRECISION NOT NULL,
+        pending_row TEXT NOT NULL,
+        pending_file TEXT NOT NULL,
+        written_at DOUBLE PRECISION
+    );
+    CREATE INDEX action_events_by_action ON action_events (action_id);
+    CREATE INDEX action_events_unwritten ON action_events (written_at);
+    CREATE TABLE action_answers (
+        action_id TEXT PRIMARY KEY,
+        answer TEXT NOT NULL,
+        answered_at DOUBLE PRECISION NOT NULL,
+        answered_by TEXT NOT NULL
+    );
+    """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
 BUSY_TIMEOUT_SECONDS = 10.0
