@@ -16,13 +16,20 @@ from etl.core.schema import (
 )
 
 # DESIGN.md section 2: the file name says what a file is.
+# Every kind may come as an Excel workbook; orders also as JSON lines, one nested order each.
 KIND_GLOBS: dict[str, tuple[str, ...]] = {
-    ORDERS.name: ("orders*.csv", "orders*.parquet"),
-    ACTION_STATUSES.name: ("action-status*.csv", "action-status*.parquet"),
-    ORDER_ACTIONS.name: ("order-actions*.csv", "order-actions*.parquet"),
-    TRACK_ACTIONS.name: ("track-actions*.csv", "track-actions*.parquet"),
-    DOCUMENTS.name: ("documents*.csv",),
-    ANONYMIZATION.name: ("anonymize*.csv", "anonymize*.parquet"),
+    ORDERS.name: (
+        "orders*.csv",
+        "orders*.parquet",
+        "orders*.xlsx",
+        "orders*.jsonl",
+        "orders*.ndjson",
+    ),
+    ACTION_STATUSES.name: ("action-status*.csv", "action-status*.parquet", "action-status*.xlsx"),
+    ORDER_ACTIONS.name: ("order-actions*.csv", "order-actions*.parquet", "order-actions*.xlsx"),
+    TRACK_ACTIONS.name: ("track-actions*.csv", "track-actions*.parquet", "track-actions*.xlsx"),
+    DOCUMENTS.name: ("documents*.csv", "documents*.xlsx"),
+    ANONYMIZATION.name: ("anonymize*.csv", "anonymize*.parquet", "anonymize*.xlsx"),
 }
 KINDS: dict[str, FileKind] = {
     kind.name: kind

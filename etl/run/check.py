@@ -23,7 +23,7 @@ import orjson
 from etl.core.errors import UnreadableFile
 from etl.core.events import Observer
 from etl.core.kinds import detect_kind, understood_names
-from etl.core.models import MappedItem, Origin, Outcome
+from etl.core.models import MappedItem, Origin, Outcome, Violation
 from etl.core.schema import FileKind
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
 from etl.read.tables import read_table
@@ -73,6 +73,8 @@ class Prepared:
     user_columns: UserColumns
     stream: Source | None = None
     mapper: Mapper | None = None
+    # The reader's warnings about the file (a workbook's merged cells, its hidden sheets).
+    warnings: tuple[Violation, ...] = ()
 
 
 def empty_reason(kind: FileKind) -> str:
@@ -123,14 +125,18 @@ def prepare(
         columns = UserColumns(
             kind, stream.columns, source.mapping, stream.default_origin, stream.name
         )
-        return Prepared(path, kind, source, stream.rows, columns, stream=stream)
+        return Prepared(
+            path, kind, source, stream.rows, columns, stream=stream, warnings=stream.warnings
+        )
     # No kind read whole has a column that means a list (only a custom attribute's value does).
     table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
     columns = UserColumns(kind, mapper.plan, source.mapping, settings.default_origin, path.name)
-    return Prepared(path, kind, source, table.num_rows, columns, mapper=mapper)
+    return Prepared(
+        path, kind, source, table.num_rows, columns, mapper=mapper, warnings=table.warnings
+    )
 
 
 def validated_chunks(
@@ -418,6 +424,9 @@ def check_file(
     for problem in prepared.user_columns.problems:
         reports.error(problem)
     report.violations += len(prepared.user_columns.problems)
+    for warning in prepared.warnings:
+        reports.error(warning)
+    report.warnings += len(prepared.warnings)
     try:
         # No cycle collection meanwhile: each one walks every live item (0.7 s per million lines).
         with paused_gc():

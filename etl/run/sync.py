@@ -478,6 +478,7 @@ class Sync:
             return summary
         failpoints.reach("read")
         file_run.violations.extend(prepared.user_columns.problems)  # a column the file lacks
+        file_run.warnings.extend(prepared.warnings)  # merged cells of a workbook...
         summary.kind = prepared.kind.name
         summary.rows = prepared.rows
         if not prepared.rows:  # reported, then archived: it has nothing to fail on
