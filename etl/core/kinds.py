@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from etl.core.schema import (
     ACTION_STATUSES,
@@ -54,3 +54,23 @@ def detect_kind(path: Path) -> FileKind | None:
 def understood_names() -> str:
     """The file names the tool understands, for the message that explains a rejected file."""
     return "; ".join(f"{kind}: {', '.join(globs)}" for kind, globs in KIND_GLOBS.items())
+
+
+# The column a rejected file (``<input>.rejected.csv``) adds to say what to fix in each row;
+# skipped when the file comes back, fixed.
+FIX_COLUMN = "etl: what to fix"
+REJECTED_MARK = ".rejected"
+# The format a rejected file is written in, by the input's: a table a person can edit.
+REJECTED_SUFFIXES = {".xlsx": ".xlsx", ".jsonl": ".jsonl", ".ndjson": ".ndjson"}
+
+
+def rejected_name(name: str) -> str:
+    """``orders-x.csv`` -> ``orders-x.rejected.csv`` (``.xlsx`` and JSON lines keep theirs,
+    Parquet becomes CSV): its kind is read from its name as the input's was. A rejected file
+    that fails again keeps its name."""
+    path = PurePath(name)
+    suffix = path.suffix.lower()
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return (
+        f"{stem.removesuffix(REJECTED_MARK)}{REJECTED_MARK}{REJECTED_SUFFIXES.get(suffix, '.csv')}"
+    )

@@ -43,6 +43,7 @@ class Sheet:
     row_numbers: list[int]
     native: frozenset[str]
     warnings: tuple[Violation, ...]
+    name: str = ""  # the sheet's
 
     def arrow(self) -> pa.Table:
         """The sheet as an Arrow table of strings, the way a Parquet file of text enters."""
@@ -175,7 +176,7 @@ def _sheet(
                 written[column] += 1
                 dated[column] += (r, left + offset) in scanned.dates
     native = frozenset(c for c in names if dated[c] and dated[c] == written[c])
-    return Sheet(names, cells, numbers, native, warnings)
+    return Sheet(names, cells, numbers, native, warnings, sheet_name)
 
 
 def _filled(value: Any) -> bool:

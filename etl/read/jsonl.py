@@ -13,11 +13,10 @@ from typing import Any
 
 import orjson
 
+from etl.core.kinds import FIX_COLUMN
 from etl.read.tables import refuse_missing_or_empty
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
-# The column (in JSON: the key) a rejected file adds to say what to fix: skipped when read back.
-FIX_KEY = "etl: what to fix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +58,7 @@ def _lines(path: Path) -> Iterator[JsonLine]:
                     "be one whole item of the request, on one line",
                 )
                 continue
-            value.pop(FIX_KEY, None)
+            value.pop(FIX_COLUMN, None)  # a rejected file's advice, not the order's
             yield JsonLine(number, value)
 
 

@@ -47,6 +47,7 @@ from etl.operations.actions import ActionContext, due_work
 from etl.operations.kinds import OperationContext
 from etl.read.inputs import InputFile, InputRefused, allowed_owners
 from etl.report.files import atomic_writer, beside, write_errors, write_items, write_json
+from etl.report.rejected import fixes_by_row, write_rejected
 from etl.run.check import (
     Prepared,
     empty_reason,
@@ -782,9 +783,38 @@ class Sync:
         if unsettled:
             destination = "failed"
             reason = _failed_reason(file_run, self.run.run_id)
+            rejected = self._write_rejected(file_run)
+            if rejected is not None:
+                reason += (
+                    f" Or take {printable(rejected.name)}, beside this file: it holds only the "
+                    "rows of those orders, with what to fix in each; fix them and drop it in the "
+                    "inbox."
+                )
         ledger.file_reported(file_run.sha256, destination, reason)
         failpoints.reach("move")
         self._finish_move(file_run.path, file_run.sha256, destination, reason, ledger)
+
+    def _write_rejected(self, file_run: FileRun) -> Path | None:
+        """``<input>.rejected.csv`` in failed/<run_id>/, where the input is going: the rows of
+        its invalid and rejected orders, to fix and drop again. A file that cannot be read again
+        (it changed, it went) gets none; the reports say everything anyway."""
+        fixes = fixes_by_row(file_run.results, file_run.violations)
+        if not fixes:
+            return None
+        source = self.settings.source_for(file_run.path)
+        data = file_run.opened.data if file_run.opened is not None else file_run.path
+        folder = self.settings.outbox / "failed" / self.run.run_id
+        try:
+            return write_rejected(
+                data, file_run.path.name, folder, source.read, source.mapping.ignore, fixes
+            )
+        except UnreadableFile as error:
+            log.warning("%s: no rejected file: %s", printable(file_run.path.name), error.reason)
+        except OSError as error:
+            if error.errno in MACHINE_ERRNOS:
+                raise
+            log.warning("%s: no rejected file: %s", printable(file_run.path.name), error)
+        return None
 
     # --- the other operations -------------------------------------------------------------------
 
