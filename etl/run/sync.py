@@ -785,9 +785,10 @@ class Sync:
             reason = _failed_reason(file_run, self.run.run_id)
             rejected = self._write_rejected(file_run)
             if rejected is not None:
+                noun = KINDS[summary.kind].plural if summary.kind in KINDS else "items"
                 reason += (
                     f" Or take {printable(rejected.name)}, beside this file: it holds only the "
-                    "rows of those orders, with what to fix in each; fix them and drop it in the "
+                    f"rows of those {noun}, with what to fix in each; fix them and drop it in the "
                     "inbox."
                 )
         ledger.file_reported(file_run.sha256, destination, reason)
