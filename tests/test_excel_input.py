@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -10,8 +12,9 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from etl.core.errors import UnreadableFile
 from etl.core.models import MappedItem
-from etl.read.excel import number_text, serial_text
+from etl.read.excel import number_text, read_sheet, serial_text
 from etl.read.sheet_xml import DateCell, format_kind
 from etl.report.files import read_errors
 from etl.run.check import iter_validated, prepare
@@ -353,3 +356,34 @@ def test_etl_run_sends_every_order_of_a_workbook_and_the_sandbox_stores_them(
     expected = {i.item_id: i.body for i in mapped(expected_csv)}
     assert stored == expected
     assert (settings.outbox / "archive" / run.run_id / "orders-run.xlsx").is_file()
+
+
+def _without_cell_names(source: Path, target: Path) -> Path:
+    """The same workbook with its cells' r="B2" removed, as some writers leave them out."""
+    with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w") as new:
+        for entry in old.infolist():
+            data = old.read(entry)
+            if entry.filename.startswith("xl/worksheets/"):
+                data = re.sub(rb'(<c) r="[A-Z]+[0-9]+"', rb"\1", data)
+            new.writestr(entry, data)
+    return target
+
+
+def test_cells_without_their_names_are_placed_by_counting(tmp_path: Path) -> None:
+    rows = [typed_line("A", "L1"), typed_line("B", "L2")]
+    rows[1]["created_at"] = datetime(2026, 11, 1, 0, 0, 0)
+    named = write_xlsx(tmp_path / "orders-named.xlsx", rows)
+    unnamed = _without_cell_names(named, tmp_path / "orders-unnamed.xlsx")
+    assert b' r="A2"' not in zipfile.ZipFile(unnamed).read("xl/worksheets/sheet1.xml")
+    assert read_sheet(unnamed) == read_sheet(named)
+    assert read_sheet(unnamed).cells["created_at"] == [
+        "2026-11-01T10:00:00+01:00",
+        "2026-11-01T00:00:00",
+    ]
+    with_formula = write_xlsx(
+        tmp_path / "orders-f.xlsx",
+        rows,
+        after=lambda _, sheet: sheet.write_formula("Q3", "=1+1", None, 2),
+    )
+    with pytest.raises(UnreadableFile, match=r"1 cell\(s\) hold a formula: Q3 \(=1\+1\)"):
+        read_sheet(_without_cell_names(with_formula, tmp_path / "orders-f2.xlsx"))

@@ -150,49 +150,68 @@ def _sheet(
     header_cells = rows[top]
     width = max(len(row) for row in rows)
     header_cells = list(header_cells) + [""] * (width - len(header_cells))
-    texts = [_cell_text(value, top, c, scanned).strip() for c, value in enumerate(header_cells)]
+    texts = [_header_text(value, top, c, scanned) for c, value in enumerate(header_cells)]
     used = [c for c, text in enumerate(texts) if text]
     left = min(used)  # columns before the header's first name, empty in the header, are not data
     last = max(used)
-    body = [(r, row) for r, row in enumerate(rows[top + 1 :], start=top + 1)]
-    _refuse_unnamed(path, texts, left, last, body)
+    body = list(enumerate(rows[top + 1 :], start=top + 1))
+    _refuse_unnamed(path, texts, left, last, width, body)
     names = texts[left : last + 1]
     _refuse_duplicates(path, names)
     kept = [left + i for i, column in enumerate(names) if column not in ignore]
     _refuse_formulas(path, scanned, set(kept), top)
-    cells: dict[str, list[str]] = {column: [] for column in names}
-    dated = {column: 0 for column in names}
-    written = {column: 0 for column in names}
-    numbers: list[int] = []
-    for r, row in body:
-        values = [row[c] if c < len(row) else "" for c in range(left, last + 1)]
-        if not any(_filled(v) for v in values):
-            continue  # a blank row, as a blank line of a CSV: skipped, still counted
-        numbers.append(r + 1)
-        for offset, (column, value) in enumerate(zip(names, values, strict=True)):
-            text = _cell_text(value, r, left + offset, scanned)
-            cells[column].append(text)
-            if text:
-                written[column] += 1
-                dated[column] += (r, left + offset) in scanned.dates
-    native = frozenset(c for c in names if dated[c] and dated[c] == written[c])
-    return Sheet(names, cells, numbers, native, warnings, sheet_name)
+    # A blank row (as a blank line of a CSV) is skipped, and still counted. Column by column:
+    # most cells are text, taken as they are; a row at a time cost twice as much.
+    filled = [(r, row) for r, row in body if _holds_something(row[left : last + 1])]
+    dates: dict[int, dict[int, DateCell]] = {}
+    for (r, c), cell in scanned.dates.items():
+        dates.setdefault(c, {})[r] = cell
+    cells: dict[str, list[str]] = {}
+    native = set()
+    position = {r: index for index, (r, _) in enumerate(filled)}
+    for offset, column in enumerate(names):
+        c = left + offset
+        values = [row[c] if c < len(row) else "" for _, row in filled]
+        column_texts = [v if type(v) is str else _value_text(v) for v in values]
+        dated = 0
+        for r, date_cell in dates.get(c, {}).items():
+            index = position.get(r)
+            if index is not None:
+                column_texts[index] = serial_text(date_cell, scanned.date1904)
+                dated += 1
+        # A column of dates only names its instants itself, as a Parquet date column does.
+        if dated and dated == len(column_texts) - column_texts.count(""):
+            native.add(column)
+        cells[column] = column_texts
+    numbers = [r + 1 for r, _ in filled]
+    return Sheet(names, cells, numbers, frozenset(native), warnings, sheet_name)
 
 
 def _filled(value: Any) -> bool:
     return not (value is None or value == "")
 
 
+def _holds_something(values: list[Any]) -> bool:
+    return len(values) > values.count("") + values.count(None)
+
+
 def _refuse_unnamed(
-    path: Path, texts: list[str], left: int, last: int, body: list[tuple[int, list[Any]]]
+    path: Path,
+    texts: list[str],
+    left: int,
+    last: int,
+    width: int,
+    body: list[tuple[int, list[Any]]],
 ) -> None:
     """A value under no header name, inside the header or beyond its last name, has no
     column to go to: refused, as a CSV row longer than its header is."""
+    unnamed = [c for c in range(width) if c < left or c > last or not texts[c]]
     for r, row in body:
-        for c, value in enumerate(row):
-            inside = left <= c <= last
-            if _filled(value) and (c > last or c < left or (inside and not texts[c])):
-                where = "has no name in the header" if inside else "is outside the header"
+        for c in unnamed:
+            if c < len(row) and _filled(row[c]):
+                where = (
+                    "has no name in the header" if left <= c <= last else "is outside the header"
+                )
                 raise UnreadableFile(
                     str(path),
                     f"cell {cell_name(r, c)} holds a value but its column "
@@ -231,11 +250,16 @@ def _refuse_formulas(path: Path, scanned: SheetXml, columns: set[int], top: int)
     )
 
 
-def _cell_text(value: Any, row: int, column: int, scanned: SheetXml) -> str:
-    """A cell as the text a CSV export of it would hold, typed later by the schema."""
+def _header_text(value: Any, row: int, column: int, scanned: SheetXml) -> str:
     date_cell = scanned.dates.get((row, column))
     if date_cell is not None:
-        return serial_text(date_cell, scanned.date1904)
+        return serial_text(date_cell, scanned.date1904).strip()
+    return (value if isinstance(value, str) else _value_text(value)).strip()
+
+
+def _value_text(value: Any) -> str:
+    """A cell that is not text as a CSV export of it would hold it, typed later by the schema
+    (date cells are read from the sheet's XML instead: ``serial_text``)."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -248,9 +272,7 @@ def _cell_text(value: Any, row: int, column: int, scanned: SheetXml) -> str:
         return number_text(value)
     if isinstance(value, datetime | date | time):
         return value.isoformat()  # a date cell the scan did not see (not expected)
-    if isinstance(value, timedelta):
-        return str(value)
-    return str(value)
+    return str(value)  # a duration
 
 
 def number_text(value: float) -> str:
