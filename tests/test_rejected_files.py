@@ -12,10 +12,12 @@ import orjson
 import pytest
 import python_calamine
 
-from etl.core.kinds import FIX_COLUMN, detect_kind, rejected_name
+from etl.core.kinds import FIX_COLUMN, detect_kind, rejected_companions, rejected_name
 from etl.core.models import ItemResult, Outcome, Violation
 from etl.core.schema import ORDERS
+from etl.monitor.metrics import count_failed
 from etl.report.rejected import fixes_by_row
+from etl.report.status import failed_files
 from etl.run.check import iter_validated, prepare
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
@@ -66,7 +68,7 @@ MIXED = [
     ("name", "expected"),
     [
         ("orders-x.csv", "orders-x.rejected.csv"),
-        ("orders-x.rejected.csv", "orders-x.rejected.csv"),
+        ("orders-x.rejected.csv", "orders-x.rejected.rejected.csv"),
         ("orders-x.parquet", "orders-x.rejected.csv"),
         ("orders-x.xlsx", "orders-x.rejected.xlsx"),
         ("orders-x.jsonl", "orders-x.rejected.jsonl"),
@@ -77,6 +79,24 @@ def test_a_rejected_file_is_named_so_that_its_kind_is_still_read_from_it(
 ) -> None:
     assert rejected_name(name) == expected
     assert detect_kind(Path(expected)) is ORDERS
+
+
+def test_rejected_files_beside_their_inputs_are_advice_not_failed_inputs() -> None:
+    names = [
+        "orders-x.csv",
+        "orders-x.rejected.csv",
+        "orders-x.rejected-2.csv",
+        "orders-y.rejected.csv",  # dropped back, failed again: an input
+        "orders-y.rejected.rejected.csv",
+        "orders-z.parquet",
+        "orders-z.rejected.csv",
+    ]
+    assert rejected_companions(names) == {
+        "orders-x.rejected.csv",
+        "orders-x.rejected-2.csv",
+        "orders-y.rejected.rejected.csv",
+        "orders-z.rejected.csv",
+    }
 
 
 def test_each_row_says_what_to_fix_in_it_or_where() -> None:
@@ -120,6 +140,9 @@ def test_a_csv_round_trip_sends_the_fixed_orders_and_skips_the_accepted(
     ]
     assert rows[2][FIX_COLUMN].startswith("rejected by Connect: ")
     assert set(stored(shop)) == {"A"}
+    # One file waits for a person: the input; the rejected file is its advice.
+    assert count_failed(settings.outbox) == 1
+    assert [f["name"] for f in failed_files(settings.outbox)] == ["orders-mix.csv"]
 
     fixed = [{k: v for k, v in r.items() if k != FIX_COLUMN} for r in rows]
     fixed[1]["order_lines.quantity"] = "2"

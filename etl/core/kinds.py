@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import re
+from collections.abc import Iterable
 from pathlib import Path, PurePath
 
 from etl.core.schema import (
@@ -64,13 +66,28 @@ REJECTED_MARK = ".rejected"
 REJECTED_SUFFIXES = {".xlsx": ".xlsx", ".jsonl": ".jsonl", ".ndjson": ".ndjson"}
 
 
-def rejected_name(name: str) -> str:
+def rejected_name(name: str, number: int = 1) -> str:
     """``orders-x.csv`` -> ``orders-x.rejected.csv`` (``.xlsx`` and JSON lines keep theirs,
-    Parquet becomes CSV): its kind is read from its name as the input's was. A rejected file
-    that fails again keeps its name."""
+    Parquet becomes CSV): its kind is read from its name as the input's was. ``number`` > 1
+    names another when that one is taken (``orders-x.rejected-2.csv``)."""
     path = PurePath(name)
-    suffix = path.suffix.lower()
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    return (
-        f"{stem.removesuffix(REJECTED_MARK)}{REJECTED_MARK}{REJECTED_SUFFIXES.get(suffix, '.csv')}"
-    )
+    suffix = REJECTED_SUFFIXES.get(path.suffix.lower(), ".csv")
+    mark = REJECTED_MARK if number == 1 else f"{REJECTED_MARK}-{number}"
+    return f"{stem}{mark}{suffix}"
+
+
+REJECTED_FILE = re.compile(r"^(?P<stem>.+)\.rejected(?:-[0-9]+)?\.(?:csv|xlsx|jsonl|ndjson)$")
+
+
+def rejected_companions(names: Iterable[str]) -> set[str]:
+    """The rejected files among the names of one failed/<run_id>/ folder: named after another
+    file there (its input), they are advice beside a failed input, not failed inputs."""
+    present = set(names)
+    stems = {name.rsplit(".", 1)[0]: name for name in present}
+    companions = set()
+    for name in present:
+        found = REJECTED_FILE.match(name)
+        if found is not None and stems.get(found.group("stem"), name) != name:
+            companions.add(name)
+    return companions

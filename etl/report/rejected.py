@@ -64,6 +64,10 @@ def write_rejected(
     if not fixes:
         return None
     target = folder / rejected_name(name)
+    number = 1
+    while target.exists():  # never over another file, an input that failed above all
+        number += 1
+        target = folder / rejected_name(name, number)
     suffix = PurePath(name).suffix.lower()
     if is_json_lines(name):
         content = _json_lines(data, fixes)
