@@ -58,6 +58,12 @@ CODE_HINTS = {
     "RATE_LOOKS_LIKE_PERCENT": "A warning, not an error: the order was sent (or is valid) with "
     "this rate. Connect's tax rate is a decimal, 0.20 for 20%: if your export writes "
     "percentages, divide them by 100.",
+    "MERGED_CELLS": "A warning, not an error: the file was read. Only the first cell of merged "
+    "cells holds the value; if the others were meant to repeat it, unmerge them and fill each.",
+    "HIDDEN_SHEET": "A warning, not an error: check that the sheet read is the one holding the "
+    'rows; name another with sheet = "..." under [read] in a mapping file.',
+    "INVALID_JSON": "Each line must hold one whole JSON object, on one line: check the quotes, "
+    "commas and braces at the column named (a JSON validator shows where it breaks).",
 }
 ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
