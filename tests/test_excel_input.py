@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import re
 import zipfile
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -115,6 +117,26 @@ def test_number_formats_say_date_time_or_number(code: str, kind: str | None) -> 
 )
 def test_number_cells_read_as_excel_shows_them(value: float, text: str) -> None:
     assert number_text(value) == text
+
+
+def test_number_text_agrees_with_its_exact_decimal_reading() -> None:
+    """The fast path (a plain repr) against Decimal's reading of the same double."""
+    rng = random.Random(19)
+    values = [rng.uniform(-1e6, 1e6) for _ in range(2000)]
+    values += [round(v, 2) for v in values] + [
+        float(rng.randint(-(10**15), 10**15)) for _ in range(500)
+    ]
+    values += [-0.0, 0.5, 1e-7, 123456789012345.6, 0.1 + 0.2, 2.675]
+    for value in values:
+        exact = Decimal(repr(value))
+        if len(exact.as_tuple().digits) > 15:
+            exact = Decimal(format(value, ".15g"))
+        expected = (
+            str(int(exact))
+            if exact == exact.to_integral_value()
+            else format(exact.normalize(), "f")
+        )
+        assert number_text(value) == expected, value
 
 
 # --- whole files ---------------------------------------------------------------------------------

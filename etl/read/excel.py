@@ -9,6 +9,7 @@ refused, and for each date cell its stored serial number and its number format, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -278,7 +279,13 @@ def _value_text(value: Any) -> str:
 def number_text(value: float) -> str:
     """A number cell as Excel shows it at full precision: at most 15 significant digits, no
     exponent, no ``.0`` on a whole number (``3``, ``19.99``, ``0.3``)."""
-    exact = Decimal(repr(value))
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else repr(value)
+    text = repr(value)
+    # Most cells: a plain repr of at most 15 digits, written as it is (Decimal costs 3x more).
+    if "e" not in text and len(text.lstrip("-").replace(".", "").lstrip("0")) <= EXCEL_DIGITS:
+        return text.removesuffix(".0")
+    exact = Decimal(text)
     if len(exact.as_tuple().digits) > EXCEL_DIGITS:
         exact = Decimal(format(value, f".{EXCEL_DIGITS}g"))
     if exact == exact.to_integral_value():
