@@ -206,21 +206,35 @@ def test_a_jsonl_round_trip_sends_the_fixed_lines(shop: SandboxServer, tmp_path:
     good = bodies(MIXED[:2], tmp_path)["A"]
     wrong = {**good, "channel_order_id": "W", "status": "SHIPPING"}
     wrong["order_lines"] = [{**good["order_lines"][0], "channel_order_line_id": "LW"}]
+    elsewhere = {**good, "channel_order_id": "E"}
+    elsewhere["order_lines"] = [{**good["order_lines"][0], "channel_order_line_id": "LE"}]
     origin = {"channel_id": "CH", "channel_store_id": "S1"}
-    lines = [{"origin": origin, **good}, {"origin": origin, **wrong}]
+    unknown = {"channel_id": "CH", "channel_store_id": "NOPE"}
+    lines = [
+        {"origin": origin, **good},
+        {"origin": origin, **wrong},
+        {"origin": unknown, **elsewhere},  # isolated and REJECTED by the API
+    ]
     (settings.inbox / "orders-feed.jsonl").write_bytes(
         b"".join(orjson.dumps(line) + b"\n" for line in lines) + b"{broken\n"
     )
     first = run(settings)
     assert first.run.exit_code == 1
+    assert first.run.files[0].outcomes == {"ACCEPTED": 1, "INVALID": 2, "REJECTED": 1}
     rejected = settings.outbox / "failed" / first.run.run_id / "orders-feed.rejected.jsonl"
     kept = rejected.read_bytes().splitlines()
-    assert kept[1] == b"{broken"
+    assert len(kept) == 3 and kept[2] == b"{broken"
     advice = orjson.loads(kept[0])
     assert advice.pop(FIX_COLUMN).startswith("status: 'SHIPPING' is not one of")
     assert advice == {"origin": origin, **wrong}
+    other = orjson.loads(kept[1])
+    assert other.pop(FIX_COLUMN).startswith("rejected by Connect: ")
+    assert other == {"origin": unknown, **elsewhere}
     advice["status"] = "SHIPPED"
-    (settings.inbox / rejected.name).write_bytes(orjson.dumps(advice) + b"\n")
+    other["origin"] = origin
+    (settings.inbox / rejected.name).write_bytes(
+        orjson.dumps(advice) + b"\n" + orjson.dumps(other) + b"\n"
+    )
     second = run(settings)
     assert second.run.exit_code == 0
-    assert stored(shop) == {"A": good, "W": {**wrong, "status": "SHIPPED"}}
+    assert stored(shop) == {"A": good, "W": {**wrong, "status": "SHIPPED"}, "E": elsewhere}
