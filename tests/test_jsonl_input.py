@@ -57,7 +57,7 @@ def test_a_line_that_is_not_json_is_that_lines_problem_only(
     tmp_path: Path, run_cli: RunCli
 ) -> None:
     good, other = orders_of([base_line("A", "L1"), base_line("B", "L2")], tmp_path)
-    wrong = {**good, "channel_order_id": "C", "status": "SHIPPING"}
+    wrong = {**orjson.loads(orjson.dumps(good)), "channel_order_id": "C", "status": "SHIPPING"}
     for order in (good, other, wrong):
         order["order_lines"][0]["channel_order_line_id"] = order["channel_order_id"] + "-1"
     path = write_lines(
@@ -152,3 +152,27 @@ def test_etl_run_batches_jsonl_orders_and_the_sandbox_gets_each_as_written(
         o["channel_order_id"]: {k: v for k, v in o.items() if k != "origin"} for o in orders
     }
     assert (settings.outbox / "failed" / run.run_id / "orders-many.jsonl").is_file()
+
+
+def test_control_characters_and_repeated_line_ids_are_refused_as_in_a_csv(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    first, second, third = orders_of(
+        [base_line("A", "L1"), base_line("B", "L2"), base_line("C", "L3")], tmp_path
+    )
+    first["order_lines"][0]["product"]["title"] = "Mug\x00"
+    third["order_lines"][0]["channel_order_line_id"] = "L2"  # B's
+    path = write_lines(tmp_path / "orders-rules.jsonl", [first, second, third])
+    outbox = tmp_path / "outbox"
+    code, out, err = run_cli("check", path, "--outbox", outbox)
+    assert code == 1, out + err
+    problems = [
+        (p["row"], p["id"], p["field"], p["code"], p["value"])
+        for p in read_errors(run_dir(outbox) / "orders-rules.jsonl.errors.csv")
+    ]
+    assert problems == [
+        ("1", "A", "$.order_lines[0].product.title", "CONTROL_CHARACTER", "Mug\\u0000"),
+        ("2,3", "B", "$.order_lines[0].channel_order_line_id", "DUPLICATE_LINE_ID", "L2"),
+        ("2,3", "C", "$.order_lines[0].channel_order_line_id", "DUPLICATE_LINE_ID", "L2"),
+    ]
+    assert not (run_dir(outbox) / "orders-rules.jsonl.requests.jsonl").read_bytes()

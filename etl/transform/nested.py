@@ -15,7 +15,13 @@ from etl.core.errors import UnreadableFile
 from etl.core.models import MappedItem, Origin, Violation
 from etl.core.schema import FileKind, Leaf, Level, UnknownColumn, flat_model
 from etl.read.jsonl import JsonLine
-from etl.transform.convert import Conventions, ConversionError, convert
+from etl.transform.convert import (
+    Conventions,
+    ConversionError,
+    convert,
+    refuse_control_characters,
+    visible,
+)
 from etl.transform.mapping import ColumnMapping
 
 INVALID_JSON = "INVALID_JSON"
@@ -53,8 +59,71 @@ def nested_items(
         item = MappedItem(item_id, None, body, (line.number,), source)
         if kind.has_origin:
             item.origin = _origin(item, raw_origin, origin_constants, default_origin)
+        _refuse_control_characters(item, body, "$")
         items.append(item)
+    _refuse_repeated_line_ids(items, kind)
     return items
+
+
+def _refuse_control_characters(item: MappedItem, node: Any, where: str) -> None:
+    """CONTROL_CHARACTER for each text holding one, as the flat path refuses such a cell."""
+    if isinstance(node, str):
+        try:
+            refuse_control_characters(node)
+        except ConversionError as error:
+            item.violations.append(
+                Violation(
+                    item.source,
+                    item.rows,
+                    item.item_id or None,
+                    where,
+                    error.code,
+                    f"{where[2:] or 'the order'}: {error.message}",
+                    visible(node),
+                )
+            )
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            _refuse_control_characters(item, value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _refuse_control_characters(item, value, f"{where}[{index}]")
+
+
+def _refuse_repeated_line_ids(items: list[MappedItem], kind: FileKind) -> None:
+    """DUPLICATE_LINE_ID, as the flat path says it: Connect wants a line id unique per channel,
+    and a request holding one twice is refused whole."""
+    if not kind.row_property:
+        return
+    field = f"channel_{kind.name[:-1]}_line_id"
+    seen: dict[tuple[str, str], tuple[MappedItem, int]] = {}
+    for item in items:
+        lines = item.body.get(kind.row_property)
+        channel = item.origin.channel_id if item.origin else ""
+        for position, line in enumerate(lines if isinstance(lines, list) else []):
+            line_id = line.get(field) if isinstance(line, dict) else None
+            if not isinstance(line_id, str) or not line_id:
+                continue
+            first = seen.setdefault((channel, line_id), (item, position))
+            if first[0] is item and first[1] == position:
+                continue
+            rows = (first[0].rows[0], item.rows[0])
+            message = (
+                f"{kind.row_property}.{field} '{line_id}' appears on lines {rows[0]} and "
+                f"{rows[1]}; Connect needs it unique across all orders of the channel"
+            )
+            for target, at in ((first[0], first[1]), (item, position)):
+                target.violations.append(
+                    Violation(
+                        target.source,
+                        rows,
+                        target.item_id or None,
+                        f"$.{kind.row_property}[{at}].{field}",
+                        "DUPLICATE_LINE_ID",
+                        message,
+                        line_id,
+                    )
+                )
 
 
 def _unreadable_line(line: JsonLine, source: str) -> MappedItem:
