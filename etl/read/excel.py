@@ -85,8 +85,9 @@ def read_sheet(
 
 
 def _chosen(path: Path, sheets: list[Any], wanted: str | None) -> Any:
-    if wanted is None:
-        return sheets[0]
+    if wanted is None:  # the first sheet of cells (a chart sheet holds none)
+        work = python_calamine.SheetTypeEnum.WorkSheet
+        return next((meta for meta in sheets if meta.typ == work), sheets[0])
     for meta in sheets:
         if meta.name == wanted:
             return meta
