@@ -10,11 +10,26 @@ samples/expected/orders-with-mistakes.errors.csv and review the diff.
 from __future__ import annotations
 
 import csv
+import tempfile
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
+import orjson
+import xlsxwriter
+
 from bench.generate import COLUMNS, generate_rows, write_csv, write_parquet
+from etl.core.kinds import FIX_COLUMN
+from etl.core.schema import ORDERS, Kind, flat_model
+from etl.run.check import iter_validated, prepare
+from etl.settings.config import Settings
 
 SAMPLES = Path("samples")
+WORKBOOK = SAMPLES / "orders-2026-11-23.xlsx"
+JSON_LINES = SAMPLES / "orders-2026-11-23.jsonl"
+FIXED = SAMPLES / "fixed" / "orders-with-mistakes.rejected.csv"
+# Fixed in the workbook's properties, so that the same rows make the same bytes.
+SAVED_AT = datetime(2026, 11, 23, 8, 0, 0)
 
 # The European ERP names its columns in German and writes 19,99 and local times.
 EU_COLUMNS = {
@@ -79,8 +94,13 @@ MISTAKES: list[tuple[int, str, str]] = [
 ]
 
 
+def mistake_rows() -> list[dict[str, str]]:
+    """The rows of the file with mistakes, before the mistakes."""
+    return list(generate_rows(20, seed=101, max_lines=3, id_prefix="MX-"))
+
+
 def make_mistakes() -> None:
-    rows = list(generate_rows(20, seed=101, max_lines=3, id_prefix="MX-"))
+    rows = mistake_rows()
     for index, column, value in MISTAKES:
         if column.startswith("order_lines."):
             rows[index][column] = value
@@ -102,12 +122,103 @@ def make_mistakes() -> None:
         writer.writerows(rows)
 
 
+def workbook_rows() -> list[dict[str, str]]:
+    return list(generate_rows(24, seed=2027, id_prefix="XL-"))
+
+
+def _cell(kind: Kind, text: str) -> str | int | float | bool | datetime:
+    """A cell as a spreadsheet holds it: numbers, booleans and date-times as Excel's own cells
+    (date-times as UTC wall clock: the mapping says so); text, ids with zeros included, as text."""
+    if not text:
+        return text
+    if kind is Kind.INTEGER:
+        return int(text)
+    if kind is Kind.NUMBER:
+        return float(Decimal(text))
+    if kind is Kind.BOOLEAN:
+        return text == "true"
+    if kind is Kind.DATE_TIME:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+    return text
+
+
+def make_workbook() -> None:
+    """An Excel export: a note on the first sheet, the orders on the sheet "Orders" (named by
+    samples/workbook.mapping.toml), typed cells."""
+    rows = workbook_rows()
+    model = flat_model(ORDERS)
+    kinds = {column: model.leaf(column).kind for column in COLUMNS}
+    workbook = xlsxwriter.Workbook(str(WORKBOOK))
+    workbook.set_properties({"created": SAVED_AT})
+    moment = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    workbook.add_worksheet("Read me").write_string(
+        0, 0, "Orders export of 2026-11-23 (times in UTC); the orders are on the sheet Orders"
+    )
+    sheet = workbook.add_worksheet("Orders")
+    sheet.write_row(0, 0, COLUMNS)
+    for r, row in enumerate(rows, start=1):
+        for c, column in enumerate(COLUMNS):
+            value = _cell(kinds[column], row[column])
+            if value == "":
+                continue
+            if isinstance(value, datetime):
+                sheet.write_datetime(r, c, value, moment)
+            elif isinstance(value, str):
+                sheet.write_string(r, c, value)
+            elif isinstance(value, bool):
+                sheet.write_boolean(r, c, value)
+            else:
+                sheet.write_number(r, c, value)
+    workbook.close()
+
+
+def json_lines_rows() -> list[dict[str, str]]:
+    return list(generate_rows(24, seed=2028, id_prefix="JL-"))
+
+
+def nested_orders(rows: list[dict[str, str]]) -> list[dict[str, object]]:
+    """The orders these flat rows make, nested as the API takes them, each with its origin."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "orders.csv"
+        write_csv(path, iter(rows))
+        items = [i for chunk in iter_validated(prepare(path, Settings())) for i in chunk]
+    assert all(not item.violations and item.origin for item in items)
+    return [{"origin": i.origin.as_json() if i.origin else {}, **i.body} for i in items]
+
+
+def make_json_lines() -> None:
+    """A partner's export: one nested order per line."""
+    lines = [orjson.dumps(order) + b"\n" for order in nested_orders(json_lines_rows())]
+    JSON_LINES.write_bytes(b"".join(lines))
+
+
+def make_fixed_rejected() -> None:
+    """What a person makes of the rejected file of orders-with-mistakes.csv: its rows (those
+    of the orders not accepted), each mistake corrected, the advice column left in."""
+    clean = mistake_rows()
+    with (SAMPLES / "orders-with-mistakes.csv").open(encoding="utf-8", newline="") as handle:
+        wrong = list(csv.DictReader(handle))
+    touched = {w["channel_order_id"] for c, w in zip(clean, wrong, strict=True) if c != w}
+    # The line id the last row took from row 1 makes that order invalid too.
+    touched.add(wrong[1]["channel_order_id"])
+    FIXED.parent.mkdir(exist_ok=True)
+    with FIXED.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, FIX_COLUMN])
+        writer.writeheader()
+        for row in clean:
+            if row["channel_order_id"] in touched:
+                writer.writerow({**row, FIX_COLUMN: "fixed"})
+
+
 def main() -> None:
     SAMPLES.mkdir(exist_ok=True)
     write_csv(SAMPLES / "orders-2026-11-22.csv", generate_rows(24, seed=2026))
     write_parquet(SAMPLES / "orders-2026-11-22.parquet", generate_rows(24, seed=2026))
     make_eu_erp()
     make_mistakes()
+    make_workbook()
+    make_json_lines()
+    make_fixed_rejected()
 
 
 if __name__ == "__main__":

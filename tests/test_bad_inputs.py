@@ -85,10 +85,12 @@ CASES = [
         "customers.csv",
         lambda: csv_bytes(line()),
         reason="the file name says no known kind; understood names: orders: orders*.csv, "
-        "orders*.parquet; action-status: action-status*.csv, action-status*.parquet; "
-        "order-actions: order-actions*.csv, order-actions*.parquet; track-actions: "
-        "track-actions*.csv, track-actions*.parquet; documents: documents*.csv; anonymize: "
-        "anonymize*.csv, anonymize*.parquet",
+        "orders*.parquet, orders*.xlsx, orders*.jsonl, orders*.ndjson; action-status: "
+        "action-status*.csv, action-status*.parquet, action-status*.xlsx; order-actions: "
+        "order-actions*.csv, order-actions*.parquet, order-actions*.xlsx; track-actions: "
+        "track-actions*.csv, track-actions*.parquet, track-actions*.xlsx; documents: "
+        "documents*.csv, documents*.xlsx; anonymize: anonymize*.csv, anonymize*.parquet, "
+        "anonymize*.xlsx",
     ),
     Case(
         "orders-binary.csv",

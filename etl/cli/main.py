@@ -170,6 +170,26 @@ def build_parser() -> argparse.ArgumentParser:
     _output_flags(run, verbose=False)
     run.set_defaults(handler=cmd_run)
 
+    retry = commands.add_parser(
+        "retry",
+        help="send now the orders a past run could not deliver (FAILED: the API was down)",
+        description=(
+            "RUN_ID is a run id, a unique prefix of one, or 'latest'. Finds the files of that "
+            "run whose orders were not delivered where they wait (the inbox, or claimed in "
+            "inbox/.processing) and runs them now, as `etl run` would; orders delivered since "
+            "are skipped as unchanged. Exit codes as for `etl run`."
+        ),
+    )
+    retry.add_argument("run_id", metavar="RUN_ID")
+    _common(retry)
+    _connect_flags(retry)
+    retry.add_argument(
+        "--sandbox", action="store_true", help="send to the local API double, as `etl run` does"
+    )
+    retry.add_argument("-v", "--verbose", action="store_true", help="one log line per batch")
+    _output_flags(retry, verbose=False)
+    retry.set_defaults(handler=cmd_retry, force=False, metrics_textfile=None, create=False)
+
     watch = commands.add_parser(
         "watch",
         help="watch the inbox and process each file once it has settled; stop with Ctrl-C",
@@ -537,7 +557,35 @@ def seed_pending_actions(sandbox: ActionDouble, inbox: Path) -> int:
     return seeded.created
 
 
-def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
+def cmd_retry(args: argparse.Namespace) -> int:
+    from etl.report.html import find_run
+    from etl.run.retry import plan_retry
+    from etl.state.inbox import claimed_files
+
+    settings = settings_from(args)
+    require_inbox(settings.inbox, create=False)
+
+    def retry(chosen: Settings) -> int:
+        plan = plan_retry(find_run(chosen.outbox, args.run_id), chosen)
+        for note in plan.notes:
+            print(note)
+        if not plan.paths and not claimed_files(chosen.inbox):
+            return 0
+        return _run(chosen, False, args, plan.paths)
+
+    if not args.sandbox:
+        return retry(settings)
+    with sandboxed(settings, "retry") as (sandboxed_settings, count):
+        code = retry(sandboxed_settings)
+        print(count())
+    return code
+
+
+def _run(
+    settings: Settings, force: bool, args: argparse.Namespace, paths: list[Path] | None = None
+) -> int:
+    """``etl run`` (every file waiting), or ``etl retry`` (``paths``: a run's files, which wait
+    in the inbox)."""
     from etl.run.inbox_run import run_inbox
 
     with _observed(args) as (observer, logs):
@@ -547,6 +595,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             create=args.create,
             observer=observer,
             metrics_textfile=args.metrics_textfile,
+            drop=None if paths is None else lambda: list(paths),
         )
         run = done.summary
         if not run.files and not run.due_work:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from etl.core.kinds import rejected_companions
 from etl.core.printable import printable
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ class Alerts:
         quarantined = outbox / "failed" / run.run_id
         names = {f.name for f in run.files if f.status == "error"}
         if quarantined.is_dir():
-            names |= {p.name for p in quarantined.iterdir() if not p.name.endswith(".reason.txt")}
+            kept = {p.name for p in quarantined.iterdir() if not p.name.endswith(".reason.txt")}
+            names |= kept - rejected_companions(kept)  # advice beside an input, not one
         new = sorted(n for n in names if (run.run_id, n) not in self._reported)
         if not new:
             return

@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfi
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from etl.core.kinds import rejected_companions
 from etl.core.summary import RunSummary
 from etl.deliver.client import ClientMeter
 from etl.monitor.status import REASON_SUFFIX, recent_runs
@@ -124,17 +125,16 @@ class FolderCollector(Collector):
 
 
 def count_failed(outbox: Path) -> int:
-    """The files of failed/<run_id>/ without their .reason.txt companions."""
+    """The files of failed/<run_id>/ without their .reason.txt and rejected-file companions."""
     folder = outbox / "failed"
     if not folder.is_dir():
         return 0
-    return sum(
-        1
-        for run_dir in folder.iterdir()
-        if run_dir.is_dir()
-        for path in run_dir.iterdir()
-        if not path.name.endswith(REASON_SUFFIX)
-    )
+    count = 0
+    for run_dir in folder.iterdir():
+        if run_dir.is_dir():
+            names = [p.name for p in run_dir.iterdir() if not p.name.endswith(REASON_SUFFIX)]
+            count += len(names) - len(rejected_companions(names))  # advice beside an input
+    return count
 
 
 def last_success_from_history(outbox: Path) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.core.files import beside
+from etl.core.kinds import rejected_companions
 from etl.core.printable import printable
 from etl.core.summary import parse_summary
 from etl.report.awaiting import awaiting_answers, format_awaiting
@@ -109,8 +110,10 @@ def failed_files(outbox: Path) -> list[dict[str, Any]]:
         return []
     entries = []
     for run_dir in sorted((p for p in folder.iterdir() if p.is_dir()), reverse=True):
-        for path in sorted(run_dir.iterdir()):
-            if path.name.endswith(REASON_SUFFIX):
+        paths = sorted(run_dir.iterdir())
+        advice = rejected_companions(p.name for p in paths)  # beside an input, not one
+        for path in paths:
+            if path.name.endswith(REASON_SUFFIX) or path.name in advice:
                 continue
             entry = {"run_id": run_dir.name, **_file_entry(path, outbox)}
             reason = beside(path.parent, path.name, REASON_SUFFIX)

@@ -27,6 +27,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from etl.core.errors import UnreadableFile
+from etl.core.models import Violation
+from etl.read.excel import EXCEL_SUFFIX, read_sheet
 from etl.settings.options import DELIMITER_NAMES, DELIMITERS, ReadOptions
 
 UTF8_NAMES = ("utf-8", "utf-8-sig")  # codecs.lookup(...).name of the UTF-8 encodings
@@ -55,6 +57,8 @@ class Table:
     cells: dict[str, list[str]]
     row_numbers: list[int]
     native: frozenset[str] = frozenset()
+    # What the reader noticed that holds nothing back (merged cells, hidden sheets of a workbook).
+    warnings: tuple[Violation, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -87,14 +91,18 @@ def read_table(
     lists: Collection[str] | None = None,
     name: str = "",
 ) -> Table:
-    """Read a CSV or Parquet file, or raise UnreadableFile with a reason a person can act on.
+    """Read a CSV, Parquet or Excel file, or raise UnreadableFile with a reason a person can act on.
     Parquet: ``ignore``, columns the mapping drops, may hold anything; ``lists``, the columns
     whose path means a list (None: any column), hold them as JSON text (``["a","b"]``).
     ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
     options = options or ReadOptions()
     refuse_missing_or_empty(path)
-    if PurePath(name or path.name).suffix.lower() == ".parquet":
+    suffix = PurePath(name or path.name).suffix.lower()
+    if suffix == ".parquet":
         return read_parquet(path, ignore, lists, name)
+    if suffix == EXCEL_SUFFIX:
+        sheet = read_sheet(path, options.sheet, ignore, name)
+        return Table(sheet.header, sheet.cells, sheet.row_numbers, sheet.native, sheet.warnings)
     return _read_csv(path, options)
 
 

@@ -98,6 +98,15 @@ CODE_HINTS: dict[str, str] = {
     Problem.ACTION_ALREADY_ANSWERED: "A warning, not an error: this action was answered before, "
     "and "
     "Connect keeps the first answer. Remove the row if it was sent twice by mistake.",
+    Problem.MERGED_CELLS: "A warning, not an error: the file was read. Only the first cell of "
+    "merged "
+    "cells holds the value; if the others were meant to repeat it, unmerge them and fill each.",
+    Problem.HIDDEN_SHEET: "A warning, not an error: check that the sheet read is the one holding "
+    "the "
+    'rows; name another with sheet = "..." under [read] in a mapping file.',
+    Problem.INVALID_JSON: "Each line must hold one whole JSON object, on one line: check the "
+    "quotes, "
+    "commas and braces at the column named (a JSON validator shows where it breaks).",
 }
 ALLOWED = re.compile(r"is not one of (?P<allowed>[A-Z0-9_]+(?:, [A-Z0-9_]+)*)\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")

@@ -20,15 +20,17 @@ from typing import TypeVar
 
 import orjson
 
+from etl.core.codes import Problem
 from etl.core.errors import UnreadableFile
 from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import detect_kind, understood_names
-from etl.core.models import MappedItem, Origin, Outcome
+from etl.core.models import MappedItem, Origin, Outcome, Violation
 from etl.core.process_setup import owns_process
-from etl.core.schema import FileKind
+from etl.core.schema import FileKind, flat_model
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
 from etl.deliver.batch import Batch, Batcher, request_parts
+from etl.read.jsonl import is_json_lines, read_json_lines
 from etl.read.tables import read_table
 from etl.report.files import StreamingReports
 from etl.run.parallel import (
@@ -43,9 +45,11 @@ from etl.run.parallel import (
     workers_for,
 )
 from etl.settings.config import ExportFormat, Settings
+from etl.settings.options import ColumnMapping
 from etl.transform.columns import UserColumns
 from etl.transform.fast.stream import FileScan, OpenedFile, open_file, paused_gc, scan_file
-from etl.transform.mapping import Mapper
+from etl.transform.mapping import CHUNK_ITEMS, Mapper, resolve_columns
+from etl.transform.nested import nested_items
 from etl.transform.validate import refuse_dot_ids, validate_items, validator_for
 
 __all__ = [
@@ -76,6 +80,9 @@ class Prepared:
     user_columns: UserColumns
     stream: OpenedFile | None = None
     mapper: Mapper | None = None
+    # The reader's warnings about the file (a workbook's merged cells, its hidden sheets).
+    warnings: tuple[Violation, ...] = ()
+    nested: list[MappedItem] | None = None  # JSON lines: the items as the lines hold them
 
 
 def empty_reason(kind: FileKind) -> str:
@@ -113,6 +120,8 @@ def prepare(
             path.name, f"the file name says no known kind; understood names: {understood_names()}"
         )
     source = source or settings.source_for(path)
+    if is_json_lines(path.name):
+        return _prepare_json_lines(path, kind, source, settings, data)
     if streamable(kind):
         stream = open_file(
             data or path,
@@ -126,14 +135,51 @@ def prepare(
         columns = UserColumns(
             kind, stream.columns, source.mapping, stream.default_origin, stream.name
         )
-        return Prepared(path, kind, source, stream.rows, columns, stream=stream)
+        return Prepared(
+            path, kind, source, stream.rows, columns, stream=stream, warnings=stream.warnings
+        )
     # No kind read whole has a column that means a list (only a custom attribute's value does).
     table = read_table(data or path, source.read, source.mapping.ignore, lists=(), name=path.name)
     mapper = Mapper(
         table, path.name, kind, source.conventions, source.mapping, settings.default_origin
     )
     columns = UserColumns(kind, mapper.plan, source.mapping, settings.default_origin, path.name)
-    return Prepared(path, kind, source, table.num_rows, columns, mapper=mapper)
+    return Prepared(
+        path, kind, source, table.num_rows, columns, mapper=mapper, warnings=table.warnings
+    )
+
+
+def _prepare_json_lines(
+    path: Path, kind: FileKind, source: ExportFormat, settings: Settings, data: Path | None
+) -> Prepared:
+    """JSON lines: every line read now (an order each), named in problems by its JSON path."""
+    lines = read_json_lines(data or path)
+    items = nested_items(
+        lines, path.name, kind, source.mapping, source.conventions, settings.default_origin
+    )
+    # Every field is a "column" of such a file: none is missing, each is named by its path.
+    every = [column.name for column in flat_model(kind).described()]
+    plan = resolve_columns(every, path.name, kind, ColumnMapping())
+    columns = UserColumns(kind, plan, ColumnMapping(), settings.default_origin, path.name)
+    return Prepared(path, kind, source, len(lines), columns, nested=items)
+
+
+def _validated_nested(prepared: Prepared) -> Iterator[Done]:
+    """JSON lines' items in chunks, each checked against the schema; a line that is not JSON
+    has nothing to check."""
+    assert prepared.nested is not None
+    validator = validator_for(prepared.kind)
+    items = prepared.nested
+    for first in range(0, len(items), CHUNK_ITEMS):
+        chunk = items[first : first + CHUNK_ITEMS]
+        parsed = [i for i in chunk if not any(v.code == Problem.INVALID_JSON for v in i.violations)]
+        validate_items(parsed, validator, prepared.kind.row_property)
+        refuse_dot_ids(parsed, prepared.kind.url_ids)
+        prepared.user_columns.restate(chunk)
+        documents: list[Document | None] = [
+            None if i.violations else orjson.dumps(i.body) for i in chunk
+        ]
+        yield Done(first, chunk, documents, len(chunk))
 
 
 def validated_chunks(
@@ -144,6 +190,9 @@ def validated_chunks(
 ) -> Iterator[Done]:
     """Chunks of items, each checked against the schema (violations attached), with the JSON
     of every valid item; big files use ``workers`` when given."""
+    if prepared.nested is not None:
+        yield from _validated_nested(prepared)
+        return
     if prepared.stream is None:
         assert prepared.mapper is not None
         validator = validator_for(prepared.kind)
@@ -424,6 +473,9 @@ def check_file(
     for problem in prepared.user_columns.problems:
         reports.error(problem)
     report.violations += len(prepared.user_columns.problems)
+    for warning in prepared.warnings:
+        reports.error(warning)
+    report.warnings += len(prepared.warnings)
     try:
         # No cycle collection meanwhile: each one walks every live item (0.7 s per million lines).
         with paused_gc():

@@ -62,6 +62,7 @@ from etl.run.check import (
     prepare,
 )
 from etl.run.parallel import invalid_result
+from etl.run.rejected import fixes_by_row, write_rejected
 from etl.settings.config import Settings
 from etl.state.inbox import (
     archive,
@@ -493,6 +494,7 @@ class Sync:
             return summary
         failpoints.reach("read")
         file_run.violations.extend(prepared.user_columns.problems)  # a column the file lacks
+        file_run.warnings.extend(prepared.warnings)  # merged cells of a workbook...
         summary.kind = prepared.kind.name
         summary.rows = prepared.rows
         if not prepared.rows:  # reported, then archived: it has nothing to fail on
@@ -793,9 +795,39 @@ class Sync:
         if unsettled:
             destination = "failed"
             reason = _failed_reason(file_run, self.run.run_id)
+            rejected = self._write_rejected(file_run)
+            if rejected is not None:
+                noun = KINDS[summary.kind].plural if summary.kind in KINDS else "items"
+                reason += (
+                    f" Or take {printable(rejected.name)}, beside this file: it holds only the "
+                    f"rows of those {noun}, with what to fix in each; fix them and drop it in the "
+                    "inbox."
+                )
         ledger.file_reported(file_run.sha256, destination, reason)
         failpoints.reach("move")
         self._finish_move(file_run.path, file_run.sha256, destination, reason, ledger)
+
+    def _write_rejected(self, file_run: FileRun) -> Path | None:
+        """``<input>.rejected.csv`` in failed/<run_id>/, where the input is going: the rows of
+        its invalid and rejected orders, to fix and drop again. A file that cannot be read again
+        (it changed, it went) gets none; the reports say everything anyway."""
+        fixes = fixes_by_row(file_run.results, file_run.violations)
+        if not fixes:
+            return None
+        source = self.settings.source_for(file_run.path)
+        data = file_run.opened.data if file_run.opened is not None else file_run.path
+        folder = self.settings.outbox / "failed" / self.run.run_id
+        try:
+            return write_rejected(
+                data, file_run.path.name, folder, source.read, source.mapping.ignore, fixes
+            )
+        except UnreadableFile as error:
+            log.warning("%s: no rejected file: %s", printable(file_run.path.name), error.reason)
+        except OSError as error:
+            if error.errno in MACHINE_ERRNOS:
+                raise
+            log.warning("%s: no rejected file: %s", printable(file_run.path.name), error)
+        return None
 
     # --- the other operations -------------------------------------------------------------------
 

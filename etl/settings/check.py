@@ -15,7 +15,9 @@ from typing import Any
 
 from etl.core.errors import UsageError
 
-READ_KEYS = frozenset({"delimiter", "decimal_comma", "assume_timezone", "encoding", "date_format"})
+READ_KEYS = frozenset(
+    {"delimiter", "decimal_comma", "assume_timezone", "encoding", "date_format", "sheet"}
+)
 
 # Each key has one home; a key found in another section is named with its home.
 CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {

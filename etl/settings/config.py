@@ -369,7 +369,10 @@ def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadO
         if delimiter not in DELIMITERS:
             raise UsageError(f"{where}: delimiter must be one of , ; | tab")
     encoding = str(table.get("encoding", base.encoding))
-    return ReadOptions(encoding=encoding, delimiter=delimiter)
+    sheet = table.get("sheet", base.sheet)
+    if sheet is not None and (not isinstance(sheet, str) or not sheet):
+        raise UsageError(f'{where}: sheet must be the name of a sheet of the workbook ("Orders")')
+    return ReadOptions(encoding=encoding, delimiter=delimiter, sheet=sheet)
 
 
 def load_mapping_file(path: Path, base: ExportFormat) -> ExportFormat:

@@ -17,6 +17,7 @@ class ReadOptions:
 
     encoding: str = "utf-8"
     delimiter: str | None = None
+    sheet: str | None = None  # an Excel workbook's sheet to read; None: the first
 
 
 @dataclass(frozen=True, slots=True)

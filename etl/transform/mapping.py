@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from etl.core.codes import Problem
 from etl.core.errors import UnreadableFile
+from etl.core.kinds import FIX_COLUMN
 from etl.core.models import MappedItem, Origin, Violation
 from etl.core.schema import FileKind, FlatModel, Key, Kind, Leaf, Level, UnknownColumn, flat_model
 from etl.read.tables import Table
@@ -159,7 +160,7 @@ def resolve_columns(
     columns: list[PlanColumn] = []
     seen: dict[str, str] = {}
     for name in header:
-        if name in mapping.ignore:
+        if name in mapping.ignore or name == FIX_COLUMN:  # a rejected file's advice column
             continue
         for target in mapping.renames.get(name, (name,)):
             if target in seen:

@@ -31,9 +31,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from etl.core.errors import UnreadableFile
-from etl.core.models import Origin
+from etl.core.models import Origin, Violation
 from etl.core.process_setup import owns_process
 from etl.core.schema import FileKind, Kind, Level
+from etl.read.excel import EXCEL_SUFFIX, read_sheet
 from etl.read.tables import (
     BLANK_CR_LINE,
     MAX_ROW_BYTES,
@@ -101,6 +102,7 @@ class OpenedFile:
     numbers: np.ndarray | None  # spreadsheet row of each row; None: row index + 2
     batches: Any  # () -> Iterator[pa.RecordBatch] of every column, in item order
     origins: int = 0  # how many distinct origins (channel, store) the rows name, at most
+    warnings: tuple[Violation, ...] = ()  # the reader's (merged cells of a workbook...)
 
     @property
     def items(self) -> int:
@@ -169,13 +171,17 @@ def open_file(
     scan: Future[FileScan] | None = None,
     name: str = "",
 ) -> OpenedFile:
-    """Read the key columns of a CSV or Parquet file, or raise UnreadableFile as read_table does.
+    """Read the key columns of a CSV, Parquet or Excel file, or raise UnreadableFile as
+    read_table does.
 
     ``name``: the file's name when ``path`` is not it (an open file's ``/proc/self/fd/N``)."""
     name = name or path.name
     refuse_missing_or_empty(path)
-    if PurePath(name).suffix.lower() == ".parquet":
+    suffix = PurePath(name).suffix.lower()
+    if suffix == ".parquet":
         return _open_parquet(path, name, kind, read, mapping, default_origin)
+    if suffix == EXCEL_SUFFIX:
+        return _open_excel(path, name, kind, read, mapping, default_origin)
     return _open_csv(path, name, kind, read, mapping, default_origin, scan)
 
 
@@ -479,6 +485,48 @@ def _refuse_unflat(
     for name, kind in types.items():
         if is_bytes(kind):  # read whole, but only such a column (rare: older writers)
             refuse_bytes_not_text(path, name, parquet.read(columns=[original[name]]).column(0))
+
+
+# --- Excel ------------------------------------------------------------------------------------
+
+
+def _open_excel(
+    path: Path,
+    name: str,
+    kind: FileKind,
+    options: ReadOptions,
+    mapping: ColumnMapping,
+    default_origin: Origin | None,
+) -> OpenedFile:
+    """A workbook's sheet, read whole (a workbook is a ZIP: no reading it row by row), enters
+    as a Parquet file of text columns does; its rows keep the sheet's numbers."""
+    sheet = read_sheet(path, options.sheet, mapping.ignore, name)
+    columns = resolve_columns(sheet.header, name, kind, mapping, sheet.native)
+    table = sheet.arrow()
+    numbers = np.asarray(sheet.row_numbers, dtype=np.int64)
+    index = _Index(columns, kind, default_origin)
+    for batch in table.to_batches(max_chunksize=PARQUET_BATCH_ROWS):
+        index.add(batch)
+    if not index.contiguous:
+        regrouped = _regrouped(
+            path, name, sheet.header, columns, kind, default_origin, table, numbers
+        )
+        regrouped.warnings = sheet.warnings
+        return regrouped
+    return OpenedFile(
+        path,
+        name,
+        sheet.header,
+        columns,
+        kind,
+        default_origin,
+        index.rows,
+        index.starts(),
+        numbers,
+        lambda: iter(table.to_batches(max_chunksize=PARQUET_BATCH_ROWS)),
+        len(index.origins),
+        sheet.warnings,
+    )
 
 
 # --- the index ---------------------------------------------------------------------------------
