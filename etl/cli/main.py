@@ -39,6 +39,7 @@ from etl.settings.config import (
     load_settings,
     load_settings_with_origins,
 )
+from etl.settings.tenants import Tenant, load_tenants
 
 if TYPE_CHECKING:
     from etl.monitor.metrics import Metrics
@@ -65,6 +66,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     ):
         action = parser.add_argument(flag, type=Path, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
+
+
+def _tenant_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenant",
+        metavar="NAME",
+        help="only this seller ([tenants.NAME] in etl.toml); default: every tenant",
+    )
 
 
 def _connect_flags(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
     _source_flags(check)
     _output_flags(check)
+    _tenant_flag(check)
     check.set_defaults(handler=cmd_check)
 
     run = commands.add_parser(
@@ -169,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         "collector format, written atomically)",
     )
     _output_flags(run, verbose=False)
+    _tenant_flag(run)
     run.set_defaults(handler=cmd_run)
 
     watch = commands.add_parser(
@@ -208,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address for --metrics-port (127.0.0.1; 0.0.0.0 in a container)",
     )
+    _tenant_flag(watch)
     watch.set_defaults(handler=cmd_watch)
 
     status = commands.add_parser(
@@ -218,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="JSON for monitoring")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs (10)")
+    _tenant_flag(status)
     status.set_defaults(handler=cmd_status)
 
     health = commands.add_parser(
@@ -326,6 +339,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), _overrides(args))
 
 
+def tenants_from(args: argparse.Namespace, base: Settings) -> tuple[Tenant, ...]:
+    """The config file's tenants (``--tenant``: that one); empty without [tenants], when the
+    command serves the one seller of ``base`` as it always has."""
+    tenants = load_tenants(getattr(args, "config", None), base, only=getattr(args, "tenant", None))
+    if tenants and getattr(args, "inbox", None) is not None:
+        raise UsageError(
+            "--inbox: each tenant has its own inbox ([tenants.NAME] inbox in the config file)"
+        )
+    return tenants
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     import shtab
 
@@ -385,12 +409,18 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
             print(f"{file.name}: {refused(file)}", file=sys.stderr)
     for job, count in run.due_work.items():
         print(f"due work: {count} {job.replace('_', ' ')}")
+    tenant = f" for tenant {run.tenant}" if run.tenant else ""
     target = f" to {run.target}" if run.target else ""
-    print(f"run {run.run_id}{target}: exit {run.exit_code}; reports in {run_dir}")
+    print(f"run {run.run_id}{tenant}{target}: exit {run.exit_code}; reports in {run_dir}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import check_tenants
+
+        return check_tenants(args, tenants)
     source: SourceFormat | None = None
     if args.mapping is not None:
         source = load_mapping_file(args.mapping, settings.default_source)
@@ -439,23 +469,34 @@ def _observed(args: argparse.Namespace) -> Iterator[tuple[Observer, LogObserver]
 
 def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogObserver) -> None:
     """The HTML report (never the cause of a failed run), the run's log line, the summary."""
-    from etl.report.html import write_html_report
-
-    report: Path | None = None
-    if run.files:
-        try:
-            report = write_html_report(run_dir)
-        except Exception as error:  # the run's work is done and recorded; say so, keep its code
-            logging.getLogger("etl.run").exception("cannot write the HTML report")
-            print(f"etl: cannot write {run_dir}/report.html: {error}", file=sys.stderr)
+    report = write_html_quietly(run, run_dir)
     logs.run_finished(run, run_dir)
     print_run(run, run_dir, quiet=args.quiet)
     if report is not None and not args.quiet:
         print(f"report: {report}")
 
 
+def write_html_quietly(run: RunSummary, run_dir: Path) -> Path | None:
+    """The run's report.html, or None: never the cause of a failed run (it is said, though)."""
+    from etl.report.html import write_html_report
+
+    if not run.files:
+        return None
+    try:
+        return write_html_report(run_dir)
+    except Exception as error:  # the run's work is done and recorded; say so, keep its code
+        logging.getLogger("etl.run").exception("cannot write the HTML report")
+        print(f"etl: cannot write {run_dir}/report.html: {error}", file=sys.stderr)
+        return None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import run_tenants
+
+        return run_tenants(args, tenants)
     _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
@@ -626,6 +667,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import watch_tenants
+
+        return watch_tenants(args, tenants)
     _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
@@ -677,6 +723,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl.report.status import collect_status, format_status
 
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import status_tenants
+
+        return status_tenants(args, tenants)
     status = collect_status(
         settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
     )
@@ -840,12 +891,30 @@ def describe_environment_error(error: OSError | sqlite3.Error) -> str:
     return f"cannot read or write a file{target}: {reason}"
 
 
-def save_traceback() -> str:
-    """Write the current exception's traceback to a private temp file; return its path."""
+def save_traceback(error: BaseException | None = None) -> str:
+    """Write the traceback of ``error`` (default: the exception being handled) to a private
+    temp file; return its path."""
     handle, name = tempfile.mkstemp(prefix="etl-crash-", suffix=".txt")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(traceback.format_exc())
+        if error is None:
+            stream.write(traceback.format_exc())
+        else:
+            stream.write("".join(traceback.format_exception(error)))
     return name
+
+
+def failure(error: BaseException) -> tuple[int, str]:
+    """The exit code and the line for an error that ended one tenant's command, as ``main``
+    says them for the whole process."""
+    if isinstance(error, UsageError):
+        return EXIT_USAGE, str(error)
+    if isinstance(error, OSError | sqlite3.Error):
+        return EXIT_ENVIRONMENT, describe_environment_error(error)
+    where = save_traceback(error)
+    return EXIT_INTERNAL, (
+        f"internal error ({type(error).__name__}: {error}); the traceback is in {where}; "
+        "inputs are left in place for the next run"
+    )
 
 
 if __name__ == "__main__":

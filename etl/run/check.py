@@ -464,7 +464,12 @@ def check_files(
     """`etl check`: every file mapped and validated, reports in outbox/runs/<run_id>/; every
     file read as ``kind`` when given, whatever its name says."""
     clock = time.perf_counter()
-    run = RunSummary(run_id=new_run_id(settings.outbox), command="check", started_at=now_text())
+    run = RunSummary(
+        run_id=new_run_id(settings.outbox),
+        command="check",
+        started_at=now_text(),
+        tenant=settings.tenant,
+    )
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     with Workers() as workers:
