@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS requests (
     orders INTEGER,                            -- orders in the body, when it has a list of them
     orders_ignored INTEGER,                    -- of those, skipped as older than the stored one
     body TEXT,                                 -- request body (JSON when it parsed)
-    response TEXT                              -- response body
+    response TEXT,                             -- response body
+    client_id TEXT                             -- the client whose token it carried
 );
 """
 
@@ -59,8 +60,9 @@ WHERE excluded.channel_updated_key >= orders.channel_updated_key
 """
 
 INSERT_REQUEST = """
-INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response,
+                      client_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 DATE_TIME = re.compile(r"^(.+?[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
@@ -119,6 +121,8 @@ class RequestRecord:
     orders: int | None
     body: str | None
     response: str | None
+    received: str | None = None  # when it came (UTC, ms); default: when it is logged
+    client_id: str | None = None  # the client whose valid token it carried
 
 
 class Store:
@@ -139,6 +143,9 @@ class Store:
         # which is fine for a test double and keeps 100-order batches cheap.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        if "client_id" not in columns:  # a file written by a sandbox before tenants
+            self._db.execute("ALTER TABLE requests ADD COLUMN client_id TEXT")
         for table in self._tables:
             self._db.executescript(table.ddl)
 
@@ -166,7 +173,7 @@ class Store:
         cursor = db.execute(
             INSERT_REQUEST,
             (
-                now,
+                record.received or now,
                 record.method,
                 record.path,
                 record.status,
@@ -175,6 +182,7 @@ class Store:
                 ignored,
                 record.body,
                 record.response,
+                record.client_id,
             ),
         )
         assert cursor.lastrowid is not None
