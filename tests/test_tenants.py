@@ -1,0 +1,334 @@
+"""Many sellers, one process: [tenants.<name>] in etl.toml, each seller apart from the others
+(its credentials, inbox, outbox, ledger target, reports), against one sandbox over loopback that
+knows each seller's client id."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from etl.sandbox import SandboxServer
+from etl.settings.config import load_settings
+from etl.settings.tenants import load_tenants
+
+from .conftest import RunCli, base_line, write_rows
+
+ACME_SECRET = "acme-secret-do-not-print"
+BOLT_SECRET = "bolt-secret-do-not-print"
+UPSERT = "/api/channel-platform/v1/orders"
+
+
+@pytest.fixture
+def sellers(tmp_path: Path) -> Iterator[SandboxServer]:
+    """The API double accepting two sellers' credentials, 30 requests/s each at most."""
+    with SandboxServer(
+        db_path=tmp_path / "sandbox.sqlite3",
+        client_id="acme-client",
+        client_secret=ACME_SECRET,
+        extra_clients=[("bolt-client", BOLT_SECRET)],
+        rate_limit=30,
+    ) as server:
+        yield server
+
+
+def write_config(
+    tmp_path: Path,
+    server: SandboxServer,
+    acme: str = "",
+    bolt: str = "",
+    connect: str = "",
+) -> Path:
+    """etl.toml with two tenants whose secrets are in ACME_SECRET and BOLT_SECRET."""
+    path = tmp_path / "etl.toml"
+    path.write_text(
+        f"""
+[paths]
+outbox = "outbox"
+
+[connect]
+api_url = "{server.api_url}"
+token_url = "{server.token_url}"
+timeout = 5
+max_attempts = 2
+{connect}
+
+[watch]
+settle_seconds = 0
+
+[tenants.acme]
+inbox = "acme-inbox"
+client_id = "acme-client"
+client_secret_env = "ACME_SECRET"
+{acme}
+
+[tenants.bolt]
+inbox = "bolt-inbox"
+client_id = "bolt-client"
+client_secret_env = "BOLT_SECRET"
+{bolt}
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "acme-inbox").mkdir(exist_ok=True)
+    (tmp_path / "bolt-inbox").mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def secrets_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACME_SECRET", ACME_SECRET)
+    monkeypatch.setenv("BOLT_SECRET", BOLT_SECRET)
+
+
+def drop_orders(inbox: Path, prefix: str, count: int = 2, **extra: str) -> Path:
+    rows = [base_line(f"{prefix}-{n}", f"{prefix}-{n}-L1", **extra) for n in range(count)]
+    return write_rows(inbox / "orders-1.csv", rows)
+
+
+def received_by(server: SandboxServer, client: str) -> list[str]:
+    """The order ids the sandbox received from ``client``, in upsert requests it accepted."""
+    return [
+        order["channel_order_id"]
+        for entry in server.requests_log(path=UPSERT)
+        if entry["client_id"] == client and entry["status"] == 204
+        for order in entry["body"]["orders"]
+    ]
+
+
+def summaries(outbox: Path) -> list[dict[str, object]]:
+    return [json.loads(p.read_text()) for p in sorted(outbox.glob("runs/*/summary.json"))]
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_one_run_delivers_each_sellers_files_with_its_own_credentials(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 0, out + err
+    assert received_by(sellers, "acme-client") == ["A-0", "A-1"]
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    for name in ("acme", "bolt"):
+        outbox = tmp_path / "outbox" / "tenants" / name
+        (summary,) = summaries(outbox)
+        assert summary["tenant"] == name
+        assert summary["target"] == f"{sellers.api_url} (client {name}-client)"
+        assert list(outbox.glob("archive/*/orders-1.csv"))
+        assert f"for tenant {name} to {sellers.api_url} (client {name}-client): exit 0" in out
+        assert (outbox / ".state" / "ledger.sqlite3").is_file()  # a ledger of its own
+    assert ACME_SECRET not in out + err and BOLT_SECRET not in out + err
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_a_seller_whose_secret_is_refused_does_not_stop_another(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACME_SECRET", "not-acme's-secret")
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 3, out + err  # the worst of: acme 3 (credentials refused), bolt 0
+    assert received_by(sellers, "acme-client") == []
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    assert (tmp_path / "acme-inbox" / "orders-1.csv").is_file()  # kept for the next run
+    assert "etl: tenant acme: stopped sending:" in err
+    assert "for tenant bolt" in out and "exit 0" in out
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_a_sellers_bad_file_does_not_stop_another(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A", order_lines__quantity="two")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 1, out + err
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    acme_outbox = tmp_path / "outbox" / "tenants" / "acme"
+    assert list(acme_outbox.glob("failed/*/orders-1.csv.reason.txt"))
+    assert not list((tmp_path / "outbox" / "tenants" / "bolt").glob("failed/*/*"))
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_a_seller_whose_api_is_down_does_not_stop_another(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens, every connection is refused.
+    down = 'api_url = "http://127.0.0.1:9/api"\ntoken_url = "http://127.0.0.1:9/oauth/token"'
+    config = write_config(tmp_path, sellers, acme=down)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 3, out + err
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    assert (tmp_path / "acme-inbox" / "orders-1.csv").is_file()
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_a_seller_whose_secret_variable_is_not_set_is_told_and_the_others_served(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ACME_SECRET")
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 2, out + err
+    assert (
+        "etl: tenant acme: [tenants.acme] client_secret_env names the environment variable "
+        "ACME_SECRET, which is not set (or empty)"
+    ) in err
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_tenant_flag_limits_the_run_to_one_seller(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config, "--tenant", "bolt")
+    assert code == 0, out + err
+    assert received_by(sellers, "acme-client") == []
+    assert (tmp_path / "acme-inbox" / "orders-1.csv").is_file()
+    code, _, err = run_cli("run", "--config", config, "--tenant", "bolts")
+    assert code == 2
+    assert "--tenant bolts: no such tenant in" in err and "(did you mean bolt?)" in err
+
+
+def test_secret_files_give_tenants_their_secrets_and_a_shared_one_is_refused(
+    tmp_path: Path, sellers: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sellers)
+    text = config.read_text()
+    text = text.replace('client_secret_env = "ACME_SECRET"', 'client_secret_file = "acme.secret"')
+    text = text.replace('client_secret_env = "BOLT_SECRET"', 'token_file = "bolt.token"')
+    config.write_text(text)
+    (tmp_path / "acme.secret").write_text(ACME_SECRET + "\r\n")  # saved on Windows
+    (tmp_path / "acme.secret").chmod(0o600)
+    (tmp_path / "bolt.token").write_text("bolt-token-value")
+    (tmp_path / "bolt.token").chmod(0o644)
+    base = load_settings(config, environ={})
+    acme, bolt = load_tenants(config, base, environ={})
+    assert acme.problem == "" and acme.settings.client_secret.reveal() == ACME_SECRET
+    assert "others can read the secret file" in bolt.problem
+    assert "bolt-token-value" not in bolt.problem and not bolt.settings.token
+
+
+def test_each_tenant_gets_its_folders_origin_mapping_and_budget(
+    tmp_path: Path, sellers: SandboxServer
+) -> None:
+    (tmp_path / "acme.mapping.toml").write_text('[columns]\n"Nr" = "channel_order_id"\n')
+    config = write_config(
+        tmp_path,
+        sellers,
+        acme='outbox = "acme-out"\nchannel_id = "CH-A"\nstore_id = "S-A"\n'
+        'mapping = "acme.mapping.toml"\nrequests_per_second = 30',
+    )
+    base = load_settings(config, environ={})
+    env = {"ACME_SECRET": ACME_SECRET, "BOLT_SECRET": BOLT_SECRET}
+    acme, bolt = load_tenants(config, base, environ=env)
+    assert acme.settings.outbox == tmp_path / "acme-out"
+    assert bolt.settings.outbox == base.outbox / "tenants" / "bolt"
+    assert acme.settings.inbox == tmp_path / "acme-inbox"
+    assert acme.settings.default_origin is not None
+    assert acme.settings.default_origin.as_json() == {
+        "channel_id": "CH-A",
+        "channel_store_id": "S-A",
+    }
+    assert acme.settings.default_source.mapping.renames == {"Nr": ("channel_order_id",)}
+    assert (acme.settings.requests_per_second, bolt.settings.requests_per_second) == (30, 20)
+    assert acme.settings.target != bolt.settings.target
+    assert acme.settings.ledger_path != bolt.settings.ledger_path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "requests_per_secnd = 20",
+            "[tenants.acme] requests_per_secnd is not a setting of a tenant "
+            "(did you mean requests_per_second?)",
+        ),
+        (
+            'client_secret = "s3cr3t"',
+            "[tenants.acme] client_secret: a secret is never written in etl.toml; name the "
+            "environment variable (client_secret_env) or the file (client_secret_file)",
+        ),
+        (
+            "requests_per_second = 31",
+            "[tenants.acme] requests_per_second must be a number above 0 and at most 30 "
+            "(upsertOrders' documented maximum per second) (got 31)",
+        ),
+    ],
+)
+def test_a_tenant_setting_that_means_nothing_is_refused_before_anything_is_sent(
+    tmp_path: Path,
+    sellers: SandboxServer,
+    run_cli: RunCli,
+    line: str,
+    message: str,
+) -> None:
+    config = write_config(tmp_path, sellers, acme=line)
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 2, out + err
+    assert message in err
+    assert "s3cr3t" not in out + err
+    assert sellers.requests_log() == []
+
+
+def test_a_tenant_without_an_inbox_is_refused(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    config.write_text(config.read_text().replace('inbox = "acme-inbox"\n', ""))
+    code, _, err = run_cli("status", "--config", config)
+    assert code == 2
+    assert "[tenants.acme] has no inbox: each seller drops its files in a folder of its own" in err
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_status_shows_every_tenant(tmp_path: Path, sellers: SandboxServer, run_cli: RunCli) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    code, out, _ = run_cli("status", "--config", config, "--json")
+    assert code == 0
+    tenants = json.loads(out)["tenants"]
+    assert sorted(tenants) == ["acme", "bolt"]
+    assert tenants["acme"]["inbox_waiting_count"] == 1
+    assert tenants["bolt"]["inbox_waiting_count"] == 0
+    code, out, _ = run_cli("status", "--config", config)
+    assert f"tenant acme ({sellers.api_url} (client acme-client)):" in out
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_check_reads_a_file_with_the_mapping_and_origin_of_the_tenant_whose_inbox_holds_it(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    (tmp_path / "acme.mapping.toml").write_text('[columns]\n"Nr" = "channel_order_id"\n')
+    config = write_config(
+        tmp_path,
+        sellers,
+        acme='channel_id = "CH-A"\nstore_id = "S-A"\nmapping = "acme.mapping.toml"',
+    )
+    row = base_line("A-1")
+    row["Nr"] = row.pop("channel_order_id")
+    del row["origin.channel_id"], row["origin.channel_store_id"]
+    path = write_rows(tmp_path / "acme-inbox" / "orders-1.csv", [row])
+    code, out, err = run_cli("check", "--config", config, path)
+    assert code == 0, out + err
+    assert "for tenant acme: exit 0" in out
+    stray = write_rows(tmp_path / "orders-2.csv", [row])
+    code, _, err = run_cli("check", "--config", config, stray)
+    assert code == 2 and "in no tenant's inbox; say whose with --tenant NAME" in err
+    code, out, err = run_cli("check", "--config", config, "--tenant", "acme", stray)
+    assert code == 0, out + err
