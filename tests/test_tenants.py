@@ -5,6 +5,10 @@ knows each seller's client id."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +18,8 @@ from etl.sandbox import SandboxServer
 from etl.settings.config import load_settings
 from etl.settings.tenants import load_tenants
 
-from .conftest import RunCli, base_line, write_rows
+from .conftest import REPO, RunCli, base_line, write_rows
+from .test_watch import wait_for
 
 ACME_SECRET = "acme-secret-do-not-print"
 BOLT_SECRET = "bolt-secret-do-not-print"
@@ -332,3 +337,33 @@ def test_check_reads_a_file_with_the_mapping_and_origin_of_the_tenant_whose_inbo
     assert code == 2 and "in no tenant's inbox; say whose with --tenant NAME" in err
     code, out, err = run_cli("check", "--config", config, "--tenant", "acme", stray)
     assert code == 0, out + err
+
+
+def test_one_watcher_process_serves_every_seller_and_one_missing_secret_stops_no_other(
+    tmp_path: Path, sellers: SandboxServer
+) -> None:
+    config = write_config(tmp_path, sellers)
+    env = {k: v for k, v in os.environ.items() if k not in ("ACME_SECRET", "BOLT_SECRET")}
+    env.update(PYTHONPATH=str(REPO), BOLT_SECRET=BOLT_SECRET)  # acme's secret is not set
+    process = subprocess.Popen(
+        [sys.executable, "-m", "etl.cli.main", "watch", "--config", str(config)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        drop_orders(tmp_path / "bolt-inbox", "B")
+        bolt_archive = tmp_path / "outbox" / "tenants" / "bolt" / "archive"
+        wait_for(lambda: bool(list(bolt_archive.glob("*/orders-1.csv"))))
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    assert process.returncode == 2, out + err  # the worst of: acme 2 (no secret), bolt 0
+    assert "etl: tenant acme: [tenants.acme] client_secret_env names" in err
+    assert "etl watch: tenant bolt: watching" in out
+    assert BOLT_SECRET not in out + err
