@@ -126,6 +126,8 @@ def test_one_run_delivers_each_sellers_files_with_its_own_credentials(
         assert list(outbox.glob("archive/*/orders-1.csv"))
         assert f"for tenant {name} to {sellers.api_url} (client {name}-client): exit 0" in out
         assert (outbox / ".state" / "ledger.sqlite3").is_file()  # a ledger of its own
+        (report,) = outbox.glob("runs/*/report.html")
+        assert f'for tenant <strong id="tenant">{name}</strong>' in report.read_text()
     assert ACME_SECRET not in out + err and BOLT_SECRET not in out + err
 
 
