@@ -369,3 +369,26 @@ def test_one_watcher_process_serves_every_seller_and_one_missing_secret_stops_no
     assert "etl: tenant acme: [tenants.acme] client_secret_env names" in err
     assert "etl watch: tenant bolt: watching" in out
     assert BOLT_SECRET not in out + err
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_sellers_sharing_one_ledger_keep_their_deliveries_apart_by_target(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    config.write_text(
+        config.read_text().replace("[paths]\n", '[paths]\nstate = "ledger.sqlite3"\n')
+    )
+    # The same export for both: what one seller delivered says nothing about the other.
+    drop_orders(tmp_path / "acme-inbox", "X")
+    drop_orders(tmp_path / "bolt-inbox", "X")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 0, out + err
+    assert received_by(sellers, "acme-client") == ["X-0", "X-1"]
+    assert received_by(sellers, "bolt-client") == ["X-0", "X-1"]
+    assert not list((tmp_path / "outbox").glob("tenants/*/.state"))
+    drop_orders(tmp_path / "acme-inbox", "X")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 0, out + err
+    assert "orders-1.csv: DUPLICATE" in out
+    assert len(received_by(sellers, "acme-client")) == 2  # nothing sent twice
