@@ -392,3 +392,20 @@ def test_sellers_sharing_one_ledger_keep_their_deliveries_apart_by_target(
     assert code == 0, out + err
     assert "orders-1.csv: DUPLICATE" in out
     assert len(received_by(sellers, "acme-client")) == 2  # nothing sent twice
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_log_lines_name_their_tenant(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "acme-inbox", "A")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config, "-v", "--log-format", "json")
+    assert code == 0, out + err
+    lines = [json.loads(line) for line in err.splitlines()]
+    canonical = [line for line in lines if line.get("event") in ("file", "batch", "run")]
+    by_event = {(line["tenant"], line["event"]) for line in canonical}
+    for tenant in ("acme", "bolt"):
+        assert {(tenant, "file"), (tenant, "batch"), (tenant, "run")} <= by_event
+    assert all(line["message"].startswith(f"tenant {line['tenant']}: ") for line in canonical)

@@ -5,6 +5,7 @@ the worst (highest) of the tenants'."""
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
@@ -68,6 +69,8 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     if args.metrics_textfile is not None:
         _one_tenant_only(args, "--metrics-textfile", tenants)
 
+    logs = {tenant.name: LogObserver(tenant.name) for tenant in tenants}
+
     def work(tenant: Tenant) -> Sync:
         _ready(tenant, args.create)
         settings = tenant.settings
@@ -80,7 +83,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
                 settings,
                 lambda: ConnectClient(settings),
                 force=args.force,
-                observer=LogObserver(tenant.name),
+                observer=logs[tenant.name],
             )
             sync()
         finally:
@@ -88,7 +91,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         _alert_run(settings, sync.run, sync.api_down)
         return sync
 
-    restore = configure_logging(log_level(args.quiet, False), args.log_format)
+    restore = configure_logging(log_level(args.quiet, args.verbose), args.log_format)
     codes: list[int] = []
     try:
         for result in for_each_tenant(tenants, work):
@@ -103,6 +106,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
                     print(f"tenant {name}: inbox {result.tenant.settings.inbox}: nothing to do")
             else:
                 report = write_html_quietly(run, sync.run_dir)
+                logs[name].run_finished(run, sync.run_dir)
                 print_run(run, sync.run_dir, quiet=args.quiet)
                 if report is not None and not args.quiet:
                     print(f"report: {report}")
@@ -145,7 +149,7 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         watchers.append(
             Watcher(
                 settings,
-                lambda settings=settings: ConnectClient(settings),  # type: ignore[misc]
+                functools.partial(ConnectClient, settings),
                 polling=settings.polling if args.polling is None else args.polling,
                 rescan_seconds=settings.rescan_seconds,
                 observer=LogObserver(tenant.name),
