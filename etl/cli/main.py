@@ -497,7 +497,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from etl.cli.tenant_commands import run_tenants
 
         return run_tenants(args, tenants)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     with sandboxed(settings, "run") as (sandboxed_settings, count):
@@ -549,7 +549,7 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
         yield settings, count
 
 
-def _require_inbox(inbox: Path, create: bool) -> None:
+def require_inbox(inbox: Path, create: bool) -> None:
     """A typo in a folder must not pass for an empty inbox: cron would hear "nothing to do"
     forever."""
     if inbox.is_dir():
@@ -564,7 +564,7 @@ def _require_inbox(inbox: Path, create: bool) -> None:
     inbox.mkdir(parents=True)
 
 
-def _require_credentials(settings: Settings) -> None:
+def require_credentials(settings: Settings) -> None:
     if not settings.token and not (settings.client_id and settings.client_secret):
         raise UsageError(
             "no Connect credentials: set CONNECT_CLIENT_ID and CONNECT_CLIENT_SECRET "
@@ -612,8 +612,8 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     from etl.send.client import ConnectClient
     from etl.state.inbox import InboxLock
 
-    _require_credentials(settings)
-    _require_inbox(settings.inbox, args.create)
+    require_credentials(settings)
+    require_inbox(settings.inbox, args.create)
     lock = InboxLock(settings.inbox, purpose="etl run")
     holder = lock.acquire()
     if holder is not None:
@@ -630,7 +630,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
             run = sync()
         finally:
             lock.release()
-        _alert_run(settings, run, sync.api_down)
+        alert_run(settings, run, sync.api_down)
         if metrics is not None:
             metrics.record_run(run)
             metrics.write_textfile(args.metrics_textfile)
@@ -644,7 +644,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     return run.exit_code
 
 
-def _alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
+def alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
     """`etl run` under cron: one alert listing this run's failed files, and the API's outage
     once it has lasted past the threshold over the runs (and once when it is over)."""
     import time
@@ -672,7 +672,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         from etl.cli.tenant_commands import watch_tenants
 
         return watch_tenants(args, tenants)
-    _require_inbox(settings.inbox, args.create)
+    require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
     with sandboxed(settings, "watcher") as (sandboxed_settings, count):
@@ -687,7 +687,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from etl.run.watch import Watcher, WatcherRefused
     from etl.send.client import ConnectClient
 
-    _require_credentials(settings)
+    require_credentials(settings)
     metrics = _metrics(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,

@@ -10,18 +10,17 @@ import json
 import logging
 import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 from etl.cli.logs import LogObserver, configure_logging, log_level
 from etl.cli.main import (
-    _alert_run,
-    _require_credentials,
-    _require_inbox,
+    alert_run,
     checked_files,
     failure,
     print_run,
+    require_credentials,
+    require_inbox,
     write_html_quietly,
 )
 from etl.core.errors import UsageError
@@ -31,7 +30,7 @@ from etl.settings.config import SourceFormat, load_mapping_file
 from etl.settings.tenants import Tenant
 
 
-def _one_tenant_only(args: argparse.Namespace, flag: str, tenants: tuple[Tenant, ...]) -> None:
+def _one_tenant_only(flag: str, tenants: tuple[Tenant, ...]) -> None:
     if len(tenants) > 1:
         raise UsageError(f"{flag} serves one tenant at a time: add --tenant NAME")
 
@@ -52,8 +51,8 @@ def _said(result: TenantResult[Any]) -> int | None:
 def _ready(tenant: Tenant, create: bool) -> None:
     if tenant.problem:
         raise UsageError(tenant.problem)
-    _require_credentials(tenant.settings)
-    _require_inbox(tenant.settings.inbox, create)
+    require_credentials(tenant.settings)
+    require_inbox(tenant.settings.inbox, create)
 
 
 def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
@@ -67,7 +66,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             "...` (one per tenant) and point [connect] api_url and token_url at it"
         )
     if args.metrics_textfile is not None:
-        _one_tenant_only(args, "--metrics-textfile", tenants)
+        _one_tenant_only("--metrics-textfile", tenants)
 
     logs = {tenant.name: LogObserver(tenant.name) for tenant in tenants}
 
@@ -88,7 +87,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             sync()
         finally:
             lock.release()
-        _alert_run(settings, sync.run, sync.api_down)
+        alert_run(settings, sync.run, sync.api_down)
         return sync
 
     restore = configure_logging(log_level(args.quiet, args.verbose), args.log_format)
@@ -129,7 +128,7 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             "...` and point [connect] api_url and token_url at it"
         )
     if args.metrics_port is not None:
-        _one_tenant_only(args, "--metrics-port", tenants)
+        _one_tenant_only("--metrics-port", tenants)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(threadName)s %(levelname)s %(message)s",
@@ -155,11 +154,9 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
                 observer=LogObserver(tenant.name),
             )
         )
-    stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
         print(f"etl watch: {signal.Signals(signum).name}: finishing the batches in flight")
-        stopping.set()
         for watcher in watchers:
             watcher.stop()
 
