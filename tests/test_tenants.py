@@ -409,3 +409,21 @@ def test_log_lines_name_their_tenant(
     for tenant in ("acme", "bolt"):
         assert {(tenant, "file"), (tenant, "batch"), (tenant, "run")} <= by_event
     assert all(line["message"].startswith(f"tenant {line['tenant']}: ") for line in canonical)
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_health_and_report_per_tenant(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    code, out, _ = run_cli("health", "--config", config)
+    assert code == 1  # no watcher has run for either seller
+    assert out.startswith("tenant acme: unhealthy: no heartbeat in")
+    assert "\ntenant bolt: unhealthy: no heartbeat in" in out
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    assert run_cli("run", "--config", config)[0] == 0
+    code, _, err = run_cli("report", "--config", config)
+    assert code == 2 and "each tenant has runs of its own: add --tenant NAME (acme, bolt)" in err
+    code, out, err = run_cli("report", "--config", config, "--tenant", "bolt")
+    assert code == 0, out + err
+    assert "for tenant bolt to" in out and "orders-1.csv: 2 orders from 2 rows" in out

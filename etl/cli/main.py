@@ -250,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a heartbeat older than this is stale (60)",
     )
+    _tenant_flag(health)
     health.set_defaults(handler=cmd_health)
 
     report = commands.add_parser(
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--open", action="store_true", help="open report.html in a web browser")
     report.add_argument("--html", action="store_true", help="write report.html again")
     report.add_argument("--json", action="store_true", help="print summary.json as it is")
+    _tenant_flag(report)
     report.set_defaults(handler=cmd_report)
 
     sandbox = commands.add_parser(
@@ -739,15 +741,20 @@ def cmd_health(args: argparse.Namespace) -> int:
     from etl.monitor.health import health
 
     settings = settings_from(args)
-    verdict = health(settings.outbox, args.max_age)
-    print(verdict.line)
-    if settings.alert_urls:
-        from etl.monitor.alerts import Alerts
+    # With tenants, each seller has its own watcher and heartbeat: the worst of them decides.
+    served = [(t.name, t.settings) for t in tenants_from(args, settings)] or [("", settings)]
+    codes = []
+    for tenant, each in served:
+        verdict = health(each.outbox, args.max_age)
+        print(f"tenant {tenant}: {verdict.line}" if tenant else verdict.line)
+        if each.alert_urls:
+            from etl.monitor.alerts import Alerts
 
-        alerts = Alerts.from_settings(settings)
-        alerts.health(verdict.exit_code == 0, verdict.line, settings.outbox)
-        alerts.close()
-    return verdict.exit_code
+            alerts = Alerts.from_settings(each)
+            alerts.health(verdict.exit_code == 0, verdict.line, each.outbox)
+            alerts.close()
+        codes.append(verdict.exit_code)
+    return max(codes)
 
 
 def _metrics(settings: Settings) -> Metrics:
@@ -781,6 +788,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from etl.report.html import REPORT_NAME, find_run, read_run_summary, write_html_report
 
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if len(tenants) > 1:
+        names = ", ".join(t.name for t in tenants)
+        raise UsageError(f"each tenant has runs of its own: add --tenant NAME ({names})")
+    if tenants:
+        settings = tenants[0].settings
     run_dir = find_run(settings.outbox, args.run_id)
     run = read_run_summary(run_dir)
     if args.json:
