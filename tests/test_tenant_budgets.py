@@ -136,7 +136,14 @@ def test_two_sellers_sent_at_once_each_reach_their_budget_and_30_is_never_refuse
     assert [status for _, status in bolt] == [204] * 45
     acme_busiest = busiest_second([at for at, _ in acme])
     bolt_busiest = busiest_second([at for at, _ in bolt])
-    print(f"\nbusiest second: acme {acme_busiest} (budget 30), bolt {bolt_busiest} (budget 15)")
+    rates = {
+        name: (len(sent) - 1) / (sent[-1][0] - sent[0][0])
+        for name, sent in (("acme", acme), ("bolt", bolt))
+    }
+    print(
+        f"\nbusiest second: acme {acme_busiest} (budget 30), bolt {bolt_busiest} (budget 15); "
+        f"sustained: acme {rates['acme']:.1f}/s, bolt {rates['bolt']:.1f}/s, at once"
+    )
     # Each reaches its budget (a loaded machine may lose a few), never above it.
     assert 24 <= acme_busiest <= 30
     assert 12 <= bolt_busiest <= 15
