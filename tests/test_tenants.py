@@ -427,3 +427,16 @@ def test_health_and_report_per_tenant(
     code, out, err = run_cli("report", "--config", config, "--tenant", "bolt")
     assert code == 0, out + err
     assert "for tenant bolt to" in out and "orders-1.csv: 2 orders from 2 rows" in out
+
+
+def test_files_read_at_once_put_the_interpreters_switch_interval_back() -> None:
+    """Reading a file shortens the GIL switch interval, the process's setting: two tenants'
+    files read at once must leave it as it was, whichever ends first."""
+    from etl.run.check import prefetched
+
+    before = sys.getswitchinterval()
+    first, second = prefetched(iter([1, 2])), prefetched(iter([3, 4]))
+    assert next(first) == 1 and next(second) == 3  # both reading
+    assert list(first) == [2]  # the first to start ends first
+    assert list(second) == [4]
+    assert sys.getswitchinterval() == before

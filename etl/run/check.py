@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from etl.run.parallel import (
     report_lines,
     validated,
 )
+from etl.run.switch_interval import SHORT_SWITCHES
 from etl.send.batch import Batch, Batcher, request_parts
 from etl.settings.config import Settings, SourceFormat
 from etl.transform.columns import UserColumns
@@ -219,20 +219,18 @@ def prefetched(values: Iterator[T], depth: int = 2) -> Iterator[T]:
     thread = threading.Thread(target=produce, name="etl-prefetch", daemon=True)
     # The caller waits on the network and must get the GIL back at once when an answer comes
     # (5 ms by default): each request would start late, and the pacing could not keep up.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(interval, 0.0005))
-    thread.start()
-    try:
-        while True:
-            value = queue.get()
-            if value is end:
-                return
-            if isinstance(value, _Failed):
-                raise value.error
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        sys.setswitchinterval(interval)
+    with SHORT_SWITCHES.held(0.0005):
+        thread.start()
+        try:
+            while True:
+                value = queue.get()
+                if value is end:
+                    return
+                if isinstance(value, _Failed):
+                    raise value.error
+                yield value  # type: ignore[misc]
+        finally:
+            stop.set()
 
 
 def request_line(origin: Origin | None, items_property: str, documents: list[Document]) -> bytes:
