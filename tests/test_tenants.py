@@ -440,3 +440,25 @@ def test_files_read_at_once_put_the_interpreters_switch_interval_back() -> None:
     assert list(first) == [2]  # the first to start ends first
     assert list(second) == [4]
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_config_show_gives_a_tenants_settings_and_where_each_came_from(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECT_CLIENT_ID", "not-a-seller")
+    config = write_config(tmp_path, sellers, acme="requests_per_second = 30")
+    code, out, err = run_cli("config", "show", "--config", config, "--tenant", "acme", "--json")
+    assert code == 0, err
+    table = json.loads(out)
+    assert table["client_secret"] == {
+        "value": "***",
+        "from": "env ACME_SECRET ([tenants.acme] client_secret_env)",
+    }
+    assert table["client_id"] == {"value": "acme-client", "from": f"file {config} [tenants.acme]"}
+    assert table["requests_per_second"] == {"value": 30, "from": f"file {config} [tenants.acme]"}
+    assert table["outbox"]["from"] == "default for [tenants.acme]: <outbox>/tenants/acme"
+    assert table["timeout"]["from"] == f"file {config} [connect]"  # shared
+    code, out, _ = run_cli("config", "show", "--config", config, "--tenant", "bolt", "--json")
+    assert json.loads(out)["client_id"]["value"] == "bolt-client"
+    assert ACME_SECRET not in out and BOLT_SECRET not in out

@@ -304,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     _connect_flags(show)
     show.add_argument("--rescan", type=float, help="seconds between full rescans of the inbox")
     show.add_argument("--json", action="store_true", help="one JSON object: {name: {value, from}}")
+    _tenant_flag(show)
     show.set_defaults(handler=cmd_config_show)
 
     completion = commands.add_parser(
@@ -363,6 +364,15 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     from etl.cli.config_show import settings_lines, settings_table
 
     settings, origins = load_settings_with_origins(args.config, _overrides(args))
+    if args.tenant is not None:
+        # The tenant's own settings over the shared ones, each with where it came from.
+        (tenant,) = load_tenants(args.config, settings, only=args.tenant)
+        settings, origins = tenant.settings, {**origins, **tenant.origins}
+        for key in ("client_id", "client_secret", "token"):
+            if key not in tenant.origins:
+                origins.pop(key, None)  # never another's: unset for this tenant
+        if tenant.problem:
+            print(f"etl: tenant {tenant.name}: {tenant.problem}", file=sys.stderr)
     table = settings_table(settings, origins)
     print(json.dumps(table, indent=2) if args.json else "\n".join(settings_lines(table)))
     return 0

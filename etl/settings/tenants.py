@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class Tenant:
     name: str
     settings: Settings
     problem: str = ""
+    # Where each setting of the tenant's own came from (`etl config show --tenant`).
+    origins: Mapping[str, str] = field(default_factory=dict)
 
 
 def tenants_table(config: Path | None) -> tuple[Path | None, dict[str, Any]]:
@@ -74,17 +76,16 @@ def load_tenants(
                 f"--tenant {only}: no such tenant in {path}{hint}; tenants: {', '.join(table)}"
             )
         table = {only: table[only]}
-    assert path is not None or not table
-    return tuple(
-        _tenant(name, entry, base, path.parent if path else Path("."), environ)
-        for name, entry in table.items()
-    )
+    if path is None:
+        return ()
+    return tuple(_tenant(name, entry, base, path, environ) for name, entry in table.items())
 
 
 def _tenant(
-    name: str, entry: dict[str, Any], base: Settings, base_dir: Path, environ: Mapping[str, str]
+    name: str, entry: dict[str, Any], base: Settings, config: Path, environ: Mapping[str, str]
 ) -> Tenant:
     where = f"[tenants.{name}]"
+    base_dir = config.parent
     if "inbox" not in entry:
         raise UsageError(
             f"{where} has no inbox: each seller drops its files in a folder of its own"
@@ -111,18 +112,30 @@ def _tenant(
         source = load_mapping_file(base_dir / str(entry["mapping"]), base.default_source)
         values["default_source"] = source
     settings = replace(base, **values)
+    origins = {key: f"file {config} {where}" for key in entry if key in values}
+    if "outbox" not in entry:
+        origins["outbox"] = f"default for {where}: <outbox>/{TENANTS_FOLDER}/{name}"
+    if "mapping" in entry:
+        origins["mapping"] = f"{where} mapping {base_dir / str(entry['mapping'])}"
     try:
         secrets = _secrets(entry, where, base_dir, environ)
     except UsageError as error:
-        return Tenant(name, settings, str(error))
+        return Tenant(name, settings, str(error), origins)
     settings = replace(settings, **secrets)
+    for key in secrets:
+        variable, file = entry.get(f"{key}_env"), entry.get(f"{key}_file")
+        origins[key] = (
+            f"env {variable} ({where} {key}_env)"
+            if variable is not None
+            else f"file {base_dir / str(file)} ({where} {key}_file)"
+        )
     if not settings.token and not (settings.client_id and settings.client_secret):
         problem = (
             f"{where} has no credentials: set client_id and client_secret_env (or "
             "client_secret_file), or token_env (or token_file)"
         )
-        return Tenant(name, settings, problem)
-    return Tenant(name, settings)
+        return Tenant(name, settings, problem, origins)
+    return Tenant(name, settings, origins=origins)
 
 
 def _secrets(
