@@ -462,3 +462,19 @@ def test_config_show_gives_a_tenants_settings_and_where_each_came_from(
     code, out, _ = run_cli("config", "show", "--config", config, "--tenant", "bolt", "--json")
     assert json.loads(out)["client_id"]["value"] == "bolt-client"
     assert ACME_SECRET not in out and BOLT_SECRET not in out
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_metrics_textfile_serves_one_tenant(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    metrics = tmp_path / "etl.prom"
+    code, _, err = run_cli("run", "--config", config, "--metrics-textfile", metrics)
+    assert code == 2 and "--metrics-textfile serves one tenant at a time: add --tenant NAME" in err
+    code, out, err = run_cli(
+        "run", "--config", config, "--tenant", "bolt", "--metrics-textfile", metrics
+    )
+    assert code == 0, out + err
+    assert 'etl_orders_total{outcome="ACCEPTED"} 2.0' in metrics.read_text()

@@ -630,7 +630,7 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     holder = lock.acquire()
     if holder is not None:
         raise UsageError(holder)
-    metrics = _metrics(settings) if args.metrics_textfile else None
+    metrics = metrics_for(settings) if args.metrics_textfile else None
     with _observed(args) as (observer, logs):
         try:
             sync = Sync(
@@ -700,7 +700,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from etl.send.client import ConnectClient
 
     require_credentials(settings)
-    metrics = _metrics(settings) if args.metrics_port is not None else None
+    metrics = metrics_for(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,
         lambda: ConnectClient(settings, meter=metrics),
@@ -718,7 +718,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if metrics is not None:
             watcher.run_listeners.append(metrics.record_run)
-            server = _metrics_server(metrics, settings, args)
+            server = metrics_server(metrics, settings, args)
         watcher.run()
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
@@ -767,16 +767,14 @@ def cmd_health(args: argparse.Namespace) -> int:
     return max(codes)
 
 
-def _metrics(settings: Settings) -> Metrics:
+def metrics_for(settings: Settings) -> Metrics:
     # Imported only when asked for: prometheus_client is not loaded by every command.
     from etl.monitor.metrics import Metrics
 
     return Metrics(settings.inbox, settings.outbox)
 
 
-def _metrics_server(
-    metrics: Metrics, settings: Settings, args: argparse.Namespace
-) -> MetricsServer:
+def metrics_server(metrics: Metrics, settings: Settings, args: argparse.Namespace) -> MetricsServer:
     from etl.monitor.health import health
     from etl.monitor.metrics_server import MetricsServer
 

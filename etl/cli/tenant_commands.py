@@ -11,13 +11,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.cli.logs import LogObserver, configure_logging, log_level
 from etl.cli.main import (
     alert_run,
     checked_files,
     failure,
+    metrics_for,
+    metrics_server,
     print_run,
     require_credentials,
     require_inbox,
@@ -28,6 +30,9 @@ from etl.run.sync import Sync
 from etl.run.tenants import TenantResult, for_each_tenant
 from etl.settings.config import SourceFormat, load_mapping_file
 from etl.settings.tenants import Tenant
+
+if TYPE_CHECKING:
+    from etl.monitor.metrics_server import MetricsServer
 
 
 def _one_tenant_only(flag: str, tenants: tuple[Tenant, ...]) -> None:
@@ -77,10 +82,12 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         holder = lock.acquire()
         if holder is not None:
             raise UsageError(holder)
+        # --metrics-textfile: one seller only (checked above), so one file for one run.
+        metrics = metrics_for(settings) if args.metrics_textfile else None
         try:
             sync = Sync(
                 settings,
-                lambda: ConnectClient(settings),
+                lambda: ConnectClient(settings, meter=metrics),
                 force=args.force,
                 observer=logs[tenant.name],
             )
@@ -88,6 +95,9 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         finally:
             lock.release()
         alert_run(settings, sync.run, sync.api_down)
+        if metrics is not None:
+            metrics.record_run(sync.run)
+            metrics.write_textfile(args.metrics_textfile)
         return sync
 
     restore = configure_logging(log_level(args.quiet, args.verbose), args.log_format)
@@ -134,6 +144,7 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         format="%(asctime)s %(threadName)s %(levelname)s %(message)s",
     )
     watchers: list[Watcher] = []
+    servers: list[MetricsServer] = []
     ready: list[Tenant] = []
     codes: list[int] = []
     for tenant in tenants:
@@ -145,15 +156,19 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             continue
         settings = tenant.settings
         ready.append(tenant)
-        watchers.append(
-            Watcher(
-                settings,
-                functools.partial(ConnectClient, settings),
-                polling=settings.polling if args.polling is None else args.polling,
-                rescan_seconds=settings.rescan_seconds,
-                observer=LogObserver(tenant.name),
-            )
+        # --metrics-port: one seller only (checked above), served as `etl watch` serves it.
+        metrics = metrics_for(settings) if args.metrics_port is not None else None
+        watcher = Watcher(
+            settings,
+            functools.partial(ConnectClient, settings, meter=metrics),
+            polling=settings.polling if args.polling is None else args.polling,
+            rescan_seconds=settings.rescan_seconds,
+            observer=LogObserver(tenant.name),
         )
+        watchers.append(watcher)
+        if metrics is not None:
+            watcher.run_listeners.append(metrics.record_run)
+            servers.append(metrics_server(metrics, settings, args))
 
     def stop(signum: int, frame: object) -> None:
         print(f"etl watch: {signal.Signals(signum).name}: finishing the batches in flight")
@@ -180,6 +195,8 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             code = _said(result)
             codes.append(code if code is not None else 0)
     finally:
+        for server in servers:
+            server.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("etl watch: stopped")
