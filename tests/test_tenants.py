@@ -19,6 +19,7 @@ from etl.settings.config import load_settings
 from etl.settings.tenants import load_tenants
 
 from .conftest import REPO, RunCli, base_line, write_rows
+from .test_alerts import hook  # noqa: F401 - a fixture, used by name
 from .test_watch import wait_for
 
 ACME_SECRET = "acme-secret-do-not-print"
@@ -478,3 +479,22 @@ def test_metrics_textfile_serves_one_tenant(
     )
     assert code == 0, out + err
     assert 'etl_orders_total{outcome="ACCEPTED"} 2.0' in metrics.read_text()
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_an_alert_names_the_tenant_whose_file_failed(
+    tmp_path: Path,
+    sellers: SandboxServer,
+    run_cli: RunCli,
+    hook: tuple[list[dict[str, object]], int],  # noqa: F811 - the fixture imported above
+) -> None:
+    received, port = hook
+    config = write_config(tmp_path, sellers)
+    config.write_text(config.read_text() + f'\n[alerts]\nurls = ["json://127.0.0.1:{port}"]\n')
+    config.chmod(0o600)  # alert URLs may hold tokens
+    drop_orders(tmp_path / "acme-inbox", "A", order_lines__quantity="two")
+    drop_orders(tmp_path / "bolt-inbox", "B")
+    code, out, err = run_cli("run", "--config", config)
+    assert code == 1, out + err
+    wait_for(lambda: len(received) == 1)
+    assert str(received[0]["title"]).startswith("etl: tenant acme: 1 file(s) failed in run ")
