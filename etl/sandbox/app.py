@@ -171,18 +171,22 @@ class SandboxApp:
 
     # -- the operations behind the admin routes (also the Python API) --------------------
 
-    def requests_log(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        """Every API request received (after seq ``since``), oldest first."""
-        return self.store.requests(path=path, since=since)
+    def requests_log(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every API request received (after seq ``since``; of ``client_id``), oldest first."""
+        return self.store.requests(path=path, since=since, client_id=client_id)
 
     def stored_orders(self) -> list[dict[str, Any]]:
         """Every stored order with its channel, store and body."""
         return self.store.orders()
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
-        """``requests`` received after seq ``since`` (on ``path``), ``orders`` stored, and the
-        ``last_seq`` so far, without reading a body."""
-        return self.store.counts(path=path, since=since)
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
+        """``requests`` received after seq ``since`` (on ``path``, of ``client_id``),
+        ``orders`` stored, and the ``last_seq`` so far, without reading a body."""
+        return self.store.counts(path=path, since=since, client_id=client_id)
 
     def create_actions(
         self, count: int | None = None, action_ids: Sequence[str] | None = None

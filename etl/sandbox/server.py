@@ -216,17 +216,21 @@ class SandboxServer:
 
     # -- shortcuts to the admin operations ----------------------------------------------
 
-    def requests_log(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    def requests_log(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every API request received, oldest first (``GET /_sandbox/requests``)."""
-        return self.app.requests_log(path=path, since=since)
+        return self.app.requests_log(path=path, since=since, client_id=client_id)
 
     def stored_orders(self) -> list[dict[str, Any]]:
         """Every stored order (``GET /_sandbox/orders``)."""
         return self.app.stored_orders()
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
         """``{"requests", "orders", "last_seq"}`` counted in SQL (``GET /_sandbox/counts``)."""
-        return self.app.counts(path=path, since=since)
+        return self.app.counts(path=path, since=since, client_id=client_id)
 
     def create_actions(
         self, count: int | None = None, action_ids: Sequence[str] | None = None

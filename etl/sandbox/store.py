@@ -188,13 +188,11 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def requests(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    def requests(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Logged requests after ``since`` (a seq), oldest first, bodies parsed."""
-        query = "SELECT * FROM requests WHERE seq > ?"
-        params: list[Any] = [since]
-        if path is not None:
-            query += " AND path = ?"
-            params.append(path)
+        query, params = _log_query("SELECT * FROM requests", path, since, client_id)
         with self._lock:
             cursor = self._db.execute(query + " ORDER BY seq", params)
             names = [d[0] for d in cursor.description]
@@ -207,14 +205,13 @@ class Store:
             out.append(item)
         return out
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
-        """How many requests came after ``since`` (on ``path``), how many orders are stored, and
-        the newest seq (0 before any request): counted in SQL, no body is read."""
-        query = "SELECT count(*) FROM requests WHERE seq > ?"
-        params: list[Any] = [since]
-        if path is not None:
-            query += " AND path = ?"
-            params.append(path)
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
+        """How many requests came after ``since`` (on ``path``, from ``client_id``), how many
+        orders are stored, and the newest seq (0 before any request): counted in SQL, no body
+        is read."""
+        query, params = _log_query("SELECT count(*) FROM requests", path, since, client_id)
         with self._lock:  # one snapshot: the three numbers agree with each other
             (requests,) = self._db.execute(query, params).fetchone()
             (last_seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()
@@ -256,6 +253,19 @@ class Store:
         """Close the connection (SQLite folds the WAL back into the file)."""
         with self._lock:
             self._db.close()
+
+
+def _log_query(
+    select: str, path: str | None, since: int, client_id: str | None
+) -> tuple[str, list[Any]]:
+    """``select`` with the request log's filters: after seq ``since``, on ``path``, from
+    ``client_id`` (None: any)."""
+    query, params = select + " WHERE seq > ?", list[Any]([since])
+    for column, value in (("path", path), ("client_id", client_id)):
+        if value is not None:
+            query += f" AND {column} = ?"  # column names are ours, values are parameters
+            params.append(value)
+    return query, params
 
 
 # SQLite gives the -wal and -shm files the mode of the database file itself.

@@ -135,3 +135,16 @@ def test_the_command_line_takes_more_clients_and_the_limit() -> None:
     assert args.client == [("acme", "s1"), ("bolt", "s2")]
     assert args.rate_limit == 30
     assert build_parser().parse_args(["--rate-limit", "0"]).rate_limit is None
+
+
+def test_the_request_log_and_counts_are_kept_per_client(
+    sellers: SandboxServer, http: requests.Session
+) -> None:
+    api = Api(sellers, http, token_for(sellers, http, *SELLERS[0]))
+    bolt = token_for(sellers, http, *SELLERS[1])
+    for token in (None, None, bolt):
+        assert api.upsert(make_body([make_order(1)]), token=token).status_code == 204
+    assert api.admin("GET", "counts?client_id=acme-client")["requests"] == 2
+    assert sellers.counts(client_id="bolt-client")["requests"] == 1
+    logged = api.admin("GET", "requests?client_id=bolt-client")["requests"]
+    assert [entry["client_id"] for entry in logged] == ["bolt-client"]
