@@ -16,7 +16,7 @@ import pytest
 
 from etl.sandbox import SandboxServer
 from etl.settings.config import load_settings
-from etl.settings.tenants import load_tenants
+from etl.settings.tenants import Tenant, load_tenants
 
 from .conftest import REPO, RunCli, base_line, write_rows
 from .test_alerts import hook  # noqa: F401 - a fixture, used by name
@@ -498,3 +498,22 @@ def test_an_alert_names_the_tenant_whose_file_failed(
     assert code == 1, out + err
     wait_for(lambda: len(received) == 1)
     assert str(received[0]["title"]).startswith("etl: tenant acme: 1 file(s) failed in run ")
+
+
+def test_for_each_tenant_keeps_one_tenants_exception_its_own(
+    tmp_path: Path, sellers: SandboxServer
+) -> None:
+    from etl.run.tenants import for_each_tenant
+
+    config = write_config(tmp_path, sellers)
+    env = {"ACME_SECRET": ACME_SECRET, "BOLT_SECRET": BOLT_SECRET}
+    tenants = load_tenants(config, load_settings(config, environ={}), environ=env)
+
+    def work(tenant: Tenant) -> str:
+        if tenant.name == "acme":
+            raise RuntimeError("acme's own trouble")
+        return tenant.settings.target
+
+    acme, bolt = for_each_tenant(tenants, work)
+    assert isinstance(acme.error, RuntimeError) and acme.value is None
+    assert bolt.error is None and bolt.value == f"{sellers.api_url} (client bolt-client)"
