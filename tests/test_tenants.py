@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -517,3 +518,28 @@ def test_for_each_tenant_keeps_one_tenants_exception_its_own(
     acme, bolt = for_each_tenant(tenants, work)
     assert isinstance(acme.error, RuntimeError) and acme.value is None
     assert bolt.error is None and bolt.value == f"{sellers.api_url} (client bolt-client)"
+
+
+@pytest.mark.usefixtures("secrets_set")
+def test_a_seller_whose_api_hangs_does_not_delay_another(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    # A socket that takes connections and never answers: acme's calls wait for their timeout.
+    with socket.socket() as hanging:
+        hanging.bind(("127.0.0.1", 0))
+        hanging.listen(8)
+        port = hanging.getsockname()[1]
+        urls = f'api_url = "http://127.0.0.1:{port}/api"\n'
+        urls += f'token_url = "http://127.0.0.1:{port}/oauth/token"'
+        config = write_config(tmp_path, sellers, acme=urls)
+        config.write_text(config.read_text().replace("timeout = 5", "timeout = 1"))
+        drop_orders(tmp_path / "acme-inbox", "A")
+        drop_orders(tmp_path / "bolt-inbox", "B")
+        code, out, err = run_cli("run", "--config", config)
+    assert code == 3, out + err
+    assert received_by(sellers, "bolt-client") == ["B-0", "B-1"]
+    (acme,) = summaries(tmp_path / "outbox" / "tenants" / "acme")
+    (bolt,) = summaries(tmp_path / "outbox" / "tenants" / "bolt")
+    # Bolt was done while acme still waited for an answer that never came.
+    acme_seconds, bolt_seconds = (float(str(s["duration_seconds"])) for s in (acme, bolt))
+    assert acme_seconds >= 2.0 and bolt_seconds < acme_seconds
