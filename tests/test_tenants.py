@@ -543,3 +543,14 @@ def test_a_seller_whose_api_hangs_does_not_delay_another(
     # Bolt was done while acme still waited for an answer that never came.
     acme_seconds, bolt_seconds = (float(str(s["duration_seconds"])) for s in (acme, bolt))
     assert acme_seconds >= 2.0 and bolt_seconds < acme_seconds
+
+
+def test_a_misspelt_tenants_section_is_named_with_the_one_it_meant(
+    tmp_path: Path, sellers: SandboxServer, run_cli: RunCli
+) -> None:
+    config = write_config(tmp_path, sellers)
+    config.write_text(config.read_text().replace("[tenants.bolt]", "[tenant.bolt]"))
+    code, _, err = run_cli("run", "--config", config)
+    assert code == 2
+    assert "[tenant] is not a section of etl.toml (did you mean [tenants]?)" in err
+    assert sellers.requests_log() == []
