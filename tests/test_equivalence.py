@@ -314,7 +314,7 @@ def test_every_order_found_valid_by_parts_is_valid_whole(tmp_path: Path) -> None
     path = write(tmp_path / "orders-messy.csv", messy_rows(500, seed=7))
     prepared = prepare(path, Settings())
     assert prepared.stream is not None
-    from etl.run.parallel import FileJob, _assemblers, _work
+    from etl.run.parallel import FileJob, _cache, _work
 
     job = FileJob(
         "verdict",
@@ -330,7 +330,7 @@ def test_every_order_found_valid_by_parts_is_valid_whole(tmp_path: Path) -> None
     judged = 0
     for chunk in prepared.stream.chunks(20):
         _work(job, chunk, keep_bodies=True)
-        assembler = _assemblers["verdict"]
+        assembler = _cache.assemblers["verdict"]
         items, documents, known = assembler.items(chunk.batch, chunk.row_numbers, chunk.starts)
         for item, document, valid in zip(items, documents, known, strict=True):
             if valid:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -114,6 +114,20 @@ def configure_logging(level: int, log_format: str = "auto") -> Callable[[], None
     return restore
 
 
+class TenantLog(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose lines start with ``tenant NAME:`` and carry ``tenant`` in their fields."""
+
+    def __init__(self, logger: logging.Logger, tenant: str) -> None:
+        super().__init__(logger, {"tenant": tenant})
+        self.tenant = tenant
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        extra = dict(kwargs.get("extra") or {})
+        extra["fields"] = {"tenant": self.tenant, **extra.get("fields", {})}
+        kwargs["extra"] = extra
+        return f"tenant {self.tenant}: {msg}", kwargs
+
+
 class LogObserver(Observer):
     """The canonical lines: one per file when it is finished, one per batch when it is answered.
 
@@ -121,14 +135,16 @@ class LogObserver(Observer):
     ``run_finished``, with the run's own line.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tenant: str = "") -> None:
         self._logged: set[str] = set()
+        # Several sellers log into one stream: each line names its own.
+        self._log: logging.Logger | TenantLog = TenantLog(log, tenant) if tenant else log
 
     def batch_finished(
         self, name: str, batch_id: str, items: int, accepted: int, requests: int
     ) -> None:
         name = printable(name)
-        log.info(
+        self._log.info(
             "%s: batch %s: %d orders, %d accepted, %d request(s)",
             name,
             batch_id,
@@ -151,7 +167,7 @@ class LogObserver(Observer):
         self._logged.add(summary.name)
         name = printable(summary.name)  # a name is anyone's choice: never raw on a line
         if summary.status != "processed":
-            log.info(
+            self._log.info(
                 "%s: %s: %s",
                 name,
                 summary.status,
@@ -160,7 +176,7 @@ class LogObserver(Observer):
             )
             return
         outcomes = ", ".join(f"{n} {o.lower()}" for o, n in sorted(summary.outcomes.items()))
-        log.info(
+        self._log.info(
             "%s: %d %s from %d rows in %.1f s: %s; %d problem(s); %d request(s), %d retries",
             name,
             summary.items,
@@ -196,7 +212,7 @@ class LogObserver(Observer):
             if file.name not in self._logged:
                 self.file_finished(file)
         totals = run.as_json()["totals"]
-        log.info(
+        self._log.info(
             "run %s: %d file(s), exit %d in %.1f s; reports in %s",
             run.run_id,
             len(run.files),

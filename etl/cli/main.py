@@ -36,6 +36,7 @@ from etl.settings.config import (
     load_settings,
     load_settings_with_origins,
 )
+from etl.settings.tenants import Tenant, load_tenants
 from etl.state.inbox import require_inbox
 
 if TYPE_CHECKING:
@@ -64,6 +65,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     ):
         action = parser.add_argument(flag, type=Path, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
+
+
+def _tenant_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenant",
+        metavar="NAME",
+        help="only this seller ([tenants.NAME] in etl.toml); default: every tenant",
+    )
 
 
 def _connect_flags(parser: argparse.ArgumentParser) -> None:
@@ -135,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(check)
     _source_flags(check)
     _output_flags(check)
+    _tenant_flag(check)
     check.set_defaults(handler=cmd_check)
 
     run = commands.add_parser(
@@ -168,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "collector format, written atomically)",
     )
     _output_flags(run, verbose=False)
+    _tenant_flag(run)
     run.set_defaults(handler=cmd_run)
 
     retry = commands.add_parser(
@@ -227,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="127.0.0.1",
         help="address for --metrics-port (127.0.0.1; 0.0.0.0 in a container)",
     )
+    _tenant_flag(watch)
     watch.set_defaults(handler=cmd_watch)
 
     status = commands.add_parser(
@@ -237,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true", help="JSON for monitoring")
     status.add_argument("--runs", type=int, default=10, help="how many recent runs (10)")
+    _tenant_flag(status)
     status.set_defaults(handler=cmd_status)
 
     events = commands.add_parser(
@@ -276,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="a heartbeat older than this is stale (60)",
     )
+    _tenant_flag(health)
     health.set_defaults(handler=cmd_health)
 
     report = commands.add_parser(
@@ -288,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--open", action="store_true", help="open report.html in a web browser")
     report.add_argument("--html", action="store_true", help="write report.html again")
     report.add_argument("--json", action="store_true", help="print summary.json as it is")
+    _tenant_flag(report)
     report.set_defaults(handler=cmd_report)
 
     sandbox = commands.add_parser(
@@ -328,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     _connect_flags(show)
     show.add_argument("--rescan", type=float, help="seconds between full rescans of the inbox")
     show.add_argument("--json", action="store_true", help="one JSON object: {name: {value, from}}")
+    _tenant_flag(show)
     show.set_defaults(handler=cmd_config_show)
 
     completion = commands.add_parser(
@@ -365,6 +381,17 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), _overrides(args))
 
 
+def tenants_from(args: argparse.Namespace, base: Settings) -> tuple[Tenant, ...]:
+    """The config file's tenants (``--tenant``: that one); empty without [tenants], when the
+    command serves the one seller of ``base`` as it always has."""
+    tenants = load_tenants(getattr(args, "config", None), base, only=getattr(args, "tenant", None))
+    if tenants and getattr(args, "inbox", None) is not None:
+        raise UsageError(
+            "--inbox: each tenant has its own inbox ([tenants.NAME] inbox in the config file)"
+        )
+    return tenants
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     import shtab
 
@@ -376,6 +403,15 @@ def cmd_config_show(args: argparse.Namespace) -> int:
     from etl.cli.config_show import settings_lines, settings_table
 
     settings, origins = load_settings_with_origins(args.config, _overrides(args))
+    if args.tenant is not None:
+        # The tenant's own settings over the shared ones, each with where it came from.
+        (tenant,) = load_tenants(args.config, settings, only=args.tenant)
+        settings, origins = tenant.settings, {**origins, **tenant.origins}
+        for key in ("client_id", "client_secret", "token"):
+            if key not in tenant.origins:
+                origins.pop(key, None)  # never another's: unset for this tenant
+        if tenant.problem:
+            print(f"etl: tenant {tenant.name}: {tenant.problem}", file=sys.stderr)
     table = settings_table(settings, origins)
     print(json.dumps(table, indent=2) if args.json else "\n".join(settings_lines(table)))
     return 0
@@ -424,8 +460,9 @@ def print_run(run: RunSummary, run_dir: Path, quiet: bool = False) -> None:
             print(f"{file.name}: {refused(file)}", file=sys.stderr)
     for job, count in run.due_work.items():
         print(f"due work: {count} {job.replace('_', ' ')}")
+    tenant = f" for tenant {run.tenant}" if run.tenant else ""
     target = f" to {run.target}" if run.target else ""
-    print(f"run {run.run_id}{target}: exit {run.exit_code}; reports in {run_dir}")
+    print(f"run {run.run_id}{tenant}{target}: exit {run.exit_code}; reports in {run_dir}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -433,6 +470,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from etl.run.parallel import default_workers
 
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import check_tenants
+
+        return check_tenants(args, tenants)
     source: ExportFormat | None = None
     if args.mapping is not None:
         source = load_mapping_file(args.mapping, settings.default_source)
@@ -502,6 +544,11 @@ def _finish(
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import run_tenants
+
+        return run_tenants(args, tenants)
     require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
@@ -614,6 +661,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import watch_tenants
+
+        return watch_tenants(args, tenants)
     require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
@@ -630,7 +682,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     from etl.run.watch import Watcher, WatcherRefused
 
     settings.require_credentials()
-    metrics = _metrics(settings) if args.metrics_port is not None else None
+    metrics = metrics_for(settings) if args.metrics_port is not None else None
     watcher = Watcher(
         settings,
         lambda: ConnectClient(settings, meter=metrics),
@@ -648,7 +700,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if metrics is not None:
             watcher.run_listeners.append(metrics.record_run)
-            server = _metrics_server(metrics, settings, args)
+            server = metrics_server(metrics, settings, args)
         watcher.run()
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
@@ -665,6 +717,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     from etl.monitor.status import collect_status, format_status
 
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if tenants:
+        from etl.cli.tenant_commands import status_tenants
+
+        return status_tenants(args, tenants)
     status = collect_status(
         settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
     )
@@ -682,27 +739,30 @@ def cmd_health(args: argparse.Namespace) -> int:
     from etl.monitor.health import health
 
     settings = settings_from(args)
-    verdict = health(settings.outbox, args.max_age)
-    print(verdict.line)
-    if settings.alert_urls:
-        from etl.monitor.alerts import Alerts
+    # With tenants, each seller has its own watcher and heartbeat: the worst of them decides.
+    served = [(t.name, t.settings) for t in tenants_from(args, settings)] or [("", settings)]
+    codes = []
+    for tenant, each in served:
+        verdict = health(each.outbox, args.max_age)
+        print(f"tenant {tenant}: {verdict.line}" if tenant else verdict.line)
+        if each.alert_urls:
+            from etl.monitor.alerts import Alerts
 
-        alerts = Alerts.from_settings(settings)
-        alerts.health(verdict.exit_code == 0, verdict.line, settings.outbox)
-        alerts.close()
-    return verdict.exit_code
+            alerts = Alerts.from_settings(each)
+            alerts.health(verdict.exit_code == 0, verdict.line, each.outbox)
+            alerts.close()
+        codes.append(verdict.exit_code)
+    return max(codes)
 
 
-def _metrics(settings: Settings) -> Metrics:
+def metrics_for(settings: Settings) -> Metrics:
     # Imported only when asked for: prometheus_client is not loaded by every command.
     from etl.monitor.metrics import Metrics
 
     return Metrics(settings.inbox, settings.outbox)
 
 
-def _metrics_server(
-    metrics: Metrics, settings: Settings, args: argparse.Namespace
-) -> MetricsServer:
+def metrics_server(metrics: Metrics, settings: Settings, args: argparse.Namespace) -> MetricsServer:
     from etl.monitor.health import health
     from etl.monitor.metrics_server import MetricsServer
 
@@ -724,6 +784,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     from etl.report.html import REPORT_NAME, find_run, read_run_summary, write_html_report
 
     settings = settings_from(args)
+    tenants = tenants_from(args, settings)
+    if len(tenants) > 1:
+        names = ", ".join(t.name for t in tenants)
+        raise UsageError(f"each tenant has runs of its own: add --tenant NAME ({names})")
+    if tenants:
+        settings = tenants[0].settings
     run_dir = find_run(settings.outbox, args.run_id)
     run = read_run_summary(run_dir)
     if args.json:
@@ -834,12 +900,30 @@ def describe_environment_error(error: OSError | sqlite3.Error) -> str:
     return f"cannot read or write a file{target}: {reason}"
 
 
-def save_traceback() -> str:
-    """Write the current exception's traceback to a private temp file; return its path."""
+def save_traceback(error: BaseException | None = None) -> str:
+    """Write the traceback of ``error`` (default: the exception being handled) to a private
+    temp file; return its path."""
     handle, name = tempfile.mkstemp(prefix="etl-crash-", suffix=".txt")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(traceback.format_exc())
+        if error is None:
+            stream.write(traceback.format_exc())
+        else:
+            stream.write("".join(traceback.format_exception(error)))
     return name
+
+
+def failure(error: BaseException) -> tuple[int, str]:
+    """The exit code and the line for an error that ended one tenant's command, as ``main``
+    says them for the whole process."""
+    if isinstance(error, UsageError):
+        return EXIT_USAGE, str(error)
+    if isinstance(error, OSError | sqlite3.Error):
+        return EXIT_ENVIRONMENT, describe_environment_error(error)
+    where = save_traceback(error)
+    return EXIT_INTERNAL, (
+        f"internal error ({type(error).__name__}: {error}); the traceback is in {where}; "
+        "inputs are left in place for the next run"
+    )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class RunSummary:
     command: str
     started_at: str
     target: str = ""  # the API this run talked to (DESIGN.md section 9); '' for `etl check`
+    tenant: str = ""  # the seller ([tenants.<name>]); '' without tenants
     files: list[FileSummary] = field(default_factory=list)
     # Work due whatever the inbox held: the order action log flushed, tracked actions polled.
     due_work: dict[str, int] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class RunSummary:
             "run_id": self.run_id,
             "command": self.command,
             "target": self.target,
+            **({"tenant": self.tenant} if self.tenant else {}),
             "tool_version": __version__,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -126,6 +128,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": _TEXT,
     "command": _TEXT,
     "target": _TEXT,
+    "tenant": _TEXT,
     "tool_version": _TEXT,
     "started_at": _TEXT,
     "finished_at": _TEXT,

@@ -71,8 +71,9 @@ class _Redact(logging.Filter):
 class Sender:
     """Delivers alerts to every URL from one background thread; never raises to the caller."""
 
-    def __init__(self, urls: Sequence[str]) -> None:
+    def __init__(self, urls: Sequence[str], tenant: str = "") -> None:
         self.urls = list(urls)
+        self.tenant = tenant  # with several sellers, each alert says whose it is
         self._queue: queue.Queue[Alert | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._redact = _Redact(self.urls)
@@ -82,6 +83,9 @@ class Sender:
         """Queue ``alert``; it goes out in the background (the caller never waits)."""
         if not self.urls:
             return
+        if self.tenant:
+            title = alert.title.removeprefix("etl: ")
+            alert = Alert(title=f"etl: tenant {self.tenant}: {title}", body=alert.body)
         with self._lock:
             if self._thread is None:
                 logging.getLogger("apprise").addFilter(self._redact)
@@ -145,7 +149,7 @@ class Alerts:
         cls, settings: Settings, clock: Callable[[], float] = time.monotonic
     ) -> Alerts:
         return cls(
-            Sender([url.reveal() for url in settings.alert_urls]),
+            Sender([url.reveal() for url in settings.alert_urls], settings.tenant),
             settings.alert_api_down_minutes,
             clock,
         )

@@ -94,6 +94,7 @@ class ReportView:
     run_id: str
     command: str
     target: str  # the API the run talked to
+    tenant: str  # the seller ([tenants.<name>]); '' without tenants
     tool_version: str
     started_at: str
     finished_at: str
@@ -233,6 +234,7 @@ def load_report(run_dir: Path, limit: int = MAX_PROBLEMS_PER_FILE) -> ReportView
         run_id=str(summary.get("run_id", run_dir.name)),
         command=command,
         target=str(summary.get("target", "")),
+        tenant=str(summary.get("tenant", "")),
         tool_version=str(summary.get("tool_version", "")),
         started_at=str(summary.get("started_at", "")),
         finished_at=str(summary.get("finished_at", "")),
@@ -380,6 +382,7 @@ def read_run_summary(run_dir: Path) -> RunSummary:
         command=str(data.get("command", "")),
         started_at=str(data.get("started_at", "")),
         target=str(data.get("target", "")),
+        tenant=str(data.get("tenant", "")),
         due_work={str(k): int(v) for k, v in (data.get("due_work") or {}).items()},
         files=[
             FileSummary(**{k: v for k, v in f.items() if k in known}) for f in data.get("files", [])

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 import uuid
@@ -26,7 +25,6 @@ from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import detect_kind, understood_names
 from etl.core.models import MappedItem, Origin, Outcome, Violation
-from etl.core.process_setup import owns_process
 from etl.core.schema import FileKind, flat_model
 from etl.core.summary import FileSummary, RunSummary, new_run_id, now_text
 from etl.deliver.batch import Batch, Batcher, request_parts
@@ -44,6 +42,7 @@ from etl.run.parallel import (
     validated,
     workers_for,
 )
+from etl.run.switch_interval import SHORT_SWITCHES
 from etl.settings.config import ExportFormat, Settings
 from etl.settings.options import ColumnMapping
 from etl.transform.columns import UserColumns
@@ -271,23 +270,18 @@ def prefetched(values: Iterator[T], depth: int = 2) -> Iterator[T]:
     thread = threading.Thread(target=produce, name="etl-prefetch", daemon=True)
     # The caller waits on the network and must get the GIL back at once when an answer comes
     # (5 ms by default): each request would start late, and the pacing could not keep up.
-    # Only in the tool's own process: where ``etl`` is a library, the interpreter is its user's.
-    interval = sys.getswitchinterval()
-    if owns_process():
-        sys.setswitchinterval(min(interval, 0.0005))
-    thread.start()
-    try:
-        while True:
-            value = queue.get()
-            if value is end:
-                return
-            if isinstance(value, _Failed):
-                raise value.error
-            yield value  # type: ignore[misc]
-    finally:
-        stop.set()
-        if owns_process():
-            sys.setswitchinterval(interval)
+    with SHORT_SWITCHES.held(0.0005):
+        thread.start()
+        try:
+            while True:
+                value = queue.get()
+                if value is end:
+                    return
+                if isinstance(value, _Failed):
+                    raise value.error
+                yield value  # type: ignore[misc]
+        finally:
+            stop.set()
 
 
 def request_line(origin: Origin | None, items_property: str, documents: list[Document]) -> bytes:
@@ -524,7 +518,12 @@ def check_files(
     file read as ``kind`` when given, whatever its name says. Big files are read with
     ``workers`` processes when given (never in a daemonic process: ``workers_for``)."""
     clock = time.perf_counter()
-    run = RunSummary(run_id=new_run_id(settings.outbox), command="check", started_at=now_text())
+    run = RunSummary(
+        run_id=new_run_id(settings.outbox),
+        command="check",
+        started_at=now_text(),
+        tenant=settings.tenant,
+    )
     run_dir = settings.outbox / "runs" / run.run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     pool = workers_for(workers)

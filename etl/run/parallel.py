@@ -12,6 +12,7 @@ import gc
 import multiprocessing
 import os
 import re
+import threading
 from array import array
 from collections import deque
 from collections.abc import Iterator
@@ -125,8 +126,18 @@ class PackedItems:
         return items
 
 
-_assemblers: dict[str, Assembler] = {}
-_user_columns: dict[str, UserColumns] = {}  # beside the assembler of the same token
+class _FileCache(threading.local):
+    """The assembler of the file a thread (or worker process) is on, and its user columns.
+
+    Per thread: one process serving several tenants reads their files at once, and a shared
+    cache would let one file's job evict the other's between two chunks."""
+
+    def __init__(self) -> None:
+        self.assemblers: dict[str, Assembler] = {}
+        self.user_columns: dict[str, UserColumns] = {}  # beside the assembler of the token
+
+
+_cache = _FileCache()
 
 
 def work(job: FileJob, chunk: Chunk, keep_bodies: bool = True) -> Done:
@@ -136,6 +147,7 @@ def work(job: FileJob, chunk: Chunk, keep_bodies: bool = True) -> Done:
 
 
 def _work(job: FileJob, chunk: Chunk, keep_bodies: bool) -> Done:
+    _assemblers, _user_columns = _cache.assemblers, _cache.user_columns
     assembler = _assemblers.get(job.token)
     validator = validator_for(job.kind)
     if assembler is None:

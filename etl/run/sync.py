@@ -250,6 +250,7 @@ class Sync:
             command="run",
             started_at=now_text(),
             target=settings.target,
+            tenant=settings.tenant,
         )
         self.run_dir = settings.outbox / "runs" / self.run.run_id
         self._client: ConnectClient | None = None

@@ -39,23 +39,24 @@ def _ok(payload: dict[str, Any] | None = None) -> Response:
     return json_response(200, {"ok": True} if payload is None else payload)
 
 
-def _log_filter(request: Request) -> tuple[str | None, int]:
-    """``?path=`` and ``?since=`` of the request-log routes."""
+def _log_filter(request: Request) -> tuple[str | None, int, str | None]:
+    """``?path=``, ``?since=`` and ``?client_id=`` of the request-log routes."""
     path = request.query.get("path", [None])[-1]
     since_text = request.query.get("since", ["0"])[-1]
     if not since_text.isdigit():
         raise ValueError("since must be a request seq (a non-negative integer)")
-    return path, int(since_text)
+    client_id = request.query.get("client_id", [None])[-1]
+    return path, int(since_text), client_id
 
 
 def _requests(app: SandboxApp, request: Request) -> Response:
-    path, since = _log_filter(request)
-    return _ok({"requests": app.requests_log(path=path, since=since)})
+    path, since, client_id = _log_filter(request)
+    return _ok({"requests": app.requests_log(path=path, since=since, client_id=client_id)})
 
 
 def _counts(app: SandboxApp, request: Request) -> Response:
-    path, since = _log_filter(request)
-    return _ok(app.counts(path=path, since=since))
+    path, since, client_id = _log_filter(request)
+    return _ok(app.counts(path=path, since=since, client_id=client_id))
 
 
 def _orders(app: SandboxApp, request: Request) -> Response:

@@ -6,6 +6,7 @@ import hashlib
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,13 +23,15 @@ from .actions import (
 from .actions import TABLE as ACTIONS_TABLE
 from .anonymize import ANONYMIZE_AFTER_PATH, Anonymizations
 from .anonymize import TABLE as ANONYMIZATIONS_TABLE
-from .auth import TokenIssuer, check_bearer, token_endpoint
+from .auth import TokenIssuer, caller, check_bearer, token_endpoint
+from .budget import ClientBudget
 from .config import SandboxConfig
 from .documents import DELETE_DOCUMENT_PATH, JSON_PARTS, UPLOAD_DOCUMENT_PATH, Documents
 from .documents import TABLE as DOCUMENTS_TABLE
 from .faults import Fault, FaultInjector, parse_plan
 from .multipart import describe_body, is_form_data
 from .orders import UPSERT_ORDERS_PATH, upsert_orders
+from .pacing import too_many_requests
 from .routing import RouteTable
 from .store import RequestRecord, Store
 from .validation import OrdersValidator
@@ -38,8 +41,10 @@ from .wire import (
     Request,
     Response,
     error_response,
+    iso_z,
     json_response,
     status_code_name,
+    utc_now,
 )
 
 TOKEN_PATH = "/oauth/token"
@@ -77,6 +82,7 @@ class SandboxApp:
         self.events = events  # where created actions are announced, as Connect's events
         self.config = config  # swapped whole by configure(); readers see one or the other
         self.tokens = TokenIssuer(clock)
+        self.budget = ClientBudget(clock)
         self.faults = FaultInjector()
         self._validator = OrdersValidator()
         self._wait = wait  # returns early when the server stops, so delays never block shutdown
@@ -104,22 +110,31 @@ class SandboxApp:
         """Answer one request; None means close the connection without answering."""
         if admin.is_admin(request.path):
             return admin.handle(self, request)
+        received = iso_z(utc_now())
+        # Known before faults and auth, so that every request of a client is logged as its own.
+        client = caller(request, self.config, self.tokens)
+        seen = RequestSeen(received, client)
         fault = self.faults.pick(request.path)
         if fault is not None:
             if fault.delay:
                 self._wait(fault.delay)
             if fault.drop:
-                self._record(request, None, fault)
+                self._record(request, None, fault, seen)
                 return None
             if fault.status is not None:
-                return self._record(request, Handled(fault_response(fault)), fault)
-        return self._record(request, self._route(request), fault)
+                return self._record(request, Handled(fault_response(fault)), fault, seen)
+        return self._record(request, self._route(request, client), fault, seen)
 
-    def _route(self, request: Request) -> Outcome:
+    def _route(self, request: Request, client: str | None) -> Outcome:
         if request.path.startswith(API_PREFIX):
             denied = check_bearer(request, self.config, self.tokens)
             if denied is not None:
                 return Handled(denied)
+            limit = self.config.rate_limit
+            left = 0.0 if limit is None or client is None else self.budget.admit(client, limit)
+            if left > 0:
+                what = f"Over {limit:g} requests per second for client {client}"
+                return Handled(too_many_requests(left, what))
         match = self._routes.resolve(request.method, request.path)
         if match is None:
             # As a gateway answers a path it has no route for: not the API's Error body, which
@@ -134,7 +149,7 @@ class SandboxApp:
         return match.route(request, match.params)
 
     def _record(
-        self, request: Request, outcome: Outcome | None, fault: Fault | None
+        self, request: Request, outcome: Outcome | None, fault: Fault | None, seen: RequestSeen
     ) -> Response | None:
         """Log the request and make its changes in one transaction; the answer if that worked.
 
@@ -145,33 +160,37 @@ class SandboxApp:
         try:
             if outcome is None or isinstance(outcome, Handled):
                 handled = outcome
-                record = _record_of(request, handled, fault)  # outside the lock: may parse
+                record = _record_of(request, handled, fault, seen)  # outside the lock: may parse
                 self.store.commit(record, None if handled is None else handled.write)
             else:
                 with self.store.transaction() as db:
                     handled = outcome(db)
-                    self.store.log(db, _record_of(request, handled, fault), handled.write)
+                    self.store.log(db, _record_of(request, handled, fault, seen), handled.write)
         except sqlite3.Error:
             log.exception("sandbox store failed on %s %s", request.method, request.path)
             failed = error_response(500, "INTERNAL_SERVER_ERROR", "The sandbox could not store it")
-            self.store.commit(_record_of(request, Handled(failed), fault))
+            self.store.commit(_record_of(request, Handled(failed), fault, seen))
             return failed
         return None if handled is None else handled.response
 
     # -- the operations behind the admin routes (also the Python API) --------------------
 
-    def requests_log(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
-        """Every API request received (after seq ``since``), oldest first."""
-        return self.store.requests(path=path, since=since)
+    def requests_log(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every API request received (after seq ``since``; of ``client_id``), oldest first."""
+        return self.store.requests(path=path, since=since, client_id=client_id)
 
     def stored_orders(self) -> list[dict[str, Any]]:
         """Every stored order with its channel, store and body."""
         return self.store.orders()
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
-        """``requests`` received after seq ``since`` (on ``path``), ``orders`` stored, and the
-        ``last_seq`` so far, without reading a body."""
-        return self.store.counts(path=path, since=since)
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
+        """``requests`` received after seq ``since`` (on ``path``, of ``client_id``),
+        ``orders`` stored, and the ``last_seq`` so far, without reading a body."""
+        return self.store.counts(path=path, since=since, client_id=client_id)
 
     def create_actions(
         self,
@@ -221,6 +240,7 @@ class SandboxApp:
         history, tokens and faults (settings stay)."""
         self.faults.clear()
         self.tokens.revoke_all()
+        self.budget.clear()
         self._actions.pacer.clear()
         self.store.reset()
 
@@ -244,7 +264,17 @@ class SandboxApp:
         return self.config.public()
 
 
-def _record_of(request: Request, handled: Handled | None, fault: Fault | None) -> RequestRecord:
+@dataclass(frozen=True)
+class RequestSeen:
+    """When a request came (wall-clock UTC) and which client sent it (None: no valid token)."""
+
+    received: str
+    client: str | None
+
+
+def _record_of(
+    request: Request, handled: Handled | None, fault: Fault | None, seen: RequestSeen
+) -> RequestRecord:
     body: str | None
     response: str | None
     orders = None
@@ -266,6 +296,8 @@ def _record_of(request: Request, handled: Handled | None, fault: Fault | None) -
         orders=orders,
         body=body,
         response=response,
+        received=seen.received,
+        client_id=seen.client,
     )
 
 

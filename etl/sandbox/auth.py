@@ -19,33 +19,39 @@ REDACTED = "<redacted>"
 
 
 class TokenIssuer:
-    """Issued tokens and when each expires; thread-safe."""
+    """Issued tokens, when each expires and which client it was issued to; thread-safe."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._expiry: dict[str, float] = {}
+        self._issued: dict[str, tuple[float, str]] = {}  # token -> (expiry, client id)
 
-    def issue(self, ttl: float) -> str:
-        """A new random token valid for ``ttl`` seconds."""
+    def issue(self, ttl: float, client_id: str = "") -> str:
+        """A new random token valid for ``ttl`` seconds, for ``client_id``."""
         token = secrets.token_urlsafe(32)
         with self._lock:
             now = self._clock()
             # Forget expired tokens so a long run does not grow the table without bound.
-            self._expiry = {t: e for t, e in self._expiry.items() if e > now}
-            self._expiry[token] = now + ttl
+            self._issued = {t: e for t, e in self._issued.items() if e[0] > now}
+            self._issued[token] = (now + ttl, client_id)
         return token
 
     def is_valid(self, token: str) -> bool:
         """True for an issued token that has neither expired nor been revoked."""
+        return self.client_of(token) is not None
+
+    def client_of(self, token: str) -> str | None:
+        """The client a valid token was issued to; None for any other token."""
         with self._lock:
-            expiry = self._expiry.get(token)
-            return expiry is not None and self._clock() < expiry
+            issued = self._issued.get(token)
+            if issued is None or self._clock() >= issued[0]:
+                return None
+            return issued[1]
 
     def revoke_all(self) -> None:
         """Invalidate every issued token (the static token, if any, stays valid)."""
         with self._lock:
-            self._expiry.clear()
+            self._issued.clear()
 
 
 def _same(given: str | None, expected: str) -> bool:
@@ -91,10 +97,13 @@ def token_endpoint(request: Request, config: SandboxConfig, issuer: TokenIssuer)
     def answer(response: Response, logged: object) -> Handled:
         return Handled(response=response, log_view=LogView(body=logged_form, response=logged))
 
-    if not any(
-        _same(client_id, config.client_id) and _same(client_secret, config.client_secret)
+    matched = [
+        known_id
         for client_id, client_secret in candidates
-    ):
+        for known_id, known_secret in config.clients()
+        if _same(client_id, known_id) and _same(client_secret, known_secret)
+    ]
+    if not matched:
         body = {"error": "invalid_client", "error_description": "Client authentication failed"}
         challenge = (("WWW-Authenticate", 'Basic realm="sandbox"'),)
         return answer(json_response(401, body, NO_STORE + challenge), body)
@@ -107,8 +116,26 @@ def token_endpoint(request: Request, config: SandboxConfig, issuer: TokenIssuer)
         return answer(json_response(400, body, NO_STORE), body)
     ttl = config.token_ttl
     # expires_in never overstates the lifetime: a client caching for that long stays safe.
-    body_out = {"access_token": issuer.issue(ttl), "token_type": "Bearer", "expires_in": int(ttl)}
+    body_out = {
+        "access_token": issuer.issue(ttl, matched[0]),
+        "token_type": "Bearer",
+        "expires_in": int(ttl),
+    }
     return answer(json_response(200, body_out, NO_STORE), {**body_out, "access_token": REDACTED})
+
+
+STATIC_TOKEN_CLIENT = "static token"  # the caller of the static token, in the request log
+
+
+def caller(request: Request, config: SandboxConfig, issuer: TokenIssuer) -> str | None:
+    """The client whose valid bearer token the request carries; None without one."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    if config.static_token is not None and _same(token, config.static_token):
+        return STATIC_TOKEN_CLIENT
+    return issuer.client_of(token)
 
 
 def check_bearer(request: Request, config: SandboxConfig, issuer: TokenIssuer) -> Response | None:

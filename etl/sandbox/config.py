@@ -15,6 +15,7 @@ DEFAULT_REPORT_INTERVAL = 60.0  # v2-reportOrderActions: "Maximum usage: Once pe
 DEFAULT_STATUS_INTERVAL = 60.0  # v2-getActionStatus: "once per minute per action ID"
 DEFAULT_FAIL_ENTITY_PREFIX = "UNKNOWN"
 DEFAULT_ANONYMIZE_TOLERANCE = 300.0  # "a tolerance of few minutes" for anonymize_after
+DOCUMENTED_RATE_LIMIT = 30.0  # requests per second per credential: Connect's documented maximum
 
 Store = tuple[str, str]  # (channel_id, channel_store_id)
 
@@ -36,11 +37,21 @@ class SandboxConfig:
     # Reported actions whose entity_id starts with this end FAILED; None: every one succeeds.
     fail_entity_prefix: str | None = DEFAULT_FAIL_ENTITY_PREFIX
     anonymize_tolerance: float = DEFAULT_ANONYMIZE_TOLERANCE
+    # More sellers' credentials, each (client_id, client_secret), accepted beside the first.
+    extra_clients: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Requests per second per client over a sliding 1-second window, else 429; None: no limit.
+    rate_limit: float | None = None
+
+    def clients(self) -> tuple[tuple[str, str], ...]:
+        """Every (client_id, client_secret) the token endpoint accepts."""
+        return ((self.client_id, self.client_secret), *self.extra_clients)
 
     def public(self) -> dict[str, Any]:
         """The settings as JSON, without the secret or the static token."""
         return {
             "client_id": self.client_id,
+            "client_ids": [client_id for client_id, _ in self.clients()],
+            "rate_limit": self.rate_limit,
             "static_token": self.static_token is not None,
             "token_ttl": self.token_ttl,
             "known_stores": None
@@ -124,6 +135,15 @@ def parse_stores(value: Any) -> frozenset[Store]:
     return frozenset(stores)
 
 
+def parse_rate_limit(value: Any) -> float | None:
+    """rate_limit: requests per second per client (a positive number), or null for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError("rate_limit must be a positive number of requests per second, or null")
+    return float(value)
+
+
 def normalise_stores(pairs: Iterable[Store] | None) -> frozenset[Store] | None:
     """Normalise a constructor argument; None keeps "accept any store"."""
     return None if pairs is None else frozenset((str(c), str(s)) for c, s in pairs)
@@ -138,4 +158,5 @@ RUN_TIME_SETTINGS: dict[str, Callable[[Any], Any]] = {
     "status_interval": seconds("status_interval"),
     "fail_entity_prefix": parse_prefix,
     "anonymize_tolerance": seconds("anonymize_tolerance"),
+    "rate_limit": parse_rate_limit,
 }

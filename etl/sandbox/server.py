@@ -26,9 +26,11 @@ from .config import (
     DEFAULT_REPORT_INTERVAL,
     DEFAULT_STATUS_INTERVAL,
     DEFAULT_TOKEN_TTL,
+    DOCUMENTED_RATE_LIMIT,
     SandboxConfig,
     normalise_stores,
     parse_prefix,
+    parse_rate_limit,
     seconds,
 )
 from .handler import SandboxHTTPServer
@@ -64,6 +66,8 @@ class SandboxServer:
         status_interval: float = DEFAULT_STATUS_INTERVAL,
         fail_entity_prefix: str | None = DEFAULT_FAIL_ENTITY_PREFIX,
         anonymize_tolerance: float = DEFAULT_ANONYMIZE_TOLERANCE,
+        extra_clients: Iterable[tuple[str, str]] = (),
+        rate_limit: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         events_queue: EventQueue | None = None,
     ) -> None:
@@ -81,6 +85,8 @@ class SandboxServer:
             status_interval=seconds("status_interval")(status_interval),
             fail_entity_prefix=parse_prefix(fail_entity_prefix),
             anonymize_tolerance=seconds("anonymize_tolerance")(anonymize_tolerance),
+            extra_clients=tuple((str(c), str(secret)) for c, secret in extra_clients),
+            rate_limit=parse_rate_limit(rate_limit),
         )
         # Measures the action delays and the call-frequency limits (tokens expire by it too);
         # a test injects a fake one so nothing waits. Date-times shown are wall-clock UTC.
@@ -224,17 +230,21 @@ class SandboxServer:
 
     # -- shortcuts to the admin operations ----------------------------------------------
 
-    def requests_log(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    def requests_log(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every API request received, oldest first (``GET /_sandbox/requests``)."""
-        return self.app.requests_log(path=path, since=since)
+        return self.app.requests_log(path=path, since=since, client_id=client_id)
 
     def stored_orders(self) -> list[dict[str, Any]]:
         """Every stored order (``GET /_sandbox/orders``)."""
         return self.app.stored_orders()
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
         """``{"requests", "orders", "last_seq"}`` counted in SQL (``GET /_sandbox/counts``)."""
-        return self.app.counts(path=path, since=since)
+        return self.app.counts(path=path, since=since, client_id=client_id)
 
     def create_actions(
         self,
@@ -291,6 +301,23 @@ def _store_arg(text: str) -> tuple[str, str]:
     return channel, store
 
 
+def _client_arg(text: str) -> tuple[str, str]:
+    client_id, sep, secret = text.partition(":")
+    if not (sep and client_id and secret):
+        raise argparse.ArgumentTypeError("expected CLIENT_ID:SECRET")  # never echo a secret
+    return client_id, secret
+
+
+def _rate_arg(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("expected a number of requests per second (0: none)")
+    return value or None
+
+
 def _ttl_arg(text: str) -> float:
     try:
         value = float(text)
@@ -327,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--client-secret",
         default=DEFAULT_CLIENT_SECRET,
         help="OAuth2 client secret (default: the built-in sandbox one)",
+    )
+    parser.add_argument(
+        "--client",
+        type=_client_arg,
+        action="append",
+        default=[],
+        metavar="ID:SECRET",
+        help="one more client accepted beside --client-id, e.g. one per seller (repeatable)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_arg,
+        default=DOCUMENTED_RATE_LIMIT,
+        metavar="N",
+        help="requests per second per client in any 1-second window, else 429 with "
+        "Retry-After (%(default)g, the documented maximum; 0: no limit)",
     )
     parser.add_argument(
         "--static-token", default=None, help="a bearer token that is always accepted"
@@ -427,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         events_queue=None
         if args.events_queue is None
         else EventQueue(args.events_queue, args.events_endpoint, args.events_region),
+        extra_clients=args.client,
+        rate_limit=args.rate_limit,
     )
     try:
         sandbox.start()
@@ -441,7 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Mirakl Connect sandbox on {sandbox.url}")
         print(f"  CONNECT_API_URL={sandbox.api_url}")
         print(f"  CONNECT_TOKEN_URL={sandbox.token_url}")
-        print(f"  client id: {args.client_id} (secret not shown)")
+        client_ids = ", ".join([args.client_id, *(client for client, _ in args.client)])
+        print(f"  client id(s): {client_ids} (secrets not shown)")
+        if args.rate_limit is not None:
+            print(f"  rate limit: {args.rate_limit:g} requests per second per client")
         if args.static_token is not None:
             print("  static token: configured (not shown)")
         print(

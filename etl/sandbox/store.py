@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS requests (
     orders INTEGER,                            -- orders in the body, when it has a list of them
     orders_ignored INTEGER,                    -- of those, skipped as older than the stored one
     body TEXT,                                 -- request body (JSON when it parsed)
-    response TEXT                              -- response body
+    response TEXT,                             -- response body
+    client_id TEXT                             -- the client whose token it carried
 );
 """
 
@@ -59,8 +60,9 @@ WHERE excluded.channel_updated_key >= orders.channel_updated_key
 """
 
 INSERT_REQUEST = """
-INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response,
+                      client_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 DATE_TIME = re.compile(r"^(.+?[T ]\d{2}:\d{2}:\d{2})(?:\.(\d+))?(.*)$")
@@ -119,6 +121,8 @@ class RequestRecord:
     orders: int | None
     body: str | None
     response: str | None
+    received: str | None = None  # when it came (UTC, ms); default: when it is logged
+    client_id: str | None = None  # the client whose valid token it carried
 
 
 class Store:
@@ -139,6 +143,9 @@ class Store:
         # which is fine for a test double and keeps 100-order batches cheap.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        if "client_id" not in columns:  # a file written by a sandbox before tenants
+            self._db.execute("ALTER TABLE requests ADD COLUMN client_id TEXT")
         for table in self._tables:
             self._db.executescript(table.ddl)
 
@@ -166,7 +173,7 @@ class Store:
         cursor = db.execute(
             INSERT_REQUEST,
             (
-                now,
+                record.received or now,
                 record.method,
                 record.path,
                 record.status,
@@ -175,18 +182,17 @@ class Store:
                 ignored,
                 record.body,
                 record.response,
+                record.client_id,
             ),
         )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def requests(self, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    def requests(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Logged requests after ``since`` (a seq), oldest first, bodies parsed."""
-        query = "SELECT * FROM requests WHERE seq > ?"
-        params: list[Any] = [since]
-        if path is not None:
-            query += " AND path = ?"
-            params.append(path)
+        query, params = _log_query("SELECT * FROM requests", path, since, client_id)
         with self._lock:
             cursor = self._db.execute(query + " ORDER BY seq", params)
             names = [d[0] for d in cursor.description]
@@ -199,14 +205,13 @@ class Store:
             out.append(item)
         return out
 
-    def counts(self, path: str | None = None, since: int = 0) -> dict[str, int]:
-        """How many requests came after ``since`` (on ``path``), how many orders are stored, and
-        the newest seq (0 before any request): counted in SQL, no body is read."""
-        query = "SELECT count(*) FROM requests WHERE seq > ?"
-        params: list[Any] = [since]
-        if path is not None:
-            query += " AND path = ?"
-            params.append(path)
+    def counts(
+        self, path: str | None = None, since: int = 0, client_id: str | None = None
+    ) -> dict[str, int]:
+        """How many requests came after ``since`` (on ``path``, from ``client_id``), how many
+        orders are stored, and the newest seq (0 before any request): counted in SQL, no body
+        is read."""
+        query, params = _log_query("SELECT count(*) FROM requests", path, since, client_id)
         with self._lock:  # one snapshot: the three numbers agree with each other
             (requests,) = self._db.execute(query, params).fetchone()
             (last_seq,) = self._db.execute("SELECT coalesce(max(seq), 0) FROM requests").fetchone()
@@ -248,6 +253,19 @@ class Store:
         """Close the connection (SQLite folds the WAL back into the file)."""
         with self._lock:
             self._db.close()
+
+
+def _log_query(
+    select: str, path: str | None, since: int, client_id: str | None
+) -> tuple[str, list[Any]]:
+    """``select`` with the request log's filters: after seq ``since``, on ``path``, from
+    ``client_id`` (None: any)."""
+    query, params = select + " WHERE seq > ?", list[Any]([since])
+    for column, value in (("path", path), ("client_id", client_id)):
+        if value is not None:
+            query += f" AND {column} = ?"  # column names are ours, values are parameters
+            params.append(value)
+    return query, params
 
 
 # SQLite gives the -wal and -shm files the mode of the database file itself.

@@ -9,6 +9,7 @@ before anything is read or sent.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,27 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     ),
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
+# [tenants.<name>]: one table per seller (etl/settings/tenants.py).
+TENANT_KEYS = frozenset(
+    {
+        "inbox",
+        "outbox",
+        "api_url",
+        "token_url",
+        "client_id",
+        "client_secret_env",
+        "client_secret_file",
+        "token_env",
+        "token_file",
+        "channel_id",
+        "store_id",
+        "mapping",
+        "requests_per_second",
+    }
+)
+# A secret's value has no place in a tenant's table: etl.toml is read by whoever deploys it.
+TENANT_SECRET_VALUES = {"client_secret": "client_secret", "token": "token"}
+TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 # A mapping file: `ignore` at the top, then tables. [columns], [constants], [formats] and
 # [values] are keyed by the user's own names and paths, so only their values are checked (by the
@@ -68,6 +90,8 @@ def check_config(data: dict[str, Any], path: Path) -> None:
     for name, value in data.items():
         if name in CONFIG_ARRAYS:
             problems += _array_problems(name, value, CONFIG_ARRAYS[name])
+        elif name == "tenants":
+            problems += _tenant_problems(value)
         elif name in CONFIG_SECTIONS:
             if not isinstance(value, dict):
                 problems.append(f"[{name}] must be a section ([{name}] on a line of its own)")
@@ -78,7 +102,7 @@ def check_config(data: dict[str, Any], path: Path) -> None:
         else:
             problems.append(
                 f"[{name}] is not a section of etl.toml"
-                + _suggestion(name, [*CONFIG_SECTIONS, *CONFIG_ARRAYS], "[{}]")
+                + _suggestion(name, [*CONFIG_SECTIONS, *CONFIG_ARRAYS, "tenants"], "[{}]")
             )
     _raise(problems, f"config file {path}")
 
@@ -116,6 +140,32 @@ def _key_problems(
                 f"[{section}] {key} is not a setting of [{section}]"
                 + _suggestion(key, sorted(known), "{}")
             )
+    return problems
+
+
+def _tenant_problems(value: Any) -> list[str]:
+    """[tenants.<name>] tables: a name that can be a folder's, known keys, no secret values."""
+    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
+        return ["[tenants] holds one table per seller: [tenants.<name>] on a line of its own"]
+    problems = []
+    for name, table in value.items():
+        section = f"tenants.{name}"
+        if not TENANT_NAME.match(name):
+            problems.append(
+                f"[{section}]: a tenant's name is 1 to 64 letters, digits, - or _ (it names "
+                "its folders), starting with a letter or digit"
+            )
+        for key in table:
+            if key in TENANT_SECRET_VALUES:
+                problems.append(
+                    f"[{section}] {key}: a secret is never written in etl.toml; name the "
+                    f"environment variable ({key}_env) or the file ({key}_file) that holds it"
+                )
+            elif key not in TENANT_KEYS:
+                problems.append(
+                    f"[{section}] {key} is not a setting of a tenant"
+                    + _suggestion(key, sorted(TENANT_KEYS), "{}")
+                )
     return problems
 
 

@@ -93,6 +93,7 @@ class Settings:
     alert_api_down_minutes: float = 15.0
     # [events]: the queue Connect publishes its order action events to (etl events); None: none.
     events: EventsSettings | None = None
+    tenant: str = ""  # the seller served ([tenants.<name>] in etl.toml); '' without tenants
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
@@ -317,7 +318,7 @@ def _shown(raw: Any) -> str:
     return str(raw)
 
 
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
+def read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -377,7 +378,7 @@ def _read_options(table: dict[str, Any], base: ReadOptions, where: str) -> ReadO
 
 def load_mapping_file(path: Path, base: ExportFormat) -> ExportFormat:
     """A mapping file: renames, constants, ignored columns and read conventions (README)."""
-    data = _read_toml(path, "mapping file")
+    data = read_toml(path, "mapping file")
     check_mapping(data, path)
     where = f"mapping file {path}"
     columns = data.get("columns", {})
@@ -550,7 +551,7 @@ def load_settings_with_origins(
     rules: list[MappingRule] = []
     path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     if path is not None:
-        data = _read_toml(path, "config file")
+        data = read_toml(path, "config file")
         check_config(data, path)
         base_dir = path.parent
 

@@ -320,6 +320,10 @@ class Ledger:
             )
         for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
             with self.transaction() as db:
+                if self.version >= number:
+                    # Another run opening the same ledger (a tenant beside this one) migrated
+                    # it between our look and our write lock.
+                    continue
                 for statement in script.split(";"):
                     if statement.strip():
                         db.execute(statement)

@@ -102,6 +102,8 @@ def test_config_route_never_shows_the_secret(api: Api) -> None:
     config = api.admin("GET", "config")
     assert config == {
         "client_id": "sandbox-client",
+        "client_ids": ["sandbox-client"],
+        "rate_limit": None,
         "static_token": False,
         "token_ttl": 3600.0,
         "known_stores": None,
