@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from etl import __version__
 from etl.cli.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.cli.progress import ProgressObserver, progress_observer
+from etl.core.database_urls import is_database_url, redacted_url
 from etl.core.errors import UsageError
 from etl.core.events import Observer, Observers
 from etl.core.kinds import KINDS
@@ -60,10 +62,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     for flag, help_text, complete in (
         ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
         ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
-        ("--state", "ledger file (<outbox>/.state/ledger.sqlite3)", COMPLETE_FILE),
+        (
+            "--state",
+            "ledger file (<outbox>/.state/ledger.sqlite3), or a PostgreSQL URL "
+            "(postgresql://user@host/db, shared by many workers; CONNECT_STATE_URL)",
+            COMPLETE_FILE,
+        ),
         ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
     ):
-        action = parser.add_argument(flag, type=Path, help=help_text)
+        # --state stays text: a URL's "//" would not survive a Path.
+        kind: Any = str if flag == "--state" else Path
+        action = parser.add_argument(flag, type=kind, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
 
@@ -319,7 +328,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
+    state = overrides.pop("state")
+    if state is not None and is_database_url(state):
+        if urlsplit(state).password:
+            raise UsageError(
+                f"--state {redacted_url(state)} holds a password, which every user of this "
+                "machine can read in the process list: give the URL in CONNECT_STATE_URL, or "
+                "the password in PGPASSWORD or ~/.pgpass"
+            )
+        overrides["state_url"] = Secret(state)
+    elif state is not None:
+        overrides["state"] = Path(state)
     return overrides
+
+
+def _ledger_of(settings: Settings) -> Path | str:
+    """What `etl status` reads: the ledger file, or the database URL."""
+    return settings.state_url.reveal() if settings.state_url else settings.ledger_path
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -678,7 +703,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     status = collect_status(
-        settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
+        settings.inbox, settings.outbox, runs=args.runs, ledger=_ledger_of(settings)
     )
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0

@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 import orjson
+import psycopg
 
 from etl.core import failpoints
 from etl.core.errors import (
@@ -71,7 +72,7 @@ from etl.state.inbox import (
     stable_files,
     waiting_files,
 )
-from etl.state.ledger import Ledger, OrderVersion
+from etl.state.ledger import Ledger, OrderVersion, ledger_for
 from etl.state.witness import check_and_count
 from etl.transform.fast.stream import FileScan, scan_file
 
@@ -250,9 +251,7 @@ class Sync:
 
     def __call__(self) -> RunSummary:
         clock = time.perf_counter()
-        ledger = Ledger.open(
-            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
-        )
+        ledger = ledger_for(self.settings)
         try:
             check_and_count(ledger, self.settings.outbox, self.settings.fresh_ledger)
         except BaseException:
@@ -342,7 +341,7 @@ class Sync:
         the run: every file would meet them."""
         try:
             return self._process(path, ledger)
-        except (UsageError, sqlite3.Error):
+        except (UsageError, sqlite3.Error, psycopg.Error):
             raise
         except UnreadableFile as error:
             # Met after the first orders went out (a corrupt row group late in a Parquet file):

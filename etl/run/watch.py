@@ -37,7 +37,7 @@ from etl.run.sync import Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.inbox import InboxLock, Snapshot, snapshot, waiting_files
-from etl.state.ledger import Ledger
+from etl.state.ledger import ledger_for
 
 log = logging.getLogger("etl.run.watch")
 
@@ -156,9 +156,7 @@ class Watcher:
 
     def _action_work(self, work: Callable[[ActionContext], object]) -> None:
         """Periodic action work: a ledger of its own, and a client only if there is work."""
-        ledger = Ledger.open(
-            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
-        )
+        ledger = ledger_for(self.settings)
         client: list[ConnectClient] = []
 
         def lazy_client() -> ConnectClient:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from etl.core.errors import UsageError
+from etl.settings.config import Settings
 from etl.state.sql import Database, PostgresDatabase, SqliteDatabase
 
 # Each entry migrates the ledger from version i to i + 1; never edit one that has shipped.
@@ -705,3 +706,13 @@ class Ledger:
             "SELECT batch_id FROM batches WHERE status = 'pending' AND target = ?", (self.target,)
         )
         return [str(row[0]) for row in rows]
+
+
+def ledger_for(settings: Settings) -> Ledger:
+    """The ledger the settings name: the database many workers share (``state_url``), or the
+    SQLite file (the embedded default)."""
+    if settings.state_url:
+        return Ledger.open_url(
+            settings.state_url.reveal(), settings.ledger_timeout, target=settings.target
+        )
+    return Ledger.open(settings.ledger_path, settings.ledger_timeout, target=settings.target)

@@ -15,9 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-POSTGRES_SCHEMES = ("postgresql", "postgres")
+from etl.core.database_urls import redacted_url, scrubbed
 
 
 class Cursor(Protocol):
@@ -31,35 +30,6 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
     def __iter__(self) -> Iterator[Any]: ...
-
-
-def is_database_url(text: str) -> bool:
-    """``postgresql://...`` (or ``postgres://``): the state lives in a PostgreSQL database."""
-    return urlsplit(text.strip()).scheme.lower() in POSTGRES_SCHEMES
-
-
-def redacted_url(url: str) -> str:
-    """The URL as it may be shown: a password becomes ``***``, and so does any ``password=``
-    parameter, for logs, reports and error messages must never hold it."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = re.sub(r"(?i)(password=)[^&]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def scrubbed(text: str, url: str) -> str:
-    """``text`` (a driver's error message) with the URL's password taken out, wherever it is."""
-    parts = urlsplit(url)
-    secrets = [parts.password or ""]
-    secrets += re.findall(r"(?i)password=([^&]*)", parts.query)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text.replace(url, redacted_url(url))
 
 
 class Database:
@@ -133,7 +103,10 @@ _TYPES = (
     (re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b", re.I), "BIGSERIAL PRIMARY KEY"),
     # PostgreSQL's REAL is 4 bytes: epoch seconds would lose whole minutes.
     (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
-    (re.compile(r"lower\(hex\(randomblob\(16\)\)\)", re.I), "md5(random()::text || clock_timestamp()::text)"),
+    (
+        re.compile(r"lower\(hex\(randomblob\(16\)\)\)", re.I),
+        "md5(random()::text || clock_timestamp()::text)",
+    ),
 )
 _INSERT_OR_IGNORE = re.compile(r"\bINSERT OR IGNORE INTO\b", re.I)
 
@@ -214,9 +187,7 @@ class PostgresDatabase(Database):
         # A session lock for the schema this connection writes in: two workers starting at
         # once must not both create the tables.
         key = "etl-ledger-migrations"
-        self.connection.execute(
-            "SELECT pg_advisory_lock(hashtext(%s || current_schema()))", (key,)
-        )
+        self.connection.execute("SELECT pg_advisory_lock(hashtext(%s || current_schema()))", (key,))
         try:
             yield
         finally:
