@@ -592,28 +592,27 @@ def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
 
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
+    from etl.run.shared_state import ClientFactory
     from etl.run.sync import Sync
-    from etl.send.client import ConnectClient
     from etl.state.inbox import InboxLock
 
     _require_credentials(settings)
     _require_inbox(settings.inbox, args.create)
+    # With a shared state the database's claims keep runs and watchers apart, file by file;
+    # otherwise one process at a time works on the inbox.
     lock = InboxLock(settings.inbox, purpose="etl run")
-    holder = lock.acquire()
+    holder = None if settings.shared_state else lock.acquire()
     if holder is not None:
         raise UsageError(holder)
     metrics = _metrics(settings) if args.metrics_textfile else None
+    clients = ClientFactory(settings, metrics)
     with _observed(args) as (observer, logs):
         try:
-            sync = Sync(
-                settings,
-                lambda: ConnectClient(settings, meter=metrics),
-                force=force,
-                observer=observer,
-            )
+            sync = Sync(settings, clients, force=force, observer=observer)
             run = sync()
         finally:
             lock.release()
+            clients.close()
         _alert_run(settings, run, sync.api_down)
         if metrics is not None:
             metrics.record_run(run)
@@ -663,14 +662,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from etl.run.shared_state import ClientFactory
     from etl.run.watch import Watcher, WatcherRefused
-    from etl.send.client import ConnectClient
 
     _require_credentials(settings)
     metrics = _metrics(settings) if args.metrics_port is not None else None
+    clients = ClientFactory(settings, metrics)
     watcher = Watcher(
         settings,
-        lambda: ConnectClient(settings, meter=metrics),
+        clients,
         polling=settings.polling if args.polling is None else args.polling,
         rescan_seconds=settings.rescan_seconds,
     )
@@ -690,6 +690,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
     finally:
+        clients.close()
         if server is not None:
             server.close()
         for sig, handler in previous.items():
