@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -343,9 +343,8 @@ class Sync:
             self.api_down = ApiDown(error)
             log.error("order action log and tracking: %s", error)
 
-    def _take_files(self) -> list[Path]:
+    def _take_files(self) -> Iterable[Path]:
         inbox = self.settings.inbox
-        resumed = self._taken_over() if self.claims is not None else claimed_files(inbox)
         if self.paths is not None:
             stable, changing = [p for p in self.paths if os.path.lexists(p)], list[Path]()
         else:
@@ -356,17 +355,26 @@ class Sync:
             log.info(
                 "%s is still being written; it will be taken by the next run", printable(path.name)
             )
-        claimed = []
+        if self.claims is not None:
+            return self._claimed_one_by_one(stable)
+        resumed = claimed_files(inbox)
+        return resumed + [c for c in (claim(p, inbox) for p in stable) if c is not None]
+
+    def _claimed_one_by_one(self, stable: list[Path]) -> Iterator[Path]:
+        """With a shared state: each file claimed in the database just before it is processed,
+        so that workers share the inbox file by file instead of the first taking it all."""
+        assert self.claims is not None
+        yield from self._taken_over()
         for path in stable:
-            # With a shared state the database's claim decides; the rename only moves it.
-            if self.claims is not None and not self.claims.claim(path.name):
-                continue
-            taken = claim(path, inbox)
-            if taken is not None:
-                claimed.append(taken)
-            elif self.claims is not None:
+            if self.api_down is not None or self.stop_requested():
+                return  # the files not claimed yet stay in the inbox, for others or later
+            if not os.path.lexists(path) or not self.claims.claim(path.name):
+                continue  # another worker took it
+            taken = claim(path, self.settings.inbox)
+            if taken is None:
                 self.claims.done(path.name)
-        return resumed + claimed
+            else:
+                yield taken
 
     def _taken_over(self) -> list[Path]:
         """Files whose worker died (its lease ran out), and files left in ``.processing/`` by
