@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from etl.core.database_urls import redacted_url
 from etl.settings.config import Secret, Settings
 
 # The settings shown, in the order README's tables give them; the mappings are not one value
@@ -13,6 +14,8 @@ SHOWN = (
     "inbox",
     "outbox",
     "state",
+    "state_url",
+    "lease_seconds",
     "api_url",
     "token_url",
     "client_id",
@@ -41,6 +44,9 @@ def shown_value(settings: Settings, name: str) -> Any:
     value = getattr(settings, name)
     if name == "state":
         return str(settings.ledger_path)
+    if name == "state_url":
+        # Where the state is, which a person needs to see; never the password.
+        return redacted_url(settings.state_url.reveal()) if settings.state_url else None
     if isinstance(value, Secret):
         return "***" if value else None
     if isinstance(value, tuple) and all(isinstance(v, Secret) for v in value):

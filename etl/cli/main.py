@@ -17,9 +17,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from etl.cli.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.cli.progress import ProgressObserver, progress_observer
+from etl.core.database_urls import is_database_url, redacted_url
 from etl.core.errors import UsageError
 from etl.core.events import Observer, Observers
 from etl.core.kinds import KINDS
@@ -59,10 +61,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     for flag, help_text, complete in (
         ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
         ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
-        ("--state", "ledger file (<outbox>/.state/ledger.sqlite3)", COMPLETE_FILE),
+        (
+            "--state",
+            "ledger file (<outbox>/.state/ledger.sqlite3), or a PostgreSQL URL "
+            "(postgresql://user@host/db, shared by many workers; CONNECT_STATE_URL)",
+            COMPLETE_FILE,
+        ),
         ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
     ):
-        action = parser.add_argument(flag, type=Path, help=help_text)
+        # --state stays text: a URL's "//" would not survive a Path.
+        kind: Any = str if flag == "--state" else Path
+        action = parser.add_argument(flag, type=kind, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
 
@@ -318,7 +327,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
+    state = overrides.pop("state")
+    if state is not None and is_database_url(state):
+        if urlsplit(state).password:
+            raise UsageError(
+                f"--state {redacted_url(state)} holds a password, which every user of this "
+                "machine can read in the process list: give the URL in CONNECT_STATE_URL, or "
+                "the password in PGPASSWORD or ~/.pgpass"
+            )
+        overrides["state_url"] = Secret(state)
+    elif state is not None:
+        overrides["state"] = Path(state)
     return overrides
+
+
+def _ledger_of(settings: Settings) -> Path | str:
+    """What `etl status` reads: the ledger file, or the database URL."""
+    return settings.state_url.reveal() if settings.state_url else settings.ledger_path
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -568,28 +593,27 @@ def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
 
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
+    from etl.run.shared_state import ClientFactory
     from etl.run.sync import Sync
-    from etl.send.client import ConnectClient
     from etl.state.inbox import InboxLock
 
     _require_credentials(settings)
     _require_inbox(settings.inbox, args.create)
+    # With a shared state the database's claims keep runs and watchers apart, file by file;
+    # otherwise one process at a time works on the inbox.
     lock = InboxLock(settings.inbox, purpose="etl run")
-    holder = lock.acquire()
+    holder = None if settings.shared_state else lock.acquire()
     if holder is not None:
         raise UsageError(holder)
     metrics = _metrics(settings) if args.metrics_textfile else None
+    clients = ClientFactory(settings, metrics)
     with _observed(args) as (observer, logs):
         try:
-            sync = Sync(
-                settings,
-                lambda: ConnectClient(settings, meter=metrics),
-                force=force,
-                observer=observer,
-            )
+            sync = Sync(settings, clients, force=force, observer=observer)
             run = sync()
         finally:
             lock.release()
+            clients.close()
         _alert_run(settings, run, sync.api_down)
         if metrics is not None:
             metrics.record_run(run)
@@ -639,14 +663,15 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from etl.run.shared_state import ClientFactory
     from etl.run.watch import Watcher, WatcherRefused
-    from etl.send.client import ConnectClient
 
     _require_credentials(settings)
     metrics = _metrics(settings) if args.metrics_port is not None else None
+    clients = ClientFactory(settings, metrics)
     watcher = Watcher(
         settings,
-        lambda: ConnectClient(settings, meter=metrics),
+        clients,
         polling=settings.polling if args.polling is None else args.polling,
         rescan_seconds=settings.rescan_seconds,
     )
@@ -666,6 +691,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
     finally:
+        clients.close()
         if server is not None:
             server.close()
         for sig, handler in previous.items():
@@ -679,7 +705,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     status = collect_status(
-        settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
+        settings.inbox, settings.outbox, runs=args.runs, ledger=_ledger_of(settings)
     )
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0

@@ -36,8 +36,10 @@ from etl.report.html import write_html_report
 from etl.run.sync import Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
+from etl.state.claims import Claims, inbox_place
 from etl.state.inbox import InboxLock, Snapshot, snapshot, waiting_files
-from etl.state.ledger import Ledger
+from etl.state.leader import Leadership
+from etl.state.ledger import ledger_for
 
 log = logging.getLogger("etl.run.watch")
 
@@ -153,12 +155,42 @@ class Watcher:
                 Periodic("action tracking", 60.0, self._poll),
             ]
         )
+        # Many workers on one state database: files are claimed there, one worker (the leader)
+        # runs the once-a-minute jobs, and files of a worker that died are taken over.
+        self.claims: Claims | None = None
+        self.leadership: Leadership | None = None
+        if settings.shared_state:
+            url = settings.state_url.reveal()
+            self.claims = Claims(
+                url, settings.tenant, inbox_place(settings.inbox), settings.lease_seconds
+            )
+            self.leadership = Leadership(url, settings.tenant)
+            self.periodic.append(
+                Periodic("take over", max(1.0, settings.lease_seconds / 3), self._take_over)
+            )
+
+    def _take_over(self) -> None:
+        """A dead worker's files wait in ``.processing/`` until their lease runs out; with no
+        new file arriving, nothing else would start a run to resume them."""
+        if self.claims is not None and self.claims.expired():
+            self._process([])
+
+    def _leading(self) -> bool:
+        """Whether this watcher runs the once-a-minute jobs. One that just became the leader
+        runs them at once: the ledger's pacing says whether a call is due."""
+        if self.leadership is None:
+            return True
+        was = self.leadership.was_leading
+        now = self.leadership.leading()
+        if now and not was:
+            for job in self.periodic:
+                if job.action in (self._flush, self._poll):
+                    job.next_at = 0.0
+        return now
 
     def _action_work(self, work: Callable[[ActionContext], object]) -> None:
         """Periodic action work: a ledger of its own, and a client only if there is work."""
-        ledger = Ledger.open(
-            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
-        )
+        ledger = ledger_for(self.settings)
         client: list[ConnectClient] = []
 
         def lazy_client() -> ConnectClient:
@@ -183,10 +215,12 @@ class Watcher:
                 client[0].close()
 
     def _flush(self) -> None:
-        self._action_work(flush_action_log)
+        if self._leading():
+            self._action_work(flush_action_log)
 
     def _poll(self) -> None:
-        self._action_work(poll_actions)
+        if self._leading():
+            self._action_work(poll_actions)
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -199,7 +233,8 @@ class Watcher:
         `etl run`) already holds the inbox."""
         self.inbox.mkdir(parents=True, exist_ok=True)
         lock = InboxLock(self.inbox)
-        holder = lock.acquire()
+        # With a shared state, claims in the database keep watchers apart, file by file.
+        holder = None if self.settings.shared_state else lock.acquire()
         if holder is not None:
             log.error("%s", holder)
             raise WatcherRefused(holder)
@@ -224,6 +259,10 @@ class Watcher:
             self._beat()
             lock.release()
             self.alerts.close()
+            if self.claims is not None:
+                self.claims.close()
+            if self.leadership is not None:
+                self.leadership.close()
         return 0
 
     def _start_observer(self) -> None:
@@ -313,6 +352,8 @@ class Watcher:
             observer=self.run_observer,
             stop_requested=self.stopping.is_set,
             paths=ready,
+            claims=self.claims,
+            leadership=self.leadership,
         )
         try:
             run = sync()

@@ -20,6 +20,7 @@ READ_KEYS = frozenset({"delimiter", "decimal_comma", "assume_timezone", "encodin
 # Each key has one home; a key found in another section is named with its home.
 CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "paths": frozenset({"inbox", "outbox", "state"}),
+    "state": frozenset({"state_url", "lease_seconds"}),
     "connect": frozenset(
         {
             "api_url",

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from etl.core.database_urls import is_database_url, redacted_url
 from etl.core.errors import UsageError
 from etl.core.models import Origin
 from etl.settings.check import check_config, check_mapping
@@ -41,6 +42,7 @@ ENVIRONMENT = {
     "CONNECT_TOKEN": "token",
     "CONNECT_CHANNEL_ID": "channel_id",
     "CONNECT_STORE_ID": "store_id",
+    "CONNECT_STATE_URL": "state_url",
 }
 
 
@@ -114,6 +116,14 @@ class Settings:
     # apprise URLs hold tokens and passwords: Secrets, so that no repr or log line shows them.
     alert_urls: tuple[Secret, ...] = ()
     alert_api_down_minutes: float = 15.0
+    # The ledger in a PostgreSQL database many workers share ([state] state_url, --state,
+    # CONNECT_STATE_URL); a Secret, for the URL may hold a password. Empty: the SQLite file.
+    state_url: Secret = field(default_factory=lambda: Secret(""))
+    # How long a worker's claim on a file holds without renewal (it renews every third of
+    # it): a worker that died has its file taken over by another after at most this long.
+    lease_seconds: float = 30.0
+    # Whose credentials and budget these are; "default" until [tenants] name several.
+    tenant: str = "default"
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
@@ -122,6 +132,11 @@ class Settings:
             problem = url_problem(name, getattr(self, name), self.allow_insecure)
             if problem is not None:
                 raise UsageError(problem)
+        if self.state_url and not is_database_url(self.state_url.reveal()):
+            raise UsageError(
+                f"the state URL {redacted_url(self.state_url.reveal())} is not a PostgreSQL "
+                "URL (postgresql://user@host:5432/database); a ledger file is given as a path"
+            )
 
     @property
     def target(self) -> str:
@@ -136,6 +151,18 @@ class Settings:
         else:
             credential = f"client {self.client_id}"
         return f"{normalized_url(self.api_url)} ({credential})"
+
+    @property
+    def shared_state(self) -> bool:
+        """The state is in a database many workers share: claims and budgets are its."""
+        return bool(self.state_url)
+
+    @property
+    def state_where(self) -> str:
+        """The ledger as messages name it: the file, or the URL without its password."""
+        if self.state_url:
+            return redacted_url(self.state_url.reveal())
+        return str(self.ledger_path)
 
     @property
     def ledger_path(self) -> Path:
@@ -267,6 +294,7 @@ NUMBER_RANGES = {
     ),
     "settle_seconds": SECONDS_UP_TO_AN_HOUR,
     "ledger_timeout": SECONDS_UP_TO_AN_HOUR,
+    "lease_seconds": NumberRange("a number of seconds from 3 to 3600", 3, 3600),
     "rescan_seconds": NumberRange(
         "a number of seconds above 0 and at most 3600", 0, 3600, open_low=True
     ),
@@ -507,6 +535,19 @@ def load_settings_with_origins(
             if key in data.get("paths", {}):
                 values[key] = base_dir / data["paths"][key]
                 found(key, "paths")
+        state_table = data.get("state", {})
+        if "state_url" in state_table:
+            url = str(state_table["state_url"])
+            if urlsplit(url).password:
+                refuse_shared_secret_file(path, "state_url", "state", "CONNECT_STATE_URL")
+            values["state_url"] = Secret(url.strip())
+            found("state_url", "state")
+        if "lease_seconds" in state_table:
+            where = f"config file {path}: [state] lease_seconds"
+            values["lease_seconds"] = checked_number(
+                "lease_seconds", state_table["lease_seconds"], where
+            )
+            found("lease_seconds", "state")
         connect = data.get("connect", {})
         for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
             if key in connect:
@@ -578,7 +619,8 @@ def load_settings_with_origins(
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
             value = _loaded(key, environ[variable])
-            values[key] = Secret(value) if key in ("client_secret", "token") else value
+            hidden = key in ("client_secret", "token", "state_url")
+            values[key] = Secret(value) if hidden else value
             origins[key] = f"env {variable}"
     if environ.get("CONNECT_ALERT_URLS", "").strip():
         # Space-separated: no apprise URL holds a bare space (it would be %20).
