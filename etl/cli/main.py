@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 from etl.cli.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.cli.progress import ProgressObserver, progress_observer
 from etl.core.database_urls import is_database_url, redacted_url
-from etl.core.errors import UsageError
+from etl.core.errors import ObjectStoreError, UsageError
 from etl.core.events import Observer, Observers
 from etl.core.kinds import KINDS
 from etl.core.printable import printable
 from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
+from etl.core.store_urls import is_store_url
 from etl.core.summary import FileSummary, RunSummary
 from etl.core.version import __version__
 from etl.settings.config import (
@@ -44,8 +45,10 @@ from etl.settings.config import (
 if TYPE_CHECKING:
     from etl.monitor.metrics import Metrics
     from etl.monitor.metrics_server import MetricsServer
+    from etl.run.sync import Sync
 
 EXIT_USAGE = 2
+EXIT_NOT_FINISHED = 3  # an object store away: the objects stay for the next run
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
 EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
 NUMBER_FLAGS = FLAG_NAMES  # the flags that set a number (their names differ from the setting)
@@ -59,7 +62,12 @@ COMPLETE_DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh":
 
 def _common(parser: argparse.ArgumentParser) -> None:
     for flag, help_text, complete in (
-        ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
+        (
+            "--inbox",
+            "folder watched for input files (./inbox), or an object-store prefix "
+            "(s3://bucket/prefix/)",
+            COMPLETE_DIRECTORY,
+        ),
         ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
         (
             "--state",
@@ -69,8 +77,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         ),
         ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
     ):
-        # --state stays text: a URL's "//" would not survive a Path.
-        kind: Any = str if flag == "--state" else Path
+        # --state and --inbox stay text: a URL's "//" would not survive a Path.
+        kind: Any = str if flag in ("--state", "--inbox") else Path
         action = parser.add_argument(flag, type=kind, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
@@ -327,6 +335,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
+    inbox = overrides["inbox"]
+    if inbox is not None and is_store_url(inbox):
+        overrides["inbox"], overrides["inbox_url"] = None, inbox
+    elif inbox is not None:
+        overrides["inbox"] = Path(inbox)
     state = overrides.pop("state")
     if state is not None and is_database_url(state):
         if urlsplit(state).password:
@@ -482,7 +495,8 @@ def _finish(run: RunSummary, run_dir: Path, args: argparse.Namespace, logs: LogO
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    if not settings.inbox_url:
+        _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     with sandboxed(settings, "run") as (sandboxed_settings, count):
@@ -505,7 +519,7 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
             flush=True,
         )
         before = sandbox.counts()  # the file outlives runs: this run's requests come after this
-        created = seed_pending_actions(sandbox, settings.inbox)
+        created = 0 if settings.inbox_url else seed_pending_actions(sandbox, settings.inbox)
         if created:
             print(
                 f"sandbox: created {created} pending action(s) named by the action-status "
@@ -594,38 +608,76 @@ def seed_pending_actions(sandbox: Any, inbox: Path) -> int:
 
 def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     from etl.run.shared_state import ClientFactory
-    from etl.run.sync import Sync
     from etl.state.inbox import InboxLock
 
     _require_credentials(settings)
-    _require_inbox(settings.inbox, args.create)
-    # With a shared state the database's claims keep runs and watchers apart, file by file;
-    # otherwise one process at a time works on the inbox.
-    lock = InboxLock(settings.inbox, purpose="etl run")
-    holder = None if settings.shared_state else lock.acquire()
-    if holder is not None:
-        raise UsageError(holder)
-    metrics = _metrics(settings) if args.metrics_textfile else None
-    clients = ClientFactory(settings, metrics)
-    with _observed(args) as (observer, logs):
-        try:
-            sync = Sync(settings, clients, force=force, observer=observer)
-            run = sync()
-        finally:
-            lock.release()
-            clients.close()
-        _alert_run(settings, run, sync.api_down)
-        if metrics is not None:
-            metrics.record_run(run)
-            metrics.write_textfile(args.metrics_textfile)
-        if not run.files and not run.due_work:
-            if not args.quiet:
-                print(f"inbox {settings.inbox}: nothing to do")
-        else:
-            _finish(run, sync.run_dir, args, logs)
+    with _inbox_of(settings, args.create) as settings:
+        # With a shared state the database's claims keep runs and watchers apart, file by
+        # file; otherwise one process at a time works on the inbox (or its staging folder).
+        lock = InboxLock(settings.inbox, purpose="etl run")
+        holder = None if settings.shared_state else lock.acquire()
+        if holder is not None:
+            raise UsageError(holder)
+        metrics = _metrics(settings) if args.metrics_textfile else None
+        clients = ClientFactory(settings, metrics)
+        with _observed(args) as (observer, logs):
+            try:
+                sync = _new_sync(settings, clients, force=force, observer=observer)
+                run = sync()
+            finally:
+                lock.release()
+                clients.close()
+            _alert_run(settings, run, sync.api_down)
+            if metrics is not None:
+                metrics.record_run(run)
+                metrics.write_textfile(args.metrics_textfile)
+            if not run.files and not run.due_work:
+                if not args.quiet:
+                    print(f"inbox {_inbox_shown(settings)}: nothing to do")
+            else:
+                _finish(run, sync.run_dir, args, logs)
+                _publish(settings, sync.run_dir)
     if sync.api_down is not None:
         print(f"etl: stopped sending: {sync.api_down}", file=sys.stderr)
     return run.exit_code
+
+
+@contextmanager
+def _inbox_of(settings: Settings, create: bool) -> Iterator[Settings]:
+    """The settings a run or a watcher works with: a local inbox as it is (it must exist), an
+    object-store inbox as its staging folder under the outbox (etl/run/object_sync.py)."""
+    if not settings.inbox_url:
+        _require_inbox(settings.inbox, create)
+        yield settings
+        return
+    from etl.run.object_sync import staged_settings
+
+    with staged_settings(settings) as staged:
+        yield staged
+
+
+def _new_sync(settings: Settings, clients: Callable[[], Any], **kwargs: Any) -> Sync:
+    """The run over the inbox: a folder's, or an object store's (staged, then moved)."""
+    from etl.run.object_sync import ObjectSync
+    from etl.run.sync import Sync
+
+    kind = ObjectSync if settings.inbox_url else Sync
+    return kind(settings, clients, **kwargs)
+
+
+def _inbox_shown(settings: Settings) -> str:
+    from etl.core.store_urls import shown_url
+
+    return shown_url(settings.inbox_url) if settings.inbox_url else str(settings.inbox)
+
+
+def _publish(settings: Settings, run_dir: Path) -> None:
+    """``[report] url``: the run's report folder uploaded after the run (never its failure)."""
+    from etl.run.object_sync import publish_reports
+
+    problem = publish_reports(settings, run_dir)
+    if problem is not None:
+        print(f"etl: cannot upload the reports to [report] url: {problem}", file=sys.stderr)
 
 
 def _alert_run(settings: Settings, run: RunSummary, api_down: BaseException | None) -> None:
@@ -820,6 +872,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"etl: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ObjectStoreError as error:
+        # The store away or refusing: nothing was deleted from it; the next run tries again.
+        print(f"etl: {error}; the objects stay in the store for the next run", file=sys.stderr)
+        return EXIT_NOT_FINISHED
     except KeyboardInterrupt:
         print("etl: interrupted", file=sys.stderr)
         return 130

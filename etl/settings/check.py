@@ -41,6 +41,8 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "actions": frozenset({"flush_seconds", "poll_seconds"}),
     "read": READ_KEYS,
     "alerts": frozenset({"urls", "api_down_minutes"}),
+    "inbox": frozenset({"endpoint_url", "region"}),
+    "report": frozenset({"url"}),
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
 

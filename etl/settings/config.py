@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from etl.core.database_urls import is_database_url, redacted_url
 from etl.core.errors import UsageError
 from etl.core.models import Origin
+from etl.core.store_urls import is_store_url, store_url_problem
 from etl.settings.check import check_config, check_mapping
 from etl.settings.options import (
     DELIMITERS,
@@ -124,12 +125,27 @@ class Settings:
     lease_seconds: float = 30.0
     # Whose credentials and budget these are; "default" until [tenants] name several.
     tenant: str = "default"
+    # An inbox on an object store (--inbox s3://bucket/prefix/, [paths] inbox): objects are
+    # staged in a folder under the outbox and ``inbox`` is unused. Endpoint and region for
+    # S3-compatible stores ([inbox]); credentials come from the AWS chain, never from here.
+    inbox_url: str = ""
+    inbox_endpoint_url: str = ""
+    inbox_region: str = ""
+    # Each run's report folder is uploaded there after the run ([report] url).
+    report_url: str = ""
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
         # must not send the secret in clear either.
         for name in URL_SETTINGS:
             problem = url_problem(name, getattr(self, name), self.allow_insecure)
+            if problem is not None:
+                raise UsageError(problem)
+        for name, what in (("inbox_url", "the inbox URL"), ("report_url", "[report] url")):
+            url = getattr(self, name)
+            problem = store_url_problem(url, what) if url else None
+            if url and not is_store_url(url):
+                problem = f"{what} {url!r} is not a URL (s3://bucket/prefix/)"
             if problem is not None:
                 raise UsageError(problem)
         if self.state_url and not is_database_url(self.state_url.reveal()):
@@ -497,7 +513,7 @@ def _loaded(key: str, value: str) -> str:
     return value.strip() if key in CREDENTIALS_AND_URLS else value
 
 
-FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
+FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan", "inbox_url": "--inbox"}
 
 
 def load_settings(
@@ -533,8 +549,23 @@ def load_settings_with_origins(
 
         for key in ("inbox", "outbox", "state"):
             if key in data.get("paths", {}):
-                values[key] = base_dir / data["paths"][key]
+                raw = str(data["paths"][key])
+                if key == "inbox" and is_store_url(raw):
+                    values["inbox_url"] = raw
+                    found("inbox_url", "paths")
+                    continue
+                values[key] = base_dir / raw
                 found(key, "paths")
+        for key, name in (
+            ("endpoint_url", "inbox_endpoint_url"),
+            ("region", "inbox_region"),
+        ):
+            if key in data.get("inbox", {}):
+                values[name] = str(data["inbox"][key])
+                found(name, "inbox")
+        if "url" in data.get("report", {}):
+            values["report_url"] = str(data["report"]["url"])
+            found("report_url", "report")
         state_table = data.get("state", {})
         if "state_url" in state_table:
             url = str(state_table["state_url"])
@@ -630,6 +661,9 @@ def load_settings_with_origins(
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
             origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+    if overrides and overrides.get("inbox") is not None:
+        values.pop("inbox_url", None)  # --inbox DIR beats an s3:// inbox of etl.toml
+        origins.pop("inbox_url", None)
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
 
