@@ -513,7 +513,7 @@ def _loaded(key: str, value: str) -> str:
     return value.strip() if key in CREDENTIALS_AND_URLS else value
 
 
-FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan", "inbox_url": "--inbox"}
+FLAG_NAMES = {"settle_seconds": "--settle", "rescan_seconds": "--rescan"}
 
 
 def load_settings(
@@ -664,6 +664,8 @@ def load_settings_with_origins(
     if overrides and overrides.get("inbox") is not None:
         values.pop("inbox_url", None)  # --inbox DIR beats an s3:// inbox of etl.toml
         origins.pop("inbox_url", None)
+    if overrides and overrides.get("inbox_url") is not None:
+        origins["inbox_url"] = "flag --inbox"
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
 

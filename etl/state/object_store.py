@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from etl.core.errors import ObjectStoreError
+from etl.core.errors import ObjectStoreError, UsageError
 from etl.core.files import write_json
 from etl.core.kinds import is_ignored
 from etl.core.store_urls import shown_url
@@ -110,12 +110,27 @@ class ObjectStore:
             self.fs.invalidate_cache()
             found = self.fs.ls(self.root, detail=True)
         except FileNotFoundError:
+            self._require_bucket()
             return []  # a prefix with no object yet
         except Exception as error:  # botocore's, aiohttp's, OSError: the store's own words
             raise ObjectStoreError(self._words("cannot list", error)) from None
         entries = [_entry(info) for info in found if info.get("type") == "file"]
         taken = [e for e in entries if e.name and not is_ignored(Path(e.name))]
         return sorted(taken, key=lambda e: (e.modified, e.name))
+
+    def _require_bucket(self) -> None:
+        """A typo in a bucket must not pass for an empty inbox: cron would hear "nothing to
+        do" forever (as for a missing inbox folder)."""
+        bucket = self.root.split("/", 1)[0]
+        try:
+            found = not bucket or bool(self.fs.exists(bucket))
+        except Exception as error:
+            raise ObjectStoreError(self._words("cannot list", error)) from None
+        if not found:
+            raise UsageError(
+                f"the inbox {self.shown} names a bucket that does not exist ({bucket}: a "
+                "typo?); create it, or fix the inbox URL"
+            )
 
     def current(self, name: str) -> ObjectEntry | None:
         """The object as it is now, or None when it is gone."""

@@ -1,0 +1,359 @@
+"""An inbox on an object store: orders dropped as objects in a bucket of a real S3-compatible
+server (moto in server mode, on loopback), talked to by the real s3fs and boto3 clients, are
+delivered to the sandbox once, archived under the prefix, and their source deleted.
+
+The PostgreSQL test uses ``ETL_TEST_POSTGRES`` like tests/test_postgres_ledger.py (a schema of
+its own, dropped afterwards; skipped when no server answers, except under ``CI=true``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etl.run.object_sync import ObjectSync, staged_settings
+from etl.sandbox import SandboxServer
+from etl.send.client import ConnectClient
+from etl.settings.config import Settings
+
+from .conftest import REPO, RunCli, base_line, connect_env, settings_for
+
+ORDERS_PATH = "/api/channel-platform/v1/orders"
+# Credentials the tests give the AWS chain: none of them may show in a log, report or message.
+KEY_ID = "AKIATESTKEYID0SHOWN0"
+SECRET_KEY = "tEsT-sEcReT-aCcEsS-kEy-never-printed"
+
+boto3 = pytest.importorskip("boto3")
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+@dataclass
+class S3:
+    endpoint: str
+    bucket: str
+    client: Any
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+    def keys(self, prefix: str = "") -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def url(self, prefix: str = "drop/") -> str:
+        return f"s3://{self.bucket}/{prefix}"
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """A bucket of this test's own on the loopback S3 server; credentials in the AWS chain."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY_ID)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    bucket = f"etl-test-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=bucket)
+    return S3(s3_endpoint, bucket, client)
+
+
+def orders_csv(*order_ids: str, **changes: str) -> bytes:
+    rows = [base_line(order_id, f"L-{order_id}", **changes) for order_id in order_ids]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def delivered(sandbox: SandboxServer) -> list[int]:
+    """Orders per accepted upsert request the sandbox received."""
+    return [r["orders"] for r in sandbox.requests_log(path=ORDERS_PATH) if r["status"] == 204]
+
+
+def object_settings(sandbox: SandboxServer, tmp_path: Path, s3: S3, **changes: Any) -> Settings:
+    return settings_for(
+        sandbox,
+        tmp_path,
+        inbox_url=s3.url(),
+        inbox_endpoint_url=s3.endpoint,
+        **changes,
+    )
+
+
+def run_once(settings: Settings, **kwargs: Any) -> ObjectSync:
+    with staged_settings(settings) as staged:
+        sync = ObjectSync(staged, lambda: ConnectClient(staged), **kwargs)
+        sync()
+    return sync
+
+
+def write_config(tmp_path: Path, s3: S3, **extra: str) -> Path:
+    lines = [
+        "[paths]",
+        f'inbox = "{s3.url()}"',
+        f'outbox = "{tmp_path / "outbox"}"',
+        "[inbox]",
+        f'endpoint_url = "{s3.endpoint}"',
+        'region = "us-east-1"',
+        *(f'{key} = "{value}"' for key, value in extra.items()),
+    ]
+    config = tmp_path / "etl.toml"
+    config.write_text("\n".join(lines) + "\n")
+    return config
+
+
+def test_orders_dropped_in_a_bucket_are_delivered_once_archived_and_the_source_deleted(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    s3: S3,
+    run_cli: RunCli,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for key, value in connect_env(sandbox).items():
+        monkeypatch.setenv(key, value)
+    s3.put("drop/orders-a.csv", orders_csv("A1", "A2", "A3"))
+    s3.put("drop/archive/older-run/kept.csv", b"an older archive is never an input")
+    config = write_config(tmp_path, s3)
+    config.write_text(config.read_text() + f'[report]\nurl = "{s3.url("reports/")}"\n')
+
+    code, out, err = run_cli("run", "--config", config, "--settle", "0", "-v")
+
+    assert code == 0, out + err
+    assert sum(delivered(sandbox)) == 3
+    run_id = next((tmp_path / "outbox" / "runs").iterdir()).name
+    assert s3.keys("drop/") == [
+        f"drop/archive/{run_id}/orders-a.csv",
+        "drop/archive/older-run/kept.csv",
+    ]
+    assert s3.read(f"drop/archive/{run_id}/orders-a.csv") == orders_csv("A1", "A2", "A3")
+    reports = s3.keys("reports/")
+    assert f"reports/runs/{run_id}/summary.json" in reports
+    assert f"reports/runs/{run_id}/report.html" in reports
+    assert f"reports/runs/{run_id}/orders-a.csv.items.csv" in reports
+
+    # Run again: nothing waits, nothing is sent twice.
+    code, out, _ = run_cli("run", "--config", config, "--settle", "0")
+    assert code == 0 and "nothing to do" in out
+    assert sum(delivered(sandbox)) == 3
+
+    shown = out + err + caplog.text
+    shown += "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "outbox").rglob("*") if p.is_file()
+    )
+    shown += "".join(s3.read(key).decode(errors="replace") for key in reports)
+    assert KEY_ID not in shown and SECRET_KEY not in shown
+
+
+def test_an_invalid_file_ends_under_failed_with_its_reason_and_errors(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    s3.put("drop/orders-bad.csv", orders_csv("B1", "B2", status="NOT_A_STATUS"))
+    settings = object_settings(sandbox, tmp_path, s3)
+
+    sync = run_once(settings)
+
+    assert sync.run.exit_code == 1
+    assert delivered(sandbox) == []
+    run_id = sync.run.run_id
+    assert s3.keys("drop/") == [
+        f"drop/failed/{run_id}/orders-bad.csv",
+        f"drop/failed/{run_id}/orders-bad.csv.errors.csv",
+        f"drop/failed/{run_id}/orders-bad.csv.reason.txt",
+    ]
+    reason = s3.read(f"drop/failed/{run_id}/orders-bad.csv.reason.txt").decode()
+    assert "2 of 2 orders were not accepted (2 invalid)" in reason
+    errors = s3.read(f"drop/failed/{run_id}/orders-bad.csv.errors.csv").decode()
+    assert "NOT_A_STATUS" in errors and "status" in errors
+
+
+def test_an_object_still_growing_is_not_taken_until_it_holds_still(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    s3.put("drop/orders-c.csv", orders_csv("C1"))
+    settings = object_settings(sandbox, tmp_path, s3, settle_seconds=1.0)
+    slept: list[float] = []
+
+    def uploader_still_writing(seconds: float) -> None:
+        # Between the two listings the exporter rewrites the object, bigger.
+        slept.append(seconds)
+        s3.put("drop/orders-c.csv", orders_csv("C1", "C2"))
+
+    sync = run_once(settings, sleep=uploader_still_writing)
+
+    assert slept == [1.0]
+    assert sync.run.files == []
+    assert delivered(sandbox) == []
+    assert s3.keys("drop/") == ["drop/orders-c.csv"]
+
+    sync = run_once(settings, sleep=lambda seconds: None)  # held still this time
+    assert [f.name for f in sync.run.files] == ["orders-c.csv"]
+    assert sum(delivered(sandbox)) == 2
+    assert s3.keys("drop/") == [f"drop/archive/{sync.run.run_id}/orders-c.csv"]
+
+
+def test_a_run_killed_between_the_archive_copy_and_the_delete_is_finished_by_the_next(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    s3.put("drop/orders-d.csv", orders_csv("D1", "D2"))
+    config = write_config(tmp_path, s3)
+    env = {
+        **connect_env(sandbox, process=True),
+        "PYTHONPATH": str(REPO),
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    command = [sys.executable, "-m", "etl", "run", "--config", str(config), "--settle", "0"]
+
+    killed = subprocess.run(
+        command,
+        env={**env, "ETL_FAILPOINTS": "object.archived=1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert killed.returncode == -9, killed.stderr
+    run_id = next((tmp_path / "outbox" / "runs").iterdir()).name
+    # The archived copy is written, the source not yet deleted: nothing is lost.
+    assert s3.keys("drop/") == [f"drop/archive/{run_id}/orders-d.csv", "drop/orders-d.csv"]
+    assert sum(delivered(sandbox)) == 2
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+    assert again.returncode == 0, again.stderr
+    assert s3.keys("drop/") == [f"drop/archive/{run_id}/orders-d.csv"]
+    assert sum(delivered(sandbox)) == 2  # nothing sent twice
+    assert KEY_ID not in killed.stderr + again.stderr + again.stdout
+    assert SECRET_KEY not in killed.stderr + again.stderr + again.stdout
+
+
+def test_a_store_that_refuses_is_explained_without_its_credentials(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in connect_env(sandbox).items():
+        monkeypatch.setenv(key, value)
+    config = write_config(tmp_path, s3)
+    config.write_text(config.read_text().replace(s3.bucket, "no-such-bucket-here"))
+
+    code, out, err = run_cli("run", "--config", config, "--settle", "0")
+
+    assert (code, err) == (
+        2,
+        "etl: the inbox s3://no-such-bucket-here/drop/ names a bucket that does not exist "
+        "(no-such-bucket-here: a typo?); create it, or fix the inbox URL\n",
+    )
+
+    # A store that does not answer (nothing listens on the endpoint's port any more).
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{unused.getsockname()[1]}"
+    config.write_text(
+        config.read_text().replace("no-such-bucket-here", s3.bucket).replace(s3.endpoint, closed)
+    )
+    started = time.monotonic()
+    code, out, err = run_cli("run", "--config", config, "--settle", "0")
+
+    assert code == 3, err
+    assert err.startswith(f"etl: cannot list s3://{s3.bucket}/drop/: "), err
+    assert time.monotonic() - started < 60
+    assert err.rstrip().endswith("the objects stay in the store for the next run")
+    assert KEY_ID not in out + err and SECRET_KEY not in out + err
+
+
+def test_an_inbox_url_with_credentials_in_it_is_refused(
+    sandbox: SandboxServer, tmp_path: Path, run_cli: RunCli
+) -> None:
+    code, _, err = run_cli(
+        "run", "--inbox", f"s3://{KEY_ID}:{SECRET_KEY}@bucket/drop/", "--outbox", tmp_path
+    )
+    assert code == 2
+    assert "must not hold credentials" in err
+    assert KEY_ID not in err and SECRET_KEY not in err
+
+
+def test_the_same_code_serves_another_fsspec_store(sandbox: SandboxServer, tmp_path: Path) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    prefix = f"/etl-{uuid.uuid4().hex[:8]}/drop"
+    memory.pipe_file(f"{prefix}/orders-m.csv", orders_csv("M1"))
+    settings = settings_for(sandbox, tmp_path, inbox_url=f"memory:/{prefix}/")
+
+    sync = run_once(settings)
+
+    assert sync.run.exit_code == 0 and sum(delivered(sandbox)) == 1
+    assert memory.find(prefix) == [f"{prefix}/archive/{sync.run.run_id}/orders-m.csv"]
+
+
+def test_two_workers_on_one_postgresql_state_and_one_bucket_deliver_each_file_once(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, postgres_url: str
+) -> None:
+    files = {f"orders-{n:02d}.csv": orders_csv(f"W{n}-1", f"W{n}-2") for n in range(12)}
+    for name, body in files.items():
+        s3.put(f"drop/{name}", body)
+    config = write_config(tmp_path, s3)
+    env = {
+        **connect_env(sandbox, process=True),
+        "PYTHONPATH": str(REPO),
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "CONNECT_STATE_URL": postgres_url,
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "etl", "run", "--config", str(config), "--settle", "0"]
+            + ["--outbox", str(tmp_path / f"outbox-{n}")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    outputs = [worker.communicate(timeout=180) for worker in workers]
+
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    archived = [key for key in s3.keys("drop/") if key.startswith("drop/archive/")]
+    assert sorted(key.rsplit("/", 1)[1] for key in archived) == sorted(files)
+    assert s3.keys("drop/") == sorted(archived)  # every source deleted, nothing else left
+    assert sum(delivered(sandbox)) == 2 * len(files)
+    reported = [
+        summary.parent.name
+        for n in range(2)
+        for summary in (tmp_path / f"outbox-{n}" / "runs").rglob("*.items.csv")
+    ]
+    assert len(reported) == len(files)  # each file reported by one worker only
+    for stdout, stderr in outputs:
+        assert KEY_ID not in stdout + stderr and SECRET_KEY not in stdout + stderr
