@@ -331,10 +331,10 @@ def test_two_workers_on_one_postgresql_state_and_one_bucket_deliver_each_file_on
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "CONNECT_STATE_URL": postgres_url,
     }
+    command = [sys.executable, "-m", "etl", "run", "--config", str(config), "--settle", "0"]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "etl", "run", "--config", str(config), "--settle", "0"]
-            + ["--outbox", str(tmp_path / f"outbox-{n}")],
+            [*command, "--outbox", str(tmp_path / f"outbox-{n}")],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

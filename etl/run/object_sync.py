@@ -37,6 +37,7 @@ from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.claims import Claims
 from etl.state.inbox import PROCESSING, InboxLock
+from etl.state.ledger import ledger_for
 from etl.state.object_store import (
     ObjectEntry,
     ObjectStore,
@@ -110,6 +111,7 @@ class ObjectSync(Sync):
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
         own_claims = False
         if self.settings.shared_state and self.object_claims is None:
+            ledger_for(self.settings).close()  # its migrations make the claims' table
             self.object_claims = object_claims_for(self.settings, self.store)
             own_claims = True
         try:
