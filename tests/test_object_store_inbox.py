@@ -357,3 +357,40 @@ def test_two_workers_on_one_postgresql_state_and_one_bucket_deliver_each_file_on
     assert len(reported) == len(files)  # each file reported by one worker only
     for stdout, stderr in outputs:
         assert KEY_ID not in stdout + stderr and SECRET_KEY not in stdout + stderr
+
+
+def wait_for(condition: Any, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_etl_watch_polls_the_bucket_and_delivers_each_object_once(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    import threading
+
+    from etl.run.object_watch import ObjectWatcher
+
+    settings = object_settings(sandbox, tmp_path, s3, settle_seconds=0.3)
+    s3.put("drop/orders-w1.csv", orders_csv("X1", "X2"))
+    with staged_settings(settings) as staged:
+        watcher = ObjectWatcher(staged, lambda: ConnectClient(staged), rescan_seconds=0.2)
+        thread = threading.Thread(target=watcher.run, name="object-watcher-under-test")
+        thread.start()
+        try:
+            wait_for(lambda: "drop/orders-w1.csv" not in s3.keys("drop/"))
+            s3.put("drop/orders-w2.csv", orders_csv("X3"))  # arrives while it watches
+            wait_for(lambda: "drop/orders-w2.csv" not in s3.keys("drop/"))
+            time.sleep(1.0)  # a few more listings: nothing is taken twice
+        finally:
+            watcher.stop()
+            thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert watcher.exit_codes == [0, 0]
+    archived = [key.rsplit("/", 1)[1] for key in s3.keys("drop/")]
+    assert s3.keys("drop/") == sorted(key for key in s3.keys("drop/") if "/archive/" in key)
+    assert sorted(archived) == ["orders-w1.csv", "orders-w2.csv"]
+    assert sum(delivered(sandbox)) == 3
+    assert watcher.heartbeat.observer == "listing" and watcher.heartbeat.files_processed == 2

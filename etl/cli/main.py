@@ -703,7 +703,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
     )
     settings = settings_from(args)
-    _require_inbox(settings.inbox, args.create)
+    if not settings.inbox_url:
+        _require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
     with sandboxed(settings, "watcher") as (sandboxed_settings, count):
@@ -713,15 +714,22 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
+    _require_credentials(settings)
+    with _inbox_of(settings, args.create) as staged:
+        return _watch_inbox(staged, args)
+
+
+def _watch_inbox(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from etl.run.object_watch import ObjectWatcher
     from etl.run.shared_state import ClientFactory
     from etl.run.watch import Watcher, WatcherRefused
 
-    _require_credentials(settings)
     metrics = _metrics(settings) if args.metrics_port is not None else None
     clients = ClientFactory(settings, metrics)
-    watcher = Watcher(
+    kind = ObjectWatcher if settings.inbox_url else Watcher
+    watcher = kind(
         settings,
         clients,
         polling=settings.polling if args.polling is None else args.polling,
@@ -733,7 +741,10 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
         watcher.stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"etl watch: watching {settings.inbox} (heartbeat in {settings.outbox})", flush=True)
+    print(
+        f"etl watch: watching {_inbox_shown(settings)} (heartbeat in {settings.outbox})",
+        flush=True,
+    )
     server = None
     try:
         if metrics is not None:

@@ -25,6 +25,7 @@ from watchdog.observers import Observer as NativeObserver
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from etl.core.errors import ObjectStoreError
 from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import is_ignored
@@ -33,6 +34,7 @@ from etl.monitor.alerts import Alerts
 from etl.monitor.notify import Notifier
 from etl.operations.actions import ActionContext, flush_action_log, poll_actions
 from etl.report.html import write_html_report
+from etl.run.object_sync import publish_reports
 from etl.run.sync import Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
@@ -345,8 +347,9 @@ class Watcher:
             heart.join()
             self.heartbeat.state = "stopping" if self.stopping.is_set() else "watching"
 
-    def _process_files(self, ready: list[Path]) -> None:
-        sync = Sync(
+    def _new_sync(self, ready: list[Path]) -> Sync:
+        """The run over the files that settled (an object-store watcher makes its own)."""
+        return Sync(
             self.settings,
             self.client_factory,
             observer=self.run_observer,
@@ -355,6 +358,9 @@ class Watcher:
             claims=self.claims,
             leadership=self.leadership,
         )
+
+    def _process_files(self, ready: list[Path]) -> None:
+        sync = self._new_sync(ready)
         try:
             run = sync()
         except Exception as error:  # a watcher must outlive one bad run
@@ -369,6 +375,7 @@ class Watcher:
             self._candidates.pop(path, None)
         if run.files:
             self._guarded("report", lambda: write_html_report(sync.run_dir))
+            self._guarded("report upload", lambda: self._publish(sync.run_dir))
         self.exit_codes.append(run.exit_code)
         self.heartbeat.runs += 1
         self.heartbeat.last_run_id = run.run_id
@@ -388,6 +395,12 @@ class Watcher:
         for listener in self.run_listeners:
             self._guarded("run listener", functools.partial(listener, run))
         log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
+
+    def _publish(self, run_dir: Path) -> None:
+        """``[report] url``: the run's reports uploaded; a failure is the heartbeat's error."""
+        problem = publish_reports(self.settings, run_dir)
+        if problem is not None:
+            raise ObjectStoreError(problem)
 
     def _guarded(self, name: str, action: Callable[[], object]) -> None:
         try:
