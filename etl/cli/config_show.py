@@ -12,6 +12,10 @@ from etl.settings.config import Secret, Settings
 # each (`etl check --mapping` shows what a file becomes).
 SHOWN = (
     "inbox",
+    "inbox_url",
+    "inbox_endpoint_url",
+    "inbox_region",
+    "report_url",
     "outbox",
     "state",
     "state_url",
