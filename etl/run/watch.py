@@ -66,7 +66,7 @@ class Periodic:
 
     name: str
     every_seconds: float
-    action: Callable[[], None]
+    action: Callable[[], object]
     next_at: float = 0.0
 
 
@@ -170,6 +170,8 @@ class Watcher:
             self.periodic.append(
                 Periodic("take over", max(1.0, settings.lease_seconds / 3), self._take_over)
             )
+            # Asked every second, so that a leader that died is replaced within about one.
+            self.periodic.append(Periodic("leadership", 1.0, self._leading))
 
     def _take_over(self) -> None:
         """A dead worker's files wait in ``.processing/`` until their lease runs out; with no

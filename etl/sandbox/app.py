@@ -241,6 +241,7 @@ def _record_of(request: Request, handled: Handled | None, fault: Fault | None) -
         orders=orders,
         body=body,
         response=response,
+        received_at=request.received_at,
     )
 
 

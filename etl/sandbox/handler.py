@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .app import SandboxApp
-from .wire import Request, Response, error_response
+from .wire import Request, Response, error_response, iso_z, utc_now
 
 log = logging.getLogger("etl.sandbox")
 
@@ -62,6 +62,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send(error_response(400, "INVALID_INPUT", "Bad Content-Length"))
             return
         body = self.rfile.read(length) if length else b""
+        received_at = iso_z(utc_now())
         split = urlsplit(self.path)
         request = Request(
             method=self.command,
@@ -71,6 +72,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             body=body,
             client_host=self.client_address[0],
             server_port=self.server.server_address[1],
+            received_at=received_at,
         )
         try:
             response = self.server.app.handle(request)

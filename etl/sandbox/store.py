@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE TABLE IF NOT EXISTS requests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
+    time TEXT NOT NULL,                        -- when it arrived
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     status INTEGER,                            -- NULL when the connection was dropped
@@ -119,6 +119,7 @@ class RequestRecord:
     orders: int | None
     body: str | None
     response: str | None
+    received_at: str = ""  # when it arrived; '' : when it is logged
 
 
 class Store:
@@ -166,7 +167,7 @@ class Store:
         cursor = db.execute(
             INSERT_REQUEST,
             (
-                now,
+                record.received_at or now,
                 record.method,
                 record.path,
                 record.status,

@@ -34,6 +34,9 @@ class Request:
     body: bytes
     client_host: str
     server_port: int = 0  # the port the sandbox listens on (0: not known, as in a unit test)
+    # When it arrived, read off the socket ('' in a unit test: logged when it is stored). A
+    # rate is measured from arrivals: handling a large body takes a variable while.
+    received_at: str = ""
 
     @cached_property
     def document(self) -> Any:

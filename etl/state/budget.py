@@ -1,12 +1,14 @@
 """One send budget per credential, kept in the database every worker shares.
 
 Each worker's client paces its own requests (``etl/send/client.py``, ``Pacer``); with N workers
-sending for one seller that would be N times the seller's budget. Here the pace is a row per
-(tenant, operation) in ``rate_buckets``: ``next_at``, when the next request may start. Taking a
-turn is one statement, atomic under the row's lock: the turn starts at ``next_at`` or now,
-whichever is later, and moves ``next_at`` one interval on. It is a token bucket holding one
-token (no bursts), the same rule as the in-process ``Pacer``, shared. Times are the database's
-clock: the workers' clocks need not agree.
+sending for one seller that would be N times the seller's budget. Here a worker asks the
+database for each request: it may go when fewer than ``rate`` requests of that (tenant,
+operation) went in the last second and the last one went at least half an interval ago (no
+bursts); otherwise it learns how long to wait, and asks again then. The question and the
+record of the answer are one transaction under the bucket row's lock, so two workers never
+take the same place. Turns are not reserved ahead: a worker that wakes late cannot then send
+right before another's turn, which is how reserved turns put ``rate + 1`` requests in a second.
+Times are the database's clock: the workers' clocks need not agree.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ from typing import Any
 from etl.core.database_urls import redacted_url, scrubbed
 from etl.core.errors import UsageError
 
-NOW = "extract(epoch from clock_timestamp())"
-# Requests leave a little under the budget: a request's arrival at the API differs from its
-# turn by the network's jitter (a millisecond or two), and at exactly the budget that jitter
-# alone would put budget + 1 requests in some 1-second window. 3% is 29 ms at 20/s.
-MARGIN = 1.03
+NOW = "extract(epoch from clock_timestamp())::float8"
+# The window is a little longer than a second: between the database's yes and the request's
+# arrival at the API lie a few milliseconds (more when the machine is busy), and the API's
+# second is its own. 10% leaves 0.1 s for that.
+WINDOW_SECONDS = 1.1
+GAP = 0.5  # the least time between two requests, in intervals (1 / rate): no bursts
 
 
 class SharedBudget:
-    """The budgets of one tenant's credential: one turn-taker per operation."""
+    """The budgets of one tenant's credential, for every operation."""
 
     def __init__(self, url: str, tenant: str) -> None:
         import psycopg
@@ -41,19 +44,44 @@ class SharedBudget:
                 f"{scrubbed(str(error).strip(), url)}"
             ) from None
 
-    def turn(self, operation: str, rate: float) -> float:
-        """Take the next turn for ``operation`` at ``rate`` requests per second: the seconds to
-        wait before sending (0: now)."""
-        interval = MARGIN / rate
-        with self._lock:
-            row = self.db.execute(
-                "INSERT INTO rate_buckets (tenant, operation, next_at) "
-                f"VALUES (%s, %s, {NOW} + %s) ON CONFLICT (tenant, operation) DO UPDATE SET "
-                f"next_at = greatest(rate_buckets.next_at, {NOW}) + %s "
-                f"RETURNING next_at - %s - {NOW}",
-                (self.tenant, operation, interval, interval, interval),
+    def try_send(self, operation: str, rate: float) -> float:
+        """0 when a request of ``operation`` may go now (and it is counted), else the seconds
+        to wait before asking again."""
+        key = (self.tenant, operation)
+        window = WINDOW_SECONDS if rate >= 1 else WINDOW_SECONDS / rate
+        allowed = max(1, int(rate)) if rate >= 1 else 1
+        with self._lock, self.db.transaction():
+            self.db.execute(
+                "INSERT INTO rate_buckets (tenant, operation, next_at) VALUES (%s, %s, 0) "
+                "ON CONFLICT (tenant, operation) DO NOTHING",
+                key,
+            )
+            (now, next_at) = self.db.execute(
+                f"SELECT {NOW}, next_at FROM rate_buckets WHERE tenant = %s AND operation = %s "
+                "FOR UPDATE",
+                key,
             ).fetchone()
-        return max(0.0, float(row[0]))
+            self.db.execute(
+                "DELETE FROM rate_log WHERE tenant = %s AND operation = %s AND sent_at < %s",
+                (*key, now - window),
+            )
+            (count, oldest) = self.db.execute(
+                "SELECT count(*), min(sent_at) FROM rate_log WHERE tenant = %s AND operation = %s",
+                key,
+            ).fetchone()
+            if count >= allowed:
+                return max(0.001, float(oldest) + window - float(now))
+            if now < next_at:
+                return max(0.001, float(next_at) - float(now))
+            self.db.execute(
+                "INSERT INTO rate_log (tenant, operation, sent_at) VALUES (%s, %s, %s)",
+                (*key, now),
+            )
+            self.db.execute(
+                "UPDATE rate_buckets SET next_at = %s WHERE tenant = %s AND operation = %s",
+                (now + GAP / rate, *key),
+            )
+        return 0.0
 
     def pacer(self, operation: str, rate: float, sleep: Callable[[float], None]) -> SharedPacer:
         return SharedPacer(self, operation, rate, sleep)
@@ -64,7 +92,7 @@ class SharedBudget:
 
 
 class SharedPacer:
-    """``Pacer``'s ``wait()``, with the turn taken in the database."""
+    """``Pacer``'s ``wait()``, with the budget kept in the database."""
 
     def __init__(
         self, budget: SharedBudget, operation: str, rate: float, sleep: Callable[[float], None]
@@ -77,6 +105,5 @@ class SharedPacer:
     def wait(self) -> None:
         if self.rate <= 0:
             return
-        seconds = self.budget.turn(self.operation, self.rate)
-        if seconds > 0:
+        while (seconds := self.budget.try_send(self.operation, self.rate)) > 0:
             self.sleep(seconds)

@@ -25,7 +25,7 @@ from etl.core.errors import UsageError
 
 log = logging.getLogger("etl.state.claims")
 
-NOW = "extract(epoch from clock_timestamp())"
+NOW = "extract(epoch from clock_timestamp())::float8"
 
 
 def worker_name() -> str:

@@ -195,8 +195,9 @@ MIGRATIONS: tuple[str, ...] = (
     # spelling (UTC, microseconds), so that the database itself keeps an order's newest version
     # whatever order concurrent writers commit in ('' before: any version replaces it).
     # ``work`` holds the claims on input files: who holds one, and until when (a lease); a
-    # dead worker's file is taken over once its lease has run out. ``rate_buckets`` is the
-    # send budget of one credential shared by every worker: when its next request may start.
+    # dead worker's file is taken over once its lease has run out. ``rate_buckets`` and
+    # ``rate_log`` are the send budget of one credential shared by every worker: the requests
+    # of the last second, and when the next one may start.
     """
     ALTER TABLE orders ADD COLUMN version_key TEXT NOT NULL DEFAULT '';
     CREATE TABLE work (
@@ -215,6 +216,12 @@ MIGRATIONS: tuple[str, ...] = (
         next_at REAL NOT NULL,
         PRIMARY KEY (tenant, operation)
     );
+    CREATE TABLE rate_log (
+        tenant TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        sent_at REAL NOT NULL
+    );
+    CREATE INDEX rate_log_window ON rate_log (tenant, operation, sent_at);
     """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
