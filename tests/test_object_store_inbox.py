@@ -30,6 +30,7 @@ from etl.settings.config import Secret, Settings
 from .conftest import REPO, RunCli, base_line, connect_env, settings_for
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
+WATCH = [sys.executable, "-m", "etl", "watch"]
 # Credentials the tests give the AWS chain: none of them may show in a log, report or message.
 KEY_ID = "AKIATESTKEYID0SHOWN0"
 SECRET_KEY = "tEsT-sEcReT-aCcEsS-kEy-never-printed"
@@ -445,3 +446,37 @@ def test_an_object_whose_worker_died_is_resumed_by_another_once_its_lease_runs_o
     assert sum(delivered(sandbox)) in (250, 350)
     assert sorted(o["channel_order_id"] for o in sandbox.stored_orders()) == ids
     assert list(staging.glob("*/worker-*")) == []  # the dead worker's folder swept
+
+
+def test_the_etl_watch_command_serves_a_bucket_until_sigterm(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    import signal
+
+    config = write_config(tmp_path, s3)
+    env = {
+        **connect_env(sandbox, process=True),
+        "PYTHONPATH": str(REPO),
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    watcher = subprocess.Popen(
+        [*WATCH, "--config", str(config), "--settle", "0.2", "--rescan", "0.5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        s3.put("drop/orders-v.csv", orders_csv("V1", "V2"))
+        wait_for(lambda: any("/archive/" in key for key in s3.keys("drop/")) or watcher.poll())
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        out, err = watcher.communicate(timeout=60)
+
+    assert watcher.returncode == 0, err
+    assert out.startswith(f"etl watch: watching {s3.url()} (heartbeat in ")
+    assert [key.rsplit("/", 1)[1] for key in s3.keys("drop/")] == ["orders-v.csv"]
+    assert "/archive/" in s3.keys("drop/")[0]
+    assert sum(delivered(sandbox)) == 2
+    assert KEY_ID not in out + err and SECRET_KEY not in out + err
