@@ -480,3 +480,26 @@ def test_the_etl_watch_command_serves_a_bucket_until_sigterm(
     assert "/archive/" in s3.keys("drop/")[0]
     assert sum(delivered(sandbox)) == 2
     assert KEY_ID not in out + err and SECRET_KEY not in out + err
+
+
+def test_an_object_whose_name_this_machine_cannot_hold_is_refused_into_failed(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3
+) -> None:
+    long_name = "orders-" + "x" * 290 + ".csv"  # a key may be 1024 bytes, a file name 255
+    s3.put(f"drop/{long_name}", orders_csv("N1"))
+    s3.put("drop/orders-n.csv", orders_csv("N2"))
+
+    sync = run_once(object_settings(sandbox, tmp_path, s3))
+
+    assert sync.run.exit_code == 1
+    assert sum(delivered(sandbox)) == 1  # the other file went on
+    run_id = sync.run.run_id
+    assert s3.keys("drop/") == [
+        f"drop/archive/{run_id}/orders-n.csv",
+        f"drop/failed/{run_id}/{long_name}",
+        f"drop/failed/{run_id}/{long_name}.reason.txt",
+    ]
+    reason = s3.read(f"drop/failed/{run_id}/{long_name}.reason.txt").decode()
+    assert (
+        reason == "refused: it cannot be copied to this machine to be read (File name too long)\n"
+    )

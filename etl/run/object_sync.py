@@ -32,7 +32,7 @@ from etl.core.files import beside, write_json
 from etl.core.printable import printable
 from etl.core.store_urls import shown_url
 from etl.core.summary import RunSummary, run_sequence
-from etl.run.sync import EXIT_API, EXIT_OK, Sync
+from etl.run.sync import EXIT_API, EXIT_ITEMS, EXIT_OK, MACHINE_ERRNOS, Sync
 from etl.send.client import ConnectClient
 from etl.settings.config import Settings
 from etl.state.claims import Claims
@@ -106,6 +106,7 @@ class ObjectSync(Sync):
         self.object_claims = object_claims
         self.staged = StagedObjects(settings.inbox)
         self.pending_moves: list[str] = []
+        self.refused_objects: list[str] = []  # could not be staged: moved to failed/ unread
 
     def __call__(self) -> RunSummary:
         self.settings.inbox.mkdir(parents=True, exist_ok=True)
@@ -123,7 +124,9 @@ class ObjectSync(Sync):
         finally:
             if own_claims and self.object_claims is not None:
                 self.object_claims.close()
-        if self.pending_moves and run.exit_code == EXIT_OK:
+        if self.refused_objects and run.exit_code == EXIT_OK:
+            run.exit_code = EXIT_ITEMS  # as for a file refused unread
+        if self.pending_moves and run.exit_code in (EXIT_OK, EXIT_ITEMS):
             run.exit_code = EXIT_API  # not finished: the next run moves them
         if (self.run_dir / "summary.json").exists():
             write_json(self.run_dir / "summary.json", run.as_json())
@@ -183,8 +186,14 @@ class ObjectSync(Sync):
         target = self.settings.inbox / entry.name
         try:
             digest = self.store.download(entry.name, target)
-        except OSError as error:  # a name this file system cannot hold, a full disk
-            log.error("%s: cannot stage it: %s", printable(entry.name), error)
+        except OSError as error:
+            if error.errno in MACHINE_ERRNOS:
+                raise  # a full disk: every object would meet it; the run stops, none is lost
+            # This object only (a name too long for the local file system): refused, said so.
+            reason = f"refused: it cannot be copied to this machine to be read ({error.strerror})"
+            self.store.refuse(entry.name, f"failed/{self.run.run_id}", reason)
+            log.error("%s: %s; moved to failed/%s/", printable(entry.name), reason, self.run.run_id)
+            self.refused_objects.append(entry.name)
             return None
         if digest is None:
             return None  # gone meanwhile: another worker finished it

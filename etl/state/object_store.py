@@ -144,23 +144,36 @@ class ObjectStore:
 
     def download(self, name: str, target: Path) -> str | None:
         """Copy the object to ``target`` (whole, or not at all): its SHA-256, or None when the
-        object is gone meanwhile (another worker finished it)."""
+        object is gone meanwhile (another worker finished it). The store's failures raise
+        ObjectStoreError; this machine's (a name too long for it, a full disk) OSError."""
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".download.", suffix=".tmp")
         os.close(handle)
         temp = Path(temp_name)
         try:
-            self.fs.get_file(self._key(name), str(temp))
+            try:
+                self.fs.get_file(self._key(name), str(temp))
+            except FileNotFoundError:
+                return None
+            except Exception as error:
+                message = self._words(f"cannot download {name} from", error)
+                raise ObjectStoreError(message) from None
             os.chmod(temp, 0o600)  # exports hold names and addresses
             digest = file_sha256(temp)
             os.replace(temp, target)
-        except FileNotFoundError:
+        finally:
             temp.unlink(missing_ok=True)
-            return None
-        except Exception as error:
-            temp.unlink(missing_ok=True)
-            raise ObjectStoreError(self._words(f"cannot download {name} from", error)) from None
         return digest
+
+    def refuse(self, name: str, folder: str, reason: str) -> None:
+        """Move an object that cannot be staged to ``folder`` (``failed/<run_id>``) with its
+        ``.reason.txt``, copied within the store, then delete the source."""
+        try:
+            self.fs.copy(self._key(name), self._key(f"{folder}/{name}"))
+            self.fs.pipe_file(self._key(f"{folder}/{name}.reason.txt"), reason.encode() + b"\n")
+            self.fs.rm_file(self._key(name))
+        except Exception as error:
+            raise ObjectStoreError(self._words(f"cannot move {name} in", error)) from None
 
     def upload(self, local: Path, relative: str) -> None:
         """Write a local file under the prefix (``archive/<run>/<name>``...)."""
