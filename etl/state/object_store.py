@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -200,7 +201,11 @@ class ObjectStore:
 
 def _entry(info: dict[str, Any]) -> ObjectEntry:
     name = str(info.get("name", "")).rstrip("/").rsplit("/", 1)[-1]
-    modified = info.get("LastModified") or info.get("mtime") or info.get("created") or ""
+    modified: Any = info.get("LastModified") or info.get("mtime") or info.get("created") or ""
+    if isinstance(modified, datetime):  # one store's listing says float, its info datetime
+        modified = modified.timestamp()
+    if isinstance(modified, float | int):
+        modified = f"{modified:.6f}"
     version = info.get("ETag") or info.get("etag") or ""
     return ObjectEntry(
         name=name,
