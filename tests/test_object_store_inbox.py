@@ -503,3 +503,31 @@ def test_an_object_whose_name_this_machine_cannot_hold_is_refused_into_failed(
     assert (
         reason == "refused: it cannot be copied to this machine to be read (File name too long)\n"
     )
+
+
+def test_the_inbox_url_and_its_endpoint_come_from_etl_toml_read_strictly(tmp_path: Path) -> None:
+    from etl.core.errors import UsageError
+    from etl.settings.config import load_settings_with_origins
+
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        '[paths]\ninbox = "s3://orders/drop/"\n'
+        '[inbox]\nendpoint_url = "http://127.0.0.1:9000"\nregion = "eu-west-1"\n'
+        '[report]\nurl = "s3://orders/reports/"\n'
+    )
+    settings, origins = load_settings_with_origins(config, {}, environ={})
+    assert (settings.inbox_url, settings.inbox_endpoint_url, settings.inbox_region) == (
+        "s3://orders/drop/",
+        "http://127.0.0.1:9000",
+        "eu-west-1",
+    )
+    assert settings.report_url == "s3://orders/reports/"
+    assert origins["inbox_url"] == f"file {config} [paths]"
+
+    local, origins = load_settings_with_origins(config, {"inbox": tmp_path / "in"}, environ={})
+    assert (local.inbox_url, local.inbox) == ("", tmp_path / "in")  # --inbox DIR wins
+    assert "inbox_url" not in origins
+
+    config.write_text('[paths]\ninbox = "s3://orders/drop/"\n[inbox]\nendpoint = "http://x"\n')
+    with pytest.raises(UsageError, match=r"\[inbox\] endpoint.*did you mean endpoint_url"):
+        load_settings_with_origins(config, {}, environ={})
