@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import subprocess
 import sys
@@ -147,6 +148,12 @@ def test_orders_dropped_in_a_bucket_are_delivered_once_archived_and_the_source_d
     s3.put("drop/archive/older-run/kept.csv", b"an older archive is never an input")
     config = write_config(tmp_path, s3)
     config.write_text(config.read_text() + f'[report]\nurl = "{s3.url("reports/")}"\n')
+
+    code, out, _ = run_cli("status", "--config", config, "--json")
+    status = json.loads(out)
+    assert (code, status["inbox"], status["inbox_waiting_count"]) == (0, s3.url(), 1)
+    assert status["inbox_waiting"][0]["name"] == "orders-a.csv"
+    assert status["inbox_waiting"][0]["bytes"] == len(orders_csv("A1", "A2", "A3"))
 
     code, out, err = run_cli("run", "--config", config, "--settle", "0", "-v")
 

@@ -770,6 +770,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = collect_status(
         settings.inbox, settings.outbox, runs=args.runs, ledger=_ledger_of(settings)
     )
+    if settings.inbox_url:
+        from etl.monitor.status import LISTED_FILES
+        from etl.run.object_sync import object_inbox_status
+
+        status.update(object_inbox_status(settings, LISTED_FILES))
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0
 

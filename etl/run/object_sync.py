@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -336,3 +337,33 @@ def publish_reports(settings: Settings, run_dir: Path) -> str | None:
         return f"the reports stay in {run_dir}: {error}"
     log.info("reports of run %s uploaded to %s", run_dir.name, shown_url(settings.report_url))
     return None
+
+
+def object_inbox_status(settings: Settings, listed: int) -> dict[str, Any]:
+    """What `etl status` says of an object-store inbox: the objects waiting under the prefix
+    (one listing) and the ones staged on this machine, in the keys of a folder's status."""
+    entries = store_for(settings).entries()
+    root = staging_root(settings)
+    staged = [
+        record
+        for folder in [root, *(root.glob("worker-*") if root.is_dir() else [])]
+        for record in StagedObjects(folder)
+    ]
+    return {
+        "inbox": shown_url(settings.inbox_url),
+        "inbox_waiting_count": len(entries),
+        "inbox_waiting": [
+            {"name": e.name, "bytes": e.size, "modified_at": _moment(e.modified)}
+            for e in entries[:listed]
+        ],
+        "inbox_processing_count": len(staged),
+        "inbox_processing": [{"name": r.name, "bytes": r.size} for r in staged[:listed]],
+    }
+
+
+def _moment(modified: str) -> str:
+    try:
+        moment = datetime.fromtimestamp(float(modified), UTC)
+    except ValueError:
+        return modified
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
