@@ -325,6 +325,16 @@ def test_an_inbox_url_with_credentials_in_it_is_refused(
     assert "must not hold credentials" in err
     assert KEY_ID not in err and SECRET_KEY not in err
 
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        f'[paths]\ninbox = "s3://bucket/drop/"\n'
+        f'[inbox]\nendpoint_url = "http://{KEY_ID}:{SECRET_KEY}@127.0.0.1:9000"\n'
+    )
+    code, _, err = run_cli("run", "--config", config)
+    assert code == 2
+    assert "[inbox] endpoint_url must not hold credentials" in err
+    assert KEY_ID not in err and SECRET_KEY not in err
+
 
 def test_the_same_code_serves_another_fsspec_store(sandbox: SandboxServer, tmp_path: Path) -> None:
     fsspec = pytest.importorskip("fsspec")

@@ -148,6 +148,12 @@ class Settings:
                 problem = f"{what} {url!r} is not a URL (s3://bucket/prefix/)"
             if problem is not None:
                 raise UsageError(problem)
+        endpoint = urlsplit(self.inbox_endpoint_url)
+        if self.inbox_endpoint_url and (endpoint.username or endpoint.password):
+            raise UsageError(
+                "[inbox] endpoint_url must not hold credentials (user:secret@); the AWS chain "
+                "gives them: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws/credentials"
+            )
         if self.state_url and not is_database_url(self.state_url.reveal()):
             raise UsageError(
                 f"the state URL {redacted_url(self.state_url.reveal())} is not a PostgreSQL "
