@@ -208,17 +208,18 @@ def worker_takeover(server: SandboxServer, base: str, folder: Path, lease: float
 
 
 def throughput(server: SandboxServer, base: str, folder: Path, count: int, rate: float) -> str:
-    files_per_worker = 120 // count
+    """``count`` `etl run` workers, each with its own inbox, one credential: 24,000 orders in
+    all (about 240 requests of up to 100 orders), split between them in files of 2,000."""
+    files = 12
     with schema(base) as url:
         workers = Workers(server, url, config_file(folder, 30, rate))
         before = len(server.requests_log(path=ORDERS_PATH))
         try:
-            for worker in range(count):
-                inbox = folder / f"w{worker}" / "inbox"
-                inbox.mkdir(parents=True)
-                for n in range(files_per_worker):
-                    rows = generate_rows(20, seed=n, max_lines=1, id_prefix=f"T{count}{worker}{n}-")
-                    write_csv(inbox / f"orders-{n:03d}.csv", rows)
+            for n in range(files):
+                inbox = folder / f"w{n % count}" / "inbox"
+                inbox.mkdir(parents=True, exist_ok=True)
+                rows = generate_rows(2000, seed=n, max_lines=1, id_prefix=f"T{count}-{n}-")
+                write_csv(inbox / f"orders-{n:03d}.csv", rows)
             for worker in range(count):
                 workers.start("run", folder / f"w{worker}")
             deadline = time.monotonic() + 300
