@@ -1,7 +1,7 @@
 """Many workers on one PostgreSQL state URL (issue 17): failover and the shared budget.
 
     python -m bench.workers                    # ETL_TEST_POSTGRES, or the local test server
-    python -m bench.workers --lease 10 --rate 20
+    python -m bench.workers --lease 10 --rate 5 --only takeover rate
 
 Prints, against the sandbox on loopback (in this process) and `etl watch` / `etl run` worker
 processes sharing one state URL (a schema of its own, dropped at the end):
@@ -248,6 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
     parser.add_argument("--rate", type=float, default=20.0, help="requests_per_second (20)")
+    parser.add_argument(
+        "--only", nargs="+", choices=("leader", "takeover", "rate"), help="some scenarios only"
+    )
     args = parser.parse_args()
     base = os.environ.get("ETL_TEST_POSTGRES", DEFAULT_URL)
     lines = []
@@ -263,6 +266,8 @@ def main() -> None:
                 ],
             ]
         ):
+            if args.only and name.split("-")[0] not in args.only:
+                continue
             folder = root / f"{number}-{name}"
             folder.mkdir()
             started = time.monotonic()
