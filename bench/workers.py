@@ -207,9 +207,11 @@ def worker_takeover(server: SandboxServer, base: str, folder: Path, lease: float
     )
 
 
-def throughput(server: SandboxServer, base: str, folder: Path, count: int, rate: float) -> str:
-    """``count`` `etl run` workers, each with its own inbox, one credential: 24,000 orders in
-    all (about 240 requests of up to 100 orders), split between them in files of 2,000."""
+def throughput(
+    server: SandboxServer, base: str, folder: Path, count: int, rate: float, orders: int
+) -> str:
+    """``count`` `etl run` workers, each with its own inbox, one credential: ``orders`` in all
+    (requests of up to 100 orders), split between them in 12 files."""
     files = 12
     with schema(base) as url:
         workers = Workers(server, url, config_file(folder, 30, rate))
@@ -218,7 +220,9 @@ def throughput(server: SandboxServer, base: str, folder: Path, count: int, rate:
             for n in range(files):
                 inbox = folder / f"w{n % count}" / "inbox"
                 inbox.mkdir(parents=True, exist_ok=True)
-                rows = generate_rows(2000, seed=n, max_lines=1, id_prefix=f"T{count}-{n}-")
+                rows = generate_rows(
+                    orders // files, seed=n, max_lines=1, id_prefix=f"T{count}-{n}-"
+                )
                 write_csv(inbox / f"orders-{n:03d}.csv", rows)
             for worker in range(count):
                 workers.start("run", folder / f"w{worker}")
@@ -248,6 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
     parser.add_argument("--rate", type=float, default=20.0, help="requests_per_second (20)")
+    parser.add_argument("--orders", type=int, default=24000, help="orders in the rate runs")
     parser.add_argument(
         "--only", nargs="+", choices=("leader", "takeover", "rate"), help="some scenarios only"
     )
@@ -261,7 +266,10 @@ def main() -> None:
                 ("leader", lambda s, f: leader_failover(s, base, f)),
                 ("takeover", lambda s, f: worker_takeover(s, base, f, args.lease)),
                 *[
-                    (f"rate-{n}", lambda s, f, n=n: throughput(s, base, f, n, args.rate))
+                    (
+                        f"rate-{n}",
+                        lambda s, f, n=n: throughput(s, base, f, n, args.rate, args.orders),
+                    )
                     for n in (1, 2, 4)
                 ],
             ]
