@@ -625,6 +625,7 @@ def load_settings_with_origins(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
-            origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+            flag = {**FLAG_NAMES, "state_url": "--state"}.get(key)  # --state: a file or a URL
+            origins[key] = "flag " + (flag or "--" + key.replace("_", "-"))
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
