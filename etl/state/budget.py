@@ -48,8 +48,10 @@ class SharedBudget:
         """0 when a request of ``operation`` may go now (and it is counted), else the seconds
         to wait before asking again."""
         key = (self.tenant, operation)
+        # No second may hold more than ``rate`` requests: 20.5/s allows 20 in a second. Below
+        # one a second (the once-a-minute calls), one per 1 / rate seconds.
         window = WINDOW_SECONDS if rate >= 1 else WINDOW_SECONDS / rate
-        allowed = max(1, int(rate)) if rate >= 1 else 1
+        allowed = int(rate) if rate >= 1 else 1
         with self._lock, self.db.transaction():
             self.db.execute(
                 "INSERT INTO rate_buckets (tenant, operation, next_at) VALUES (%s, %s, 0) "
