@@ -1,7 +1,7 @@
 """Many workers on one PostgreSQL state URL (issue 17): failover and the shared budget.
 
     python -m bench.workers                    # ETL_TEST_POSTGRES, or the local test server
-    python -m bench.workers --lease 10 --rate 20
+    python -m bench.workers --lease 10 --rate 5 --only takeover rate
 
 Prints, against the sandbox on loopback (in this process) and `etl watch` / `etl run` worker
 processes sharing one state URL (a schema of its own, dropped at the end):
@@ -207,18 +207,23 @@ def worker_takeover(server: SandboxServer, base: str, folder: Path, lease: float
     )
 
 
-def throughput(server: SandboxServer, base: str, folder: Path, count: int, rate: float) -> str:
-    files_per_worker = 120 // count
+def throughput(
+    server: SandboxServer, base: str, folder: Path, count: int, rate: float, orders: int
+) -> str:
+    """``count`` `etl run` workers, each with its own inbox, one credential: ``orders`` in all
+    (requests of up to 100 orders), split between them in 12 files."""
+    files = 12
     with schema(base) as url:
         workers = Workers(server, url, config_file(folder, 30, rate))
         before = len(server.requests_log(path=ORDERS_PATH))
         try:
-            for worker in range(count):
-                inbox = folder / f"w{worker}" / "inbox"
-                inbox.mkdir(parents=True)
-                for n in range(files_per_worker):
-                    rows = generate_rows(20, seed=n, max_lines=1, id_prefix=f"T{count}{worker}{n}-")
-                    write_csv(inbox / f"orders-{n:03d}.csv", rows)
+            for n in range(files):
+                inbox = folder / f"w{n % count}" / "inbox"
+                inbox.mkdir(parents=True, exist_ok=True)
+                rows = generate_rows(
+                    orders // files, seed=n, max_lines=1, id_prefix=f"T{count}-{n}-"
+                )
+                write_csv(inbox / f"orders-{n:03d}.csv", rows)
             for worker in range(count):
                 workers.start("run", folder / f"w{worker}")
             deadline = time.monotonic() + 300
@@ -247,6 +252,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lease", type=float, default=30.0, help="lease seconds (30)")
     parser.add_argument("--rate", type=float, default=20.0, help="requests_per_second (20)")
+    parser.add_argument("--orders", type=int, default=24000, help="orders in the rate runs")
+    parser.add_argument(
+        "--only", nargs="+", choices=("leader", "takeover", "rate"), help="some scenarios only"
+    )
     args = parser.parse_args()
     base = os.environ.get("ETL_TEST_POSTGRES", DEFAULT_URL)
     lines = []
@@ -257,11 +266,16 @@ def main() -> None:
                 ("leader", lambda s, f: leader_failover(s, base, f)),
                 ("takeover", lambda s, f: worker_takeover(s, base, f, args.lease)),
                 *[
-                    (f"rate-{n}", lambda s, f, n=n: throughput(s, base, f, n, args.rate))
+                    (
+                        f"rate-{n}",
+                        lambda s, f, n=n: throughput(s, base, f, n, args.rate, args.orders),
+                    )
                     for n in (1, 2, 4)
                 ],
             ]
         ):
+            if args.only and name.split("-")[0] not in args.only:
+                continue
             folder = root / f"{number}-{name}"
             folder.mkdir()
             started = time.monotonic()

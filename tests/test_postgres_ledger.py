@@ -244,6 +244,9 @@ def test_the_state_url_comes_from_the_environment_and_shows_without_its_password
     assert code == 0, err
     assert PASSWORD not in out + err
     assert "state_url = postgresql://etl:***@db.example/ledger  (env CONNECT_STATE_URL)" in out
+    assert "state = (not set)" in out  # no ledger file is used
+    code, out, err = run_cli("config", "show", "--state", "postgresql://etl@db.example/other")
+    assert "state_url = postgresql://etl@db.example/other  (flag --state)" in out
 
 
 def test_a_config_file_with_the_state_url_password_must_be_private(tmp_path: Path) -> None:

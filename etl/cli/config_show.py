@@ -47,7 +47,8 @@ def shown_value(settings: Settings, name: str) -> Any:
     """A setting as JSON can carry it; a secret is ``***`` (or None when unset), always."""
     value = getattr(settings, name)
     if name == "state":
-        return str(settings.ledger_path)
+        # With a state URL no ledger file is used: showing its default would mislead.
+        return None if settings.state_url else str(settings.ledger_path)
     if name == "state_url":
         # Where the state is, which a person needs to see; never the password.
         return redacted_url(settings.state_url.reveal()) if settings.state_url else None

@@ -243,6 +243,7 @@ class Sync:
         self.paths = paths
         self.claims = claims
         self._own_claims = False
+        self._holding: set[str] = set()  # names this run claimed and has not let go
         self.leadership = leadership
         self.run = RunSummary(
             run_id=new_run_id(settings.outbox),
@@ -299,6 +300,7 @@ class Sync:
             ledger.close()
             if self._client is not None:
                 self._client.close()
+            self._let_go()
             if self._own_claims and self.claims is not None:
                 self.claims.close()
         self.run.exit_code = self._exit_code()
@@ -365,7 +367,9 @@ class Sync:
         """With a shared state: each file claimed in the database just before it is processed,
         so that workers share the inbox file by file instead of the first taking it all."""
         assert self.claims is not None
-        yield from self._taken_over()
+        for path in self._taken_over():
+            self._holding.add(path.name)
+            yield path
         for path in stable:
             if self.api_down is not None or self.stop_requested():
                 return  # the files not claimed yet stay in the inbox, for others or later
@@ -375,6 +379,7 @@ class Sync:
             if taken is None:
                 self.claims.done(path.name)
             else:
+                self._holding.add(taken.name)
                 yield taken
 
     def _taken_over(self) -> list[Path]:
@@ -395,8 +400,22 @@ class Sync:
         return resumed
 
     def _unclaim(self, path: Path) -> None:
+        self._holding.discard(path.name)
         if self.claims is not None and not self.claims.lost(path.name):
             self.claims.done(path.name)
+
+    def _let_go(self) -> None:
+        """A run stopped by an error (the ledger, the machine) leaves files claimed in
+        ``.processing/``. A watcher's claims outlive the run and would be renewed forever:
+        dropped, the files are claimable at once (etl/state/claims.py, orphans) and resumed."""
+        if self.claims is None:
+            return
+        for name in sorted(self._holding):
+            try:
+                self.claims.done(name)
+            except psycopg.Error as error:  # its lease runs out instead
+                log.error("cannot let go of the claim on %s: %s", printable(name), error)
+        self._holding.clear()
 
     def _lost(self, file_run: FileRun) -> bool:
         """Our lease on the file ran out (this worker hung) and another worker took it over."""

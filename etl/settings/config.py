@@ -666,12 +666,11 @@ def load_settings_with_origins(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
-            origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+            flag = {**FLAG_NAMES, "state_url": "--state", "inbox_url": "--inbox"}.get(key)
+            origins[key] = "flag " + (flag or "--" + key.replace("_", "-"))
     if overrides and overrides.get("inbox") is not None:
         values.pop("inbox_url", None)  # --inbox DIR beats an s3:// inbox of etl.toml
         origins.pop("inbox_url", None)
-    if overrides and overrides.get("inbox_url") is not None:
-        origins["inbox_url"] = "flag --inbox"
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
 

@@ -23,8 +23,8 @@ from etl.core.errors import UsageError
 NOW = "extract(epoch from clock_timestamp())::float8"
 # The window is a little longer than a second: between the database's yes and the request's
 # arrival at the API lie a few milliseconds (more when the machine is busy), and the API's
-# second is its own. 10% leaves 0.1 s for that.
-WINDOW_SECONDS = 1.1
+# second is its own. 0.1 s is left for that.
+JITTER_SECONDS = 0.1
 GAP = 0.5  # the least time between two requests, in intervals (1 / rate): no bursts
 
 
@@ -48,8 +48,10 @@ class SharedBudget:
         """0 when a request of ``operation`` may go now (and it is counted), else the seconds
         to wait before asking again."""
         key = (self.tenant, operation)
-        window = WINDOW_SECONDS if rate >= 1 else WINDOW_SECONDS / rate
-        allowed = max(1, int(rate)) if rate >= 1 else 1
+        # No second may hold more than ``rate`` requests: 20.5/s allows 20 in a second. Below
+        # one a second (the once-a-minute calls), one per 1 / rate seconds.
+        window = (1.0 if rate >= 1 else 1.0 / rate) + JITTER_SECONDS
+        allowed = int(rate) if rate >= 1 else 1
         with self._lock, self.db.transaction():
             self.db.execute(
                 "INSERT INTO rate_buckets (tenant, operation, next_at) VALUES (%s, %s, 0) "
