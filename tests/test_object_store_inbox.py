@@ -562,3 +562,24 @@ def test_the_inbox_url_and_its_endpoint_come_from_etl_toml_read_strictly(tmp_pat
     config.write_text('[paths]\ninbox = "s3://orders/drop/"\n[inbox]\nendpoint = "http://x"\n')
     with pytest.raises(UsageError, match=r"\[inbox\] endpoint.*did you mean endpoint_url"):
         load_settings_with_origins(config, {}, environ={})
+
+
+def test_reports_that_cannot_be_uploaded_stay_in_the_outbox_and_the_run_says_so(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in connect_env(sandbox).items():
+        monkeypatch.setenv(key, value)
+    s3.put("drop/orders-r.csv", orders_csv("R1"))
+    config = write_config(tmp_path, s3)
+    config.write_text(config.read_text() + '[report]\nurl = "s3://no-such-report-bucket/r/"\n')
+
+    code, out, err = run_cli("run", "--config", config, "--settle", "0")
+
+    assert code == 0, err  # the orders were delivered: the run's own outcome stands
+    run_dir = next((tmp_path / "outbox" / "runs").iterdir())
+    assert (run_dir / "report.html").is_file()
+    assert err.startswith(
+        "etl: cannot upload the reports to [report] url: the reports stay in "
+        f"{run_dir}: cannot write runs/{run_dir.name}/"
+    ), err
+    assert KEY_ID not in out + err and SECRET_KEY not in out + err
