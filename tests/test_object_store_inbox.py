@@ -336,6 +336,19 @@ def test_an_inbox_url_with_credentials_in_it_is_refused(
     assert KEY_ID not in err and SECRET_KEY not in err
 
 
+def test_a_file_url_is_served_as_a_store_too(sandbox: SandboxServer, tmp_path: Path) -> None:
+    drop = tmp_path / "mounted" / "drop"
+    drop.mkdir(parents=True)
+    (drop / "orders-f.csv").write_bytes(orders_csv("F1"))
+    settings = settings_for(sandbox, tmp_path, inbox_url=drop.as_uri() + "/")
+
+    sync = run_once(settings)
+
+    assert sync.run.exit_code == 0 and sum(delivered(sandbox)) == 1
+    found = sorted(str(p.relative_to(drop)) for p in drop.rglob("*") if p.is_file())
+    assert found == [f"archive/{sync.run.run_id}/orders-f.csv"]
+
+
 def test_the_same_code_serves_another_fsspec_store(sandbox: SandboxServer, tmp_path: Path) -> None:
     fsspec = pytest.importorskip("fsspec")
     memory = fsspec.filesystem("memory")

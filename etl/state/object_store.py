@@ -82,6 +82,8 @@ class ObjectStore:
                 client["region_name"] = region
             # The listing must be the store's now, not a cache from the last look.
             options = {"client_kwargs": client, "use_listings_cache": False}
+        elif scheme in ("file", "local"):
+            options = {"auto_mkdir": True}  # archive/<run_id>/ made as it is written
         try:
             import fsspec
 
