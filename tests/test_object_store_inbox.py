@@ -220,7 +220,7 @@ def test_an_invalid_file_ends_under_failed_with_its_reason_and_errors(
 
 
 def test_an_object_still_growing_is_not_taken_until_it_holds_still(
-    sandbox: SandboxServer, tmp_path: Path, s3: S3
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, caplog: pytest.LogCaptureFixture
 ) -> None:
     s3.put("drop/orders-c.csv", orders_csv("C1"))
     settings = object_settings(sandbox, tmp_path, s3, settle_seconds=1.0)
@@ -231,8 +231,10 @@ def test_an_object_still_growing_is_not_taken_until_it_holds_still(
         slept.append(seconds)
         s3.put("drop/orders-c.csv", orders_csv("C1", "C2"))
 
-    sync = run_once(settings, sleep=uploader_still_writing)
+    with caplog.at_level(logging.INFO, logger="etl.run.objects"):
+        sync = run_once(settings, sleep=uploader_still_writing)
 
+    assert "orders-c.csv is not settled (its size or ETag changed)" in caplog.text
     assert slept == [1.0]
     assert sync.run.files == []
     assert delivered(sandbox) == []

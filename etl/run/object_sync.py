@@ -141,11 +141,10 @@ class ObjectSync(Sync):
             return first
         self.sleep(self.settings.settle_seconds)
         stable, changing = settled(first, self.store.entries())
+        before = {entry.name for entry in first}
         for entry in changing:
-            log.info(
-                "%s is still being written (its size or ETag changed); the next run takes it",
-                printable(entry.name),
-            )
+            why = "its size or ETag changed" if entry.name in before else "it just arrived"
+            log.info("%s is not settled (%s); the next run takes it", printable(entry.name), why)
         return stable
 
     def _stage(self) -> list[Path]:
