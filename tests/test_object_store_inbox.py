@@ -246,8 +246,9 @@ def test_an_object_still_growing_is_not_taken_until_it_holds_still(
     assert s3.keys("drop/") == [f"drop/archive/{sync.run.run_id}/orders-c.csv"]
 
 
+@pytest.mark.parametrize("state", ["sqlite", "postgresql"])
 def test_a_run_killed_between_the_archive_copy_and_the_delete_is_finished_by_the_next(
-    sandbox: SandboxServer, tmp_path: Path, s3: S3
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, state: str, request: pytest.FixtureRequest
 ) -> None:
     s3.put("drop/orders-d.csv", orders_csv("D1", "D2"))
     config = write_config(tmp_path, s3)
@@ -257,6 +258,8 @@ def test_a_run_killed_between_the_archive_copy_and_the_delete_is_finished_by_the
         "AWS_ACCESS_KEY_ID": KEY_ID,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
     }
+    if state == "postgresql":  # the dead worker's staging folder is finished by the next one
+        env["CONNECT_STATE_URL"] = request.getfixturevalue("postgres_url")
     command = [sys.executable, "-m", "etl", "run", "--config", str(config), "--settle", "0"]
 
     killed = subprocess.run(
@@ -278,6 +281,8 @@ def test_a_run_killed_between_the_archive_copy_and_the_delete_is_finished_by_the
     assert again.returncode == 0, again.stderr
     assert s3.keys("drop/") == [f"drop/archive/{run_id}/orders-d.csv"]
     assert sum(delivered(sandbox)) == 2  # nothing sent twice
+    staging = tmp_path / "outbox" / ".staging"
+    assert [p for p in staging.rglob("*.json") if p.parent.name == ".objects"] == []
     assert KEY_ID not in killed.stderr + again.stderr + again.stdout
     assert SECRET_KEY not in killed.stderr + again.stderr + again.stdout
 
