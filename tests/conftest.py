@@ -183,3 +183,48 @@ def no_real_docker_secrets(
     from etl.settings import secret_files
 
     monkeypatch.setattr(secret_files, "DOCKER_SECRETS", tmp_path_factory.mktemp("no-secrets"))
+
+
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_base_url() -> str:
+    """The server the PostgreSQL tests use (``ETL_TEST_POSTGRES``); skips the test when none
+    answers, except under ``CI=true``, where a missing server must fail the build."""
+    url = os.environ.get("ETL_TEST_POSTGRES", POSTGRES_DEFAULT)
+    try:
+        import psycopg
+
+        psycopg.connect(url, connect_timeout=3).close()
+    except Exception as error:  # no driver, no server, refused: the test cannot run here
+        from etl.state.sql import redacted_url, scrubbed
+
+        why = f"no PostgreSQL at {redacted_url(url)} ({scrubbed(str(error).strip(), url)})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{why}; under CI=true the PostgreSQL tests must run", pytrace=False)
+        pytest.skip(f"{why}; set ETL_TEST_POSTGRES to a server to run this test")
+    return url
+
+
+def in_schema(url: str, schema: str) -> str:
+    """The URL with every connection made through it working in ``schema``."""
+    option = f"options=-csearch_path%3D{schema}"
+    return url + ("&" if "?" in url else "?") + option
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a schema of this test's own on the test server, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    base = postgres_base_url()
+    schema = f"etl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield in_schema(base, schema)
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,19 @@ def clocked(tmp_path: Path, time_: FakeTime) -> Iterator[SandboxServer]:
         yield server
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Ledger]:
+    """Opens the ledger (anew each call, as after a crash) on one engine or the other: the
+    action log behaves the same on both (tests/test_postgres_ledger.py)."""
+    if request.param == "sqlite":
+        return lambda: Ledger.open(tmp_path / "ledger.sqlite3")
+    url = request.getfixturevalue("postgres_url")
+    return lambda: Ledger.open_url(url)
+
+
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    opened = Ledger.open(tmp_path / "ledger.sqlite3")
+def ledger(open_ledger: Callable[[], Ledger]) -> Iterator[Ledger]:
+    opened = open_ledger()
     yield opened
     opened.close()
 
@@ -119,7 +129,11 @@ def reported(entity: str, row: int) -> MappedItem:
 
 
 def test_the_action_log_is_durable_and_flushed_at_most_once_a_minute(
-    clocked: SandboxServer, tmp_path: Path, ledger: Ledger, time_: FakeTime
+    clocked: SandboxServer,
+    tmp_path: Path,
+    ledger: Ledger,
+    time_: FakeTime,
+    open_ledger: Callable[[], Ledger],
 ) -> None:
     work = context(clocked, tmp_path, ledger, time_)
     items = [reported(f"O-{n}" if n % 10 else f"UNKNOWN-{n}", n + 2) for n in range(150)]
@@ -129,7 +143,7 @@ def test_the_action_log_is_durable_and_flushed_at_most_once_a_minute(
     assert [r.outcome for r in results].count(Outcome.QUEUED) == 50
     time_.now += 30
     assert flush_action_log(work).sent == 0  # within the minute: nothing goes
-    reopened = Ledger.open(tmp_path / "ledger.sqlite3")  # as after a crash: the queue is on disk
+    reopened = open_ledger()  # as after a crash: the queue is stored
     assert len(reopened.unsent_actions(1000)) == 50
     reopened.close()
     time_.now += 31

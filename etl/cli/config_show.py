@@ -5,14 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from etl.core.database_urls import redacted_url
 from etl.settings.config import Secret, Settings
 
 # The settings shown, in the order README's tables give them; the mappings are not one value
 # each (`etl check --mapping` shows what a file becomes).
 SHOWN = (
     "inbox",
+    "inbox_url",
+    "inbox_endpoint_url",
+    "inbox_region",
+    "report_url",
     "outbox",
     "state",
+    "state_url",
+    "lease_seconds",
     "api_url",
     "token_url",
     "client_id",
@@ -41,7 +48,11 @@ def shown_value(settings: Settings, name: str) -> Any:
     """A setting as JSON can carry it; a secret is ``***`` (or None when unset), always."""
     value = getattr(settings, name)
     if name == "state":
-        return str(settings.ledger_path)
+        # With a state URL no ledger file is used: showing its default would mislead.
+        return None if settings.state_url else str(settings.ledger_path)
+    if name == "state_url":
+        # Where the state is, which a person needs to see; never the password.
+        return redacted_url(settings.state_url.reveal()) if settings.state_url else None
     if name == "events":
         return None if settings.events is None else settings.events.shown()
     if isinstance(value, Secret):

@@ -16,15 +16,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from etl.cli.logs import FORMATS, LogObserver, configure_logging, log_level
 from etl.cli.progress import ProgressObserver, progress_observer
-from etl.core.errors import UsageError
+from etl.core.database_urls import is_database_url, redacted_url
+from etl.core.errors import ObjectStoreError, UsageError
 from etl.core.events import Observer, Observers
 from etl.core.kinds import KINDS
 from etl.core.printable import printable
 from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
+from etl.core.store_urls import is_store_url
 from etl.core.summary import FileSummary, RunSummary
 from etl.core.version import __version__
 from etl.settings.config import (
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from etl.run.sandbox_process import ActionDouble
 
 EXIT_USAGE = 2
+EXIT_NOT_FINISHED = 3  # an object store away: the objects stay for the next run
 EXIT_INTERNAL = 4  # a bug: the traceback is saved, inputs stay for the next run
 EXIT_ENVIRONMENT = 5  # the machine: a full disk, a read-only folder, permissions
 NUMBER_FLAGS = FLAG_NAMES  # the flags that set a number (their names differ from the setting)
@@ -58,12 +62,24 @@ COMPLETE_DIRECTORY = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/", "tcsh":
 
 def _common(parser: argparse.ArgumentParser) -> None:
     for flag, help_text, complete in (
-        ("--inbox", "folder watched for input files (./inbox)", COMPLETE_DIRECTORY),
+        (
+            "--inbox",
+            "folder watched for input files (./inbox), or an object-store prefix "
+            "(s3://bucket/prefix/)",
+            COMPLETE_DIRECTORY,
+        ),
         ("--outbox", "folder for reports and processed files (./outbox)", COMPLETE_DIRECTORY),
-        ("--state", "ledger file (<outbox>/.state/ledger.sqlite3)", COMPLETE_FILE),
+        (
+            "--state",
+            "ledger file (<outbox>/.state/ledger.sqlite3), or a PostgreSQL URL "
+            "(postgresql://user@host/db, shared by many workers; CONNECT_STATE_URL)",
+            COMPLETE_FILE,
+        ),
         ("--config", "TOML settings file (./etl.toml if present)", COMPLETE_FILE),
     ):
-        action = parser.add_argument(flag, type=Path, help=help_text)
+        # --state and --inbox stay text: a URL's "//" would not survive a Path.
+        kind: Any = str if flag in ("--state", "--inbox") else Path
+        action = parser.add_argument(flag, type=kind, help=help_text)
         setattr(action, "complete", complete)  # noqa: B010 - shtab reads it; Action lacks it
 
 
@@ -374,7 +390,30 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for name, flag in NUMBER_FLAGS.items():
         if overrides[name] is not None:
             checked_number(name, overrides[name], flag)  # named as typed, not as the setting
+    inbox = overrides["inbox"]
+    if inbox is not None and is_store_url(inbox):
+        overrides["inbox"], overrides["inbox_url"] = None, inbox
+    elif inbox is not None:
+        overrides["inbox"] = Path(inbox)
+    state = overrides.pop("state")
+    if state is not None and is_database_url(state):
+        if urlsplit(state).password:
+            raise UsageError(
+                f"--state {redacted_url(state)} holds a password, which every user of this "
+                "machine can read in the process list: give the URL in CONNECT_STATE_URL, or "
+                "the password in PGPASSWORD or ~/.pgpass"
+            )
+        from etl.settings.secret import Secret
+
+        overrides["state_url"] = Secret(state)
+    elif state is not None:
+        overrides["state"] = Path(state)
     return overrides
+
+
+def _ledger_of(settings: Settings) -> Path | str:
+    """What `etl status` reads: the ledger file, or the database URL."""
+    return settings.state_url.reveal() if settings.state_url else settings.ledger_path
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -549,7 +588,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from etl.cli.tenant_commands import run_tenants
 
         return run_tenants(args, tenants)
-    require_inbox(settings.inbox, args.create)
+    if not settings.inbox_url:
+        require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _run(settings, args.force, args)
     with sandboxed(settings, "run") as (sandboxed_settings, count):
@@ -572,7 +612,7 @@ def sandboxed(settings: Settings, command: str) -> Iterator[tuple[Settings, Call
             flush=True,
         )
         before = sandbox.counts()  # the file outlives runs: this run's requests come after this
-        created = seed_pending_actions(sandbox, settings.inbox)
+        created = 0 if settings.inbox_url else seed_pending_actions(sandbox, settings.inbox)
         if created:
             print(
                 f"sandbox: created {created} pending action(s) named by the action-status "
@@ -633,7 +673,7 @@ def _run(
 ) -> int:
     """``etl run`` (every file waiting), or ``etl retry`` (``paths``: a run's files, which wait
     in the inbox)."""
-    from etl.run.inbox_run import run_inbox
+    from etl.run.inbox_run import inbox_shown, run_inbox
 
     with _observed(args) as (observer, logs):
         done = run_inbox(
@@ -647,9 +687,14 @@ def _run(
         run = done.summary
         if not run.files and not run.due_work:
             if not args.quiet:
-                print(f"inbox {settings.inbox}: nothing to do")
+                print(f"inbox {inbox_shown(settings)}: nothing to do")
         else:
             _finish(run, done.run_dir, args, logs, (done.html, done.html_problem))
+    if done.publish_problem:
+        print(
+            f"etl: cannot upload the reports to [report] url: {done.publish_problem}",
+            file=sys.stderr,
+        )
     if done.api_down is not None:
         print(f"etl: stopped sending: {done.api_down}", file=sys.stderr)
     return run.exit_code
@@ -666,7 +711,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         from etl.cli.tenant_commands import watch_tenants
 
         return watch_tenants(args, tenants)
-    require_inbox(settings.inbox, args.create)
+    if not settings.inbox_url:
+        require_inbox(settings.inbox, args.create)
     if not args.sandbox:
         return _watch(settings, args)
     with sandboxed(settings, "watcher") as (sandboxed_settings, count):
@@ -676,16 +722,27 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def _watch(settings: Settings, args: argparse.Namespace) -> int:
-    import signal
-
-    from etl.deliver.client import ConnectClient
-    from etl.run.watch import Watcher, WatcherRefused
+    from etl.run.inbox_run import inbox_of
 
     settings.require_credentials()
+    with inbox_of(settings, args.create) as staged:
+        return _watch_inbox(staged, args)
+
+
+def _watch_inbox(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from etl.run.inbox_run import inbox_shown
+    from etl.run.object_watch import ObjectWatcher
+    from etl.run.shared_state import ClientFactory
+    from etl.run.watch import Watcher, WatcherRefused
+
     metrics = metrics_for(settings) if args.metrics_port is not None else None
-    watcher = Watcher(
+    clients = ClientFactory(settings, metrics)
+    kind = ObjectWatcher if settings.inbox_url else Watcher
+    watcher = kind(
         settings,
-        lambda: ConnectClient(settings, meter=metrics),
+        clients,
         polling=settings.polling if args.polling is None else args.polling,
         rescan_seconds=settings.rescan_seconds,
     )
@@ -695,7 +752,10 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
         watcher.stop()
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(f"etl watch: watching {settings.inbox} (heartbeat in {settings.outbox})", flush=True)
+    print(
+        f"etl watch: watching {inbox_shown(settings)} (heartbeat in {settings.outbox})",
+        flush=True,
+    )
     server = None
     try:
         if metrics is not None:
@@ -705,6 +765,7 @@ def _watch(settings: Settings, args: argparse.Namespace) -> int:
     except WatcherRefused as refused:
         raise UsageError(str(refused)) from None
     finally:
+        clients.close()
         if server is not None:
             server.close()
         for sig, handler in previous.items():
@@ -723,8 +784,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
         return status_tenants(args, tenants)
     status = collect_status(
-        settings.inbox, settings.outbox, runs=args.runs, ledger=settings.ledger_path
+        settings.inbox, settings.outbox, runs=args.runs, ledger=_ledger_of(settings)
     )
+    if settings.inbox_url:
+        from etl.monitor.status import LISTED_FILES
+        from etl.run.object_sync import object_inbox_status
+
+        status.update(object_inbox_status(settings, LISTED_FILES))
     print(json.dumps(status, indent=2, ensure_ascii=False) if args.json else format_status(status))
     return 0
 
@@ -853,6 +919,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"etl: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except ObjectStoreError as error:
+        # The store away or refusing: nothing was deleted from it; the next run tries again.
+        print(f"etl: {error}; the objects stay in the store for the next run", file=sys.stderr)
+        return EXIT_NOT_FINISHED
     except KeyboardInterrupt:
         print("etl: interrupted", file=sys.stderr)
         return 130

@@ -4,6 +4,8 @@
     ├── UsageError            bad flags or configuration: exit 2, nothing touched
     │   └── SandboxFailed     `etl run --sandbox`: the local double did not start or answer
     ├── UnreadableFile        a file that cannot be read at all: exit 2 (check), failed/ (run)
+    ├── ObjectStoreError      an inbox or report store (s3://...) that cannot be listed, read
+    │                         or written: stop (exit 3), the objects stay for the next run
     └── ApiError              anything the API said or failed to say
         ├── RetriableApiError 429, 5xx, timeouts, dropped connections, an answer too slow
         │                     (past the call's deadline) or too large: retry with backoff
@@ -38,6 +40,11 @@ class UsageError(EtlError):
 class SandboxFailed(UsageError):
     """The demo's sandbox process did not start, or stopped answering; the message ends with
     its last lines of output."""
+
+
+class ObjectStoreError(EtlError):
+    """An object store (the inbox or the reports' ``s3://...``) refused or could not be reached;
+    the message says which and why, never with a credential in it."""
 
 
 class UnreadableFile(EtlError):

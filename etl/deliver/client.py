@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -191,6 +191,17 @@ class Pacer:
                 self._starts.popleft()
 
 
+class Pacing(Protocol):
+    """What paces one operation's requests: ``Pacer`` in this process, or a budget shared by
+    every worker sending with the same credential (etl/state/budget.py)."""
+
+    def wait(self) -> None: ...
+
+
+# (operation, requests per second, sleep) -> its pacing; the default is a Pacer per client.
+PacingFactory = Callable[[str, float, Callable[[float], None]], Pacing]
+
+
 class ClientMeter:
     """Told of every answer ``send`` sees and every retry, as they happen (the metrics count
     them); every default does nothing, so the client knows nothing of how they are counted."""
@@ -224,8 +235,10 @@ class ConnectClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         meter: ClientMeter | None = None,
+        pacing: PacingFactory | None = None,
     ) -> None:
         self.settings = settings
+        self.pacing = pacing
         self.meter = meter or ClientMeter()
         self.session = with_deadlines(session or requests.Session())
         self.session.headers["User-Agent"] = f"mirakl-connect-etl/{__version__}"
@@ -237,7 +250,7 @@ class ConnectClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
-        self._pacers: dict[str, Pacer] = {}
+        self._pacers: dict[str, Pacing] = {}
 
     def close(self) -> None:
         self.session.close()
@@ -339,9 +352,12 @@ class ConnectClient:
                 ) from error
         return response
 
-    def pacer(self, operation: str, rate: float) -> Pacer:
+    def pacer(self, operation: str, rate: float) -> Pacing:
         if operation not in self._pacers:
-            self._pacers[operation] = Pacer(rate, self.clock, self.sleep)
+            if self.pacing is not None:
+                self._pacers[operation] = self.pacing(operation, rate, self.sleep)
+            else:
+                self._pacers[operation] = Pacer(rate, self.clock, self.sleep)
         return self._pacers[operation]
 
     def sleep(self, seconds: float) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -162,31 +162,63 @@ def watcher_status(outbox: Path, now: datetime | None = None) -> dict[str, Any] 
     return beat
 
 
-def action_status(ledger: Path | None, limit: int = 20) -> dict[str, Any] | None:
-    """Tracked order actions from the ledger: pending ones, the recently finished, the queue."""
-    if ledger is None or not ledger.is_file():
-        return None
+def _action_rows(
+    execute: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]], limit: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int]:
+    columns = "action_id, source, entity_id, status, updated_at, errors, polls"
+    pending = execute(
+        f"SELECT {columns} FROM tracked_actions WHERE status = 'PENDING' "
+        "ORDER BY tracked_at LIMIT ?",
+        (LISTED_FILES,),
+    )
+    finished = execute(
+        f"SELECT {columns} FROM tracked_actions WHERE status != 'PENDING' "
+        "ORDER BY finished_at DESC LIMIT ?",
+        (limit,),
+    )
+    queued = execute("SELECT count(*) FROM action_log WHERE sent_at IS NULL", ())
+    return pending, finished, int(queued[0][0])
+
+
+def _database_actions(
+    url: str, limit: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], int] | None:
+    """The same look, in the PostgreSQL database many workers share (read-only session)."""
+    import psycopg
+
     try:
-        db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
-    except sqlite3.Error:
-        return None
-    try:
-        columns = "action_id, source, entity_id, status, updated_at, errors, polls"
-        pending = db.execute(
-            f"SELECT {columns} FROM tracked_actions WHERE status = 'PENDING' "
-            "ORDER BY tracked_at LIMIT ?",
-            (LISTED_FILES,),
-        ).fetchall()
-        finished = db.execute(
-            f"SELECT {columns} FROM tracked_actions WHERE status != 'PENDING' "
-            "ORDER BY finished_at DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-        queued = db.execute("SELECT count(*) FROM action_log WHERE sent_at IS NULL").fetchone()
-    except sqlite3.Error:
-        return None  # a ledger from before the actions feature
-    finally:
-        db.close()
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as db:
+            db.execute("SET default_transaction_read_only = on")
+            return _action_rows(
+                lambda sql, params: db.execute(sql.replace("?", "%s"), params).fetchall(), limit
+            )
+    except psycopg.Error:
+        return None  # unreachable, or no ledger there yet
+
+
+def action_status(ledger: Path | str | None, limit: int = 20) -> dict[str, Any] | None:
+    """Tracked order actions from the ledger (a file, or a database URL): pending ones, the
+    recently finished, the queue."""
+    if isinstance(ledger, str):
+        found = _database_actions(ledger, limit)
+        if found is None:
+            return None
+        pending, finished, queued = found
+    else:
+        if ledger is None or not ledger.is_file():
+            return None
+        try:
+            db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
+        except sqlite3.Error:
+            return None
+        try:
+            pending, finished, queued = _action_rows(
+                lambda sql, params: db.execute(sql, params).fetchall(), limit
+            )
+        except sqlite3.Error:
+            return None  # a ledger from before the actions feature
+        finally:
+            db.close()
     names = ["action_id", "source", "entity_id", "status", "updated_at", "errors", "polls"]
 
     def rows(found: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -195,7 +227,7 @@ def action_status(ledger: Path | None, limit: int = 20) -> dict[str, Any] | None
             entry["errors"] = json.loads(entry["errors"] or "[]")
         return out
 
-    return {"pending": rows(pending), "finished": rows(finished), "queued_to_report": queued[0]}
+    return {"pending": rows(pending), "finished": rows(finished), "queued_to_report": queued}
 
 
 def collect_status(
@@ -203,7 +235,7 @@ def collect_status(
     outbox: Path,
     runs: int = RECENT_RUNS,
     now: datetime | None = None,
-    ledger: Path | None = None,
+    ledger: Path | str | None = None,
 ) -> dict[str, Any]:
     """Everything `etl status` shows, as plain JSON-ready values."""
     waiting = _files(waiting_files(inbox))

@@ -19,32 +19,57 @@ WAITING = (
 )
 
 
-def awaiting_answers(ledger: Path | None, now: float) -> dict[str, Any] | None:
-    """``{"count": N, "actions": [...oldest first, at most 100]}``, each with its age."""
-    if ledger is None or not ledger.is_file():
+def awaiting_answers(ledger: Path | str | None, now: float) -> dict[str, Any] | None:
+    """``{"count": N, "actions": [...oldest first, at most 100]}``, each with its age. The
+    ledger is a file, or a database URL (the shared state)."""
+    if isinstance(ledger, str):
+        rows = _database_rows(ledger)
+    elif ledger is None or not ledger.is_file():
         return None
+    else:
+        rows = _file_rows(ledger)
+    if rows is None:
+        return None
+    count, found = rows
+    names = ("action_id", "type", "channel_order_id", "event_time", "received_at", "pending_file")
+    actions = []
+    for row in found:
+        entry = dict(zip(names, row, strict=True))
+        entry["age_seconds"] = round(max(0.0, now - float(entry.pop("received_at"))), 1)
+        actions.append(entry)
+    return {"count": count, "actions": actions}
+
+
+COUNT = f"SELECT count(*) FROM action_events WHERE {WAITING}"
+LIST = (
+    "SELECT action_id, type, channel_order_id, event_time, received_at, pending_file "
+    f"FROM action_events WHERE {WAITING} ORDER BY received_at, action_id LIMIT {LISTED}"
+)
+
+
+def _file_rows(ledger: Path) -> tuple[int, list[tuple[Any, ...]]] | None:
     try:
         db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=2)
     except sqlite3.Error:
         return None
     try:
-        count = db.execute(f"SELECT count(*) FROM action_events WHERE {WAITING}").fetchone()
-        rows = db.execute(
-            "SELECT action_id, type, channel_order_id, event_time, received_at, pending_file "
-            f"FROM action_events WHERE {WAITING} ORDER BY received_at, action_id LIMIT ?",
-            (LISTED,),
-        ).fetchall()
+        return int(db.execute(COUNT).fetchone()[0]), db.execute(LIST).fetchall()
     except sqlite3.Error:
         return None  # a ledger from before action events
     finally:
         db.close()
-    names = ("action_id", "type", "channel_order_id", "event_time", "received_at", "pending_file")
-    actions = []
-    for row in rows:
-        entry = dict(zip(names, row, strict=True))
-        entry["age_seconds"] = round(max(0.0, now - float(entry.pop("received_at"))), 1)
-        actions.append(entry)
-    return {"count": int(count[0]), "actions": actions}
+
+
+def _database_rows(url: str) -> tuple[int, list[tuple[Any, ...]]] | None:
+    import psycopg  # only for a state URL
+
+    try:
+        with psycopg.connect(url, connect_timeout=2, autocommit=True) as db:
+            db.execute("SET default_transaction_read_only = on")
+            count = db.execute(COUNT).fetchone()
+            return int(count[0]) if count else 0, db.execute(LIST).fetchall()
+    except psycopg.Error:
+        return None  # unreachable, or no ledger there yet
 
 
 def _age(seconds: float) -> str:

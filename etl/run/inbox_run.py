@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from etl.core.events import Observer
+from etl.core.store_urls import shown_url
 from etl.core.summary import RunSummary
 from etl.deliver.client import ConnectClient
 from etl.monitor.alerts import Alerts
+from etl.run.object_sync import ObjectSync, publish_reports, staged_settings
+from etl.run.shared_state import ClientFactory
 from etl.run.sync import ApiDown, FileReport, Sync
 from etl.settings.config import Settings
 from etl.state.inbox import locked_inbox, require_inbox
@@ -32,6 +37,7 @@ class InboxRun:
     reports: list[FileReport] = field(default_factory=list)  # with ``keep_reports``
     html: Path | None = None  # report.html, when the run processed a file
     html_problem: str = ""  # why report.html could not be written
+    publish_problem: str = ""  # why the reports could not be uploaded to [report] url
 
 
 def run_inbox(
@@ -48,32 +54,73 @@ def run_inbox(
     """Process the inbox once, as `etl run` does: UsageError (nothing claimed) without
     credentials, without the inbox (unless ``create``), or when another run or watcher holds
     it. ``drop`` puts files in the inbox once it is locked (the Python API's sources): the
-    run then takes only those (and files a killed run left claimed)."""
+    run then takes only those (and files a killed run left claimed). An object-store inbox is
+    staged in a folder under the outbox; with a shared state, the database's claims keep
+    workers apart file by file instead of the inbox lock."""
     settings.require_credentials()
-    require_inbox(settings.inbox, create)
-    with locked_inbox(settings.inbox, "etl run"):
-        paths = drop() if drop is not None else None
-        metrics = None
-        if metrics_textfile is not None:
-            # Imported only when asked for: prometheus_client is not loaded by every run.
-            from etl.monitor.metrics import Metrics
+    metrics = None
+    if metrics_textfile is not None:
+        # Imported only when asked for: prometheus_client is not loaded by every run.
+        from etl.monitor.metrics import Metrics
 
-            metrics = Metrics(settings.inbox, settings.outbox)
-        sync = Sync(
-            settings,
-            client_factory or (lambda: ConnectClient(settings, meter=metrics)),
-            force=force,
-            observer=observer,
-            paths=paths,
-            keep_reports=keep_reports,
-        )
-        run = sync()
+        metrics = Metrics(settings.inbox, settings.outbox)
+    clients = ClientFactory(settings, metrics)
+    try:
+        with inbox_of(settings, create) as inbox_settings, _held(inbox_settings):
+            paths = drop() if drop is not None else None
+            sync = new_sync(
+                inbox_settings,
+                client_factory or clients,
+                force=force,
+                observer=observer,
+                paths=paths,
+                keep_reports=keep_reports,
+            )
+            run = sync()
+    finally:
+        clients.close()
     html, html_problem = html_report(run, sync.run_dir)
     alert_run(settings, run, sync.api_down)
     if metrics is not None and metrics_textfile is not None:
         metrics.record_run(run)
         metrics.write_textfile(metrics_textfile)
-    return InboxRun(run, sync.run_dir, sync.api_down, sync.reports, html, html_problem)
+    published = publish_reports(settings, sync.run_dir) if settings.report_url else None
+    return InboxRun(
+        run, sync.run_dir, sync.api_down, sync.reports, html, html_problem, published or ""
+    )
+
+
+@contextmanager
+def inbox_of(settings: Settings, create: bool) -> Iterator[Settings]:
+    """The settings a run or a watcher works with: a local inbox as it is (it must exist), an
+    object-store inbox as its staging folder under the outbox (etl/run/object_sync.py)."""
+    if not settings.inbox_url:
+        require_inbox(settings.inbox, create)
+        yield settings
+        return
+    with staged_settings(settings) as staged:
+        yield staged
+
+
+@contextmanager
+def _held(settings: Settings) -> Iterator[None]:
+    """One process at a time on an inbox (or its staging folder); with a shared state the
+    database's claims keep runs and watchers apart, file by file."""
+    if settings.shared_state:
+        yield
+        return
+    with locked_inbox(settings.inbox, "etl run"):
+        yield
+
+
+def new_sync(settings: Settings, clients: Callable[[], ConnectClient], **kwargs: Any) -> Sync:
+    """The run over the inbox: a folder's, or an object store's (staged, then moved)."""
+    kind = ObjectSync if settings.inbox_url else Sync
+    return kind(settings, clients, **kwargs)
+
+
+def inbox_shown(settings: Settings) -> str:
+    return shown_url(settings.inbox_url) if settings.inbox_url else str(settings.inbox)
 
 
 def html_report(run: RunSummary, run_dir: Path) -> tuple[Path | None, str]:

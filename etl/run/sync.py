@@ -19,13 +19,14 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import orjson
+import psycopg
 
 from etl.core import failpoints
 from etl.core.codes import Problem
@@ -64,7 +65,9 @@ from etl.run.check import (
 from etl.run.parallel import invalid_result
 from etl.run.rejected import fixes_by_row, write_rejected
 from etl.settings.config import Settings
+from etl.state.claims import Claims, inbox_place
 from etl.state.inbox import (
+    PROCESSING,
     archive,
     claim,
     claimed_files,
@@ -73,7 +76,8 @@ from etl.state.inbox import (
     stable_files,
     waiting_files,
 )
-from etl.state.ledger import Ledger, OrderVersion
+from etl.state.leader import Leadership
+from etl.state.ledger import Ledger, OrderVersion, ledger_for
 from etl.state.witness import check_and_count
 from etl.transform.fast.stream import FileScan, scan_file
 
@@ -233,11 +237,16 @@ class Sync:
         stop_requested: Callable[[], bool] = lambda: False,
         paths: list[Path] | None = None,
         keep_reports: bool = False,
+        claims: Claims | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
         in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
         inbox files (the watcher hands over files it saw settle), default every waiting file;
-        ``keep_reports`` keeps each file's results and problems in ``reports`` too."""
+        ``keep_reports`` keeps each file's results and problems in ``reports`` too.
+        ``claims``: the watcher's own, when the state is shared (otherwise the run makes its
+        own for a state URL). ``leadership``: the watcher's, which says whether this worker
+        runs the once-a-minute jobs (a run asks for it once)."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -245,6 +254,10 @@ class Sync:
         self.observer = observer or Observer()
         self.stop_requested = stop_requested
         self.paths = paths
+        self.claims = claims
+        self._own_claims = False
+        self._holding: set[str] = set()  # names this run claimed and has not let go
+        self.leadership = leadership
         self.run = RunSummary(
             run_id=new_run_id(settings.outbox),
             command="run",
@@ -267,30 +280,45 @@ class Sync:
 
     def __call__(self) -> RunSummary:
         clock = time.perf_counter()
-        ledger = Ledger.open(
-            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
-        )
+        ledger = ledger_for(self.settings)
         try:
             check_and_count(ledger, self.settings.outbox, self.settings.fresh_ledger)
         except BaseException:
             ledger.close()
             raise
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._recover_interrupted_runs()
-        ledger.abandon_pending(self.run.run_id)
+        if not self.settings.shared_state:
+            # With workers sharing the outbox and the ledger, another run without a summary
+            # yet, or with a batch pending, is most likely alive: a run that died is noticed
+            # by its lease instead (etl/state/claims.py).
+            self._recover_interrupted_runs()
+            ledger.abandon_pending(self.run.run_id)
         try:
+            if self.settings.shared_state and self.claims is None:
+                self.claims = Claims(
+                    self.settings.state_url.reveal(),
+                    self.settings.tenant,
+                    inbox_place(self.settings.inbox),
+                    self.settings.lease_seconds,
+                )
+                self._own_claims = True
             for path in self._take_files():
                 if self.api_down is not None or self.stop_requested():
                     release(path, self.settings.inbox)
+                    self._unclaim(path)
                     self.run.left_in_inbox.append(path.name)
                     continue
                 self.run.files.append(self._process_guarded(path, ledger))
+                self._unclaim(path)
             if self.api_down is None and not self.stop_requested():
                 self._due_work(ledger)
         finally:
             ledger.close()
             if self._client is not None:
                 self._client.close()
+            self._let_go()
+            if self._own_claims and self.claims is not None:
+                self.claims.close()
         self.run.exit_code = self._exit_code()
         self.run.finished_at = now_text()
         self.run.seconds = time.perf_counter() - clock
@@ -303,7 +331,23 @@ class Sync:
 
     def _due_work(self, ledger: Ledger) -> None:
         """Queued order actions and tracked ids do not wait for a file of their kind: under
-        cron, the next file may never come."""
+        cron, the next file may never come. With a shared state only the leader does it: two
+        workers flushing at once would send the same actions twice."""
+        if self.settings.shared_state:
+            leadership = self.leadership or Leadership(
+                self.settings.state_url.reveal(), self.settings.tenant
+            )
+            try:
+                if not leadership.leading():
+                    return
+                self._leader_due_work(ledger)
+            finally:
+                if leadership is not self.leadership:
+                    leadership.close()
+            return
+        self._leader_due_work(ledger)
+
+    def _leader_due_work(self, ledger: Ledger) -> None:
         context = ActionContext(
             lambda: self.client,
             ledger,
@@ -318,9 +362,8 @@ class Sync:
             self.api_down = ApiDown(error)
             log.error("order action log and tracking: %s", error)
 
-    def _take_files(self) -> list[Path]:
+    def _take_files(self) -> Iterable[Path]:
         inbox = self.settings.inbox
-        resumed = claimed_files(inbox)
         if self.paths is not None:
             stable, changing = [p for p in self.paths if os.path.lexists(p)], list[Path]()
         else:
@@ -331,8 +374,68 @@ class Sync:
             log.info(
                 "%s is still being written; it will be taken by the next run", printable(path.name)
             )
-        claimed = [c for c in (claim(p, inbox) for p in stable) if c is not None]
-        return resumed + claimed
+        if self.claims is not None:
+            return self._claimed_one_by_one(stable)
+        resumed = claimed_files(inbox)
+        return resumed + [c for c in (claim(p, inbox) for p in stable) if c is not None]
+
+    def _claimed_one_by_one(self, stable: list[Path]) -> Iterator[Path]:
+        """With a shared state: each file claimed in the database just before it is processed,
+        so that workers share the inbox file by file instead of the first taking it all."""
+        assert self.claims is not None
+        for path in self._taken_over():
+            self._holding.add(path.name)
+            yield path
+        for path in stable:
+            if self.api_down is not None or self.stop_requested():
+                return  # the files not claimed yet stay in the inbox, for others or later
+            if not os.path.lexists(path) or not self.claims.claim(path.name):
+                continue  # another worker took it
+            taken = claim(path, self.settings.inbox)
+            if taken is None:
+                self.claims.done(path.name)
+            else:
+                self._holding.add(taken.name)
+                yield taken
+
+    def _taken_over(self) -> list[Path]:
+        """Files whose worker died (its lease ran out), and files left in ``.processing/`` by
+        a run from before the shared state, taken over to be resumed from the ledger."""
+        assert self.claims is not None
+        folder = self.settings.inbox / PROCESSING
+        self.claims.register_orphans(path.name for path in claimed_files(self.settings.inbox))
+        resumed = []
+        for name in self.claims.take_over():
+            path = folder / name
+            if os.path.lexists(path):
+                resumed.append(path)
+            else:
+                # Its worker died before moving it in, or after moving it out: nothing to
+                # resume here (a file still in the inbox is claimed as new).
+                self.claims.done(name)
+        return resumed
+
+    def _unclaim(self, path: Path) -> None:
+        self._holding.discard(path.name)
+        if self.claims is not None and not self.claims.lost(path.name):
+            self.claims.done(path.name)
+
+    def _let_go(self) -> None:
+        """A run stopped by an error (the ledger, the machine) leaves files claimed in
+        ``.processing/``. A watcher's claims outlive the run and would be renewed forever:
+        dropped, the files are claimable at once (etl/state/claims.py, orphans) and resumed."""
+        if self.claims is None:
+            return
+        for name in sorted(self._holding):
+            try:
+                self.claims.done(name)
+            except psycopg.Error as error:  # its lease runs out instead
+                log.error("cannot let go of the claim on %s: %s", printable(name), error)
+        self._holding.clear()
+
+    def _lost(self, file_run: FileRun) -> bool:
+        """Our lease on the file ran out (this worker hung) and another worker took it over."""
+        return self.claims is not None and self.claims.lost(file_run.path.name)
 
     def _retries(self) -> int:
         return 0 if self._client is None else self._client.stats.retries
@@ -359,7 +462,7 @@ class Sync:
         the run: every file would meet them."""
         try:
             return self._process(path, ledger)
-        except (UsageError, sqlite3.Error):
+        except (UsageError, sqlite3.Error, psycopg.Error):
             raise
         except UnreadableFile as error:
             # Met after the first orders went out (a corrupt row group late in a Parquet file):
@@ -610,7 +713,7 @@ class Sync:
         """What must happen batch after batch: decide to send, record it pending, send it."""
         if self.api_down is not None:
             return Sent(skipped=str(self.api_down))
-        if self.stop_requested():
+        if self.stop_requested() or self._lost(file_run):
             return Sent(stopped=True)
         with self._ledger_lock:
             ledger.batch_pending(batch.batch_id, file_run.sha256, self.run.run_id, len(batch.items))
@@ -786,6 +889,12 @@ class Sync:
         if self.keep_reports:
             self.reports.append(FileReport(name, results, file_run.violations, file_run.warnings))
         changed = file_run.opened is not None and file_run.opened.changed()
+        if self._lost(file_run):
+            # Another worker resumes the file from the ledger: it is theirs to report and move.
+            summary.reason = "taken over by another worker (this one stopped renewing its claim)"
+            summary.unfinished = True
+            log.error("%s: %s", printable(name), summary.reason)
+            return
         if self.api_down is not None or file_run.stopped or changed:
             ledger.file_released(file_run.sha256)
             why = self.api_down or "the tool was stopped before every batch was sent"

@@ -25,7 +25,7 @@ from watchdog.observers import Observer as NativeObserver
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from etl.core.errors import UsageError
+from etl.core.errors import ObjectStoreError, UsageError
 from etl.core.events import Observer
 from etl.core.files import write_json
 from etl.core.kinds import is_ignored
@@ -35,10 +35,13 @@ from etl.monitor.alerts import Alerts
 from etl.monitor.notify import Notifier
 from etl.operations.actions import ActionContext, flush_action_log, poll_actions
 from etl.report.html import write_html_report
+from etl.run.object_sync import publish_reports
 from etl.run.sync import Sync
 from etl.settings.config import Settings
+from etl.state.claims import Claims, inbox_place
 from etl.state.inbox import InboxLock, Snapshot, snapshot, waiting_files
-from etl.state.ledger import Ledger
+from etl.state.leader import Leadership
+from etl.state.ledger import ledger_for
 
 log = logging.getLogger("etl.run.watch")
 
@@ -63,7 +66,7 @@ class Periodic:
 
     name: str
     every_seconds: float
-    action: Callable[[], None]
+    action: Callable[[], object]
     next_at: float = 0.0
 
 
@@ -157,12 +160,44 @@ class Watcher:
         if settings.events is not None:
             every = settings.events.every_seconds
             self.periodic.append(Periodic("order action events", every, self._read_events))
+        # Many workers on one state database: files are claimed there, one worker (the leader)
+        # runs the once-a-minute jobs, and files of a worker that died are taken over.
+        self.claims: Claims | None = None
+        self.leadership: Leadership | None = None
+        if settings.shared_state:
+            url = settings.state_url.reveal()
+            self.claims = Claims(
+                url, settings.tenant, inbox_place(settings.inbox), settings.lease_seconds
+            )
+            self.leadership = Leadership(url, settings.tenant)
+            self.periodic.append(
+                Periodic("take over", max(1.0, settings.lease_seconds / 3), self._take_over)
+            )
+            # Asked every second, so that a leader that died is replaced within about one.
+            self.periodic.append(Periodic("leadership", 1.0, self._leading))
+
+    def _take_over(self) -> None:
+        """A dead worker's files wait in ``.processing/`` until their lease runs out; with no
+        new file arriving, nothing else would start a run to resume them."""
+        if self.claims is not None and self.claims.expired():
+            self._process([])
+
+    def _leading(self) -> bool:
+        """Whether this watcher runs the once-a-minute jobs. One that just became the leader
+        runs them at once: the ledger's pacing says whether a call is due."""
+        if self.leadership is None:
+            return True
+        was = self.leadership.was_leading
+        now = self.leadership.leading()
+        if now and not was:
+            for job in self.periodic:
+                if job.action in (self._flush, self._poll):
+                    job.next_at = 0.0
+        return now
 
     def _action_work(self, work: Callable[[ActionContext], object]) -> None:
         """Periodic action work: a ledger of its own, and a client only if there is work."""
-        ledger = Ledger.open(
-            self.settings.ledger_path, self.settings.ledger_timeout, target=self.settings.target
-        )
+        ledger = ledger_for(self.settings)
         client: list[ConnectClient] = []
 
         def lazy_client() -> ConnectClient:
@@ -187,10 +222,12 @@ class Watcher:
                 client[0].close()
 
     def _flush(self) -> None:
-        self._action_work(flush_action_log)
+        if self._leading():
+            self._action_work(flush_action_log)
 
     def _poll(self) -> None:
-        self._action_work(poll_actions)
+        if self._leading():
+            self._action_work(poll_actions)
 
     def _read_events(self) -> None:
         """Connect's order action events into pending files (`etl events`, without waiting:
@@ -228,7 +265,8 @@ class Watcher:
         `etl run`) already holds the inbox."""
         self.inbox.mkdir(parents=True, exist_ok=True)
         lock = InboxLock(self.inbox)
-        holder = lock.acquire()
+        # With a shared state, claims in the database keep watchers apart, file by file.
+        holder = None if self.settings.shared_state else lock.acquire()
         if holder is not None:
             log.error("%s", holder)
             raise WatcherRefused(holder)
@@ -253,6 +291,10 @@ class Watcher:
             self._beat()
             lock.release()
             self.alerts.close()
+            if self.claims is not None:
+                self.claims.close()
+            if self.leadership is not None:
+                self.leadership.close()
         return 0
 
     def _start_observer(self) -> None:
@@ -335,14 +377,20 @@ class Watcher:
             heart.join()
             self.heartbeat.state = "stopping" if self.stopping.is_set() else "watching"
 
-    def _process_files(self, ready: list[Path]) -> None:
-        sync = Sync(
+    def _new_sync(self, ready: list[Path]) -> Sync:
+        """The run over the files that settled (an object-store watcher makes its own)."""
+        return Sync(
             self.settings,
             self.client_factory,
             observer=self.run_observer,
             stop_requested=self.stopping.is_set,
             paths=ready,
+            claims=self.claims,
+            leadership=self.leadership,
         )
+
+    def _process_files(self, ready: list[Path]) -> None:
+        sync = self._new_sync(ready)
         try:
             run = sync()
         except Exception as error:  # a watcher must outlive one bad run
@@ -357,6 +405,7 @@ class Watcher:
             self._candidates.pop(path, None)
         if run.files:
             self._guarded("report", lambda: write_html_report(sync.run_dir))
+            self._guarded("report upload", lambda: self._publish(sync.run_dir))
         self.exit_codes.append(run.exit_code)
         self.heartbeat.runs += 1
         self.heartbeat.last_run_id = run.run_id
@@ -376,6 +425,12 @@ class Watcher:
         for listener in self.run_listeners:
             self._guarded("run listener", functools.partial(listener, run))
         log.info("run %s: %d file(s), exit %d", run.run_id, len(run.files), run.exit_code)
+
+    def _publish(self, run_dir: Path) -> None:
+        """``[report] url``: the run's reports uploaded; a failure is the heartbeat's error."""
+        problem = publish_reports(self.settings, run_dir)
+        if problem is not None:
+            raise ObjectStoreError(problem)
 
     def _guarded(self, name: str, action: Callable[[], object]) -> None:
         try:

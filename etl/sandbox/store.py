@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS orders (
 );
 CREATE TABLE IF NOT EXISTS requests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
+    time TEXT NOT NULL,                        -- when it arrived
     method TEXT NOT NULL,
     path TEXT NOT NULL,
     status INTEGER,                            -- NULL when the connection was dropped

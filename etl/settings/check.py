@@ -23,6 +23,7 @@ READ_KEYS = frozenset(
 # Each key has one home; a key found in another section is named with its home.
 CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "paths": frozenset({"inbox", "outbox", "state"}),
+    "state": frozenset({"state_url", "lease_seconds"}),
     "connect": frozenset(
         {
             "api_url",
@@ -46,6 +47,8 @@ CONFIG_SECTIONS: Mapping[str, frozenset[str]] = {
     "events": frozenset(
         {"queue_url", "region", "endpoint_url", "access_key_id", "wait_seconds", "every_seconds"}
     ),
+    "inbox": frozenset({"endpoint_url", "region"}),
+    "report": frozenset({"url"}),
 }
 CONFIG_ARRAYS: Mapping[str, frozenset[str]] = {"mappings": frozenset({"glob", "file"})}
 # [tenants.<name>]: one table per seller (etl/settings/tenants.py).

@@ -18,8 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from etl.core.database_urls import is_database_url, redacted_url
 from etl.core.errors import UsageError
 from etl.core.models import Origin
+from etl.core.store_urls import is_store_url, store_url_problem
 from etl.settings.check import check_config, check_mapping
 from etl.settings.events import EventsSettings, load_events
 from etl.settings.options import (
@@ -44,6 +46,7 @@ ENVIRONMENT = {
     "CONNECT_TOKEN": "token",
     "CONNECT_CHANNEL_ID": "channel_id",
     "CONNECT_STORE_ID": "store_id",
+    "CONNECT_STATE_URL": "state_url",
 }
 
 
@@ -94,6 +97,20 @@ class Settings:
     # [events]: the queue Connect publishes its order action events to (etl events); None: none.
     events: EventsSettings | None = None
     tenant: str = ""  # the seller served ([tenants.<name>] in etl.toml); '' without tenants
+    # The ledger in a PostgreSQL database many workers share ([state] state_url, --state,
+    # CONNECT_STATE_URL); a Secret, for the URL may hold a password. Empty: the SQLite file.
+    state_url: Secret = field(default_factory=lambda: Secret(""))
+    # How long a worker's claim on a file holds without renewal (it renews every third of
+    # it): a worker that died has its file taken over by another after at most this long.
+    lease_seconds: float = 30.0
+    # An inbox on an object store (--inbox s3://bucket/prefix/, [paths] inbox): objects are
+    # staged in a folder under the outbox and ``inbox`` is unused. Endpoint and region for
+    # S3-compatible stores ([inbox]); credentials come from the AWS chain, never from here.
+    inbox_url: str = ""
+    inbox_endpoint_url: str = ""
+    inbox_region: str = ""
+    # Each run's report folder is uploaded there after the run ([report] url).
+    report_url: str = ""
 
     def __post_init__(self) -> None:
         # Here, not in load_settings: a Settings built in Python, or changed with replace(),
@@ -102,6 +119,24 @@ class Settings:
             problem = url_problem(name, getattr(self, name), self.allow_insecure)
             if problem is not None:
                 raise UsageError(problem)
+        for name, what in (("inbox_url", "the inbox URL"), ("report_url", "[report] url")):
+            url = getattr(self, name)
+            problem = store_url_problem(url, what) if url else None
+            if url and not is_store_url(url):
+                problem = f"{what} {url!r} is not a URL (s3://bucket/prefix/)"
+            if problem is not None:
+                raise UsageError(problem)
+        endpoint = urlsplit(self.inbox_endpoint_url)
+        if self.inbox_endpoint_url and (endpoint.username or endpoint.password):
+            raise UsageError(
+                "[inbox] endpoint_url must not hold credentials (user:secret@); the AWS chain "
+                "gives them: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ~/.aws/credentials"
+            )
+        if self.state_url and not is_database_url(self.state_url.reveal()):
+            raise UsageError(
+                f"the state URL {redacted_url(self.state_url.reveal())} is not a PostgreSQL "
+                "URL (postgresql://user@host:5432/database); a ledger file is given as a path"
+            )
 
     @classmethod
     def load(
@@ -144,6 +179,18 @@ class Settings:
         else:
             credential = f"client {self.client_id}"
         return f"{normalized_url(self.api_url)} ({credential})"
+
+    @property
+    def shared_state(self) -> bool:
+        """The state is in a database many workers share: claims and budgets are its."""
+        return bool(self.state_url)
+
+    @property
+    def state_where(self) -> str:
+        """The ledger as messages name it: the file, or the URL without its password."""
+        if self.state_url:
+            return redacted_url(self.state_url.reveal())
+        return str(self.ledger_path)
 
     @property
     def ledger_path(self) -> Path:
@@ -275,6 +322,7 @@ NUMBER_RANGES = {
     ),
     "settle_seconds": SECONDS_UP_TO_AN_HOUR,
     "ledger_timeout": SECONDS_UP_TO_AN_HOUR,
+    "lease_seconds": NumberRange("a number of seconds from 3 to 3600", 3, 3600),
     "rescan_seconds": NumberRange(
         "a number of seconds above 0 and at most 3600", 0, 3600, open_low=True
     ),
@@ -560,8 +608,36 @@ def load_settings_with_origins(
 
         for key in ("inbox", "outbox", "state"):
             if key in data.get("paths", {}):
-                values[key] = base_dir / data["paths"][key]
+                raw = str(data["paths"][key])
+                if key == "inbox" and is_store_url(raw):
+                    values["inbox_url"] = raw
+                    found("inbox_url", "paths")
+                    continue
+                values[key] = base_dir / raw
                 found(key, "paths")
+        for key, name in (
+            ("endpoint_url", "inbox_endpoint_url"),
+            ("region", "inbox_region"),
+        ):
+            if key in data.get("inbox", {}):
+                values[name] = str(data["inbox"][key])
+                found(name, "inbox")
+        if "url" in data.get("report", {}):
+            values["report_url"] = str(data["report"]["url"])
+            found("report_url", "report")
+        state_table = data.get("state", {})
+        if "state_url" in state_table:
+            url = str(state_table["state_url"])
+            if urlsplit(url).password:
+                refuse_shared_secret_file(path, "state_url", "state", "CONNECT_STATE_URL")
+            values["state_url"] = Secret(url.strip())
+            found("state_url", "state")
+        if "lease_seconds" in state_table:
+            where = f"config file {path}: [state] lease_seconds"
+            values["lease_seconds"] = checked_number(
+                "lease_seconds", state_table["lease_seconds"], where
+            )
+            found("lease_seconds", "state")
         connect = data.get("connect", {})
         for key in ("api_url", "token_url", "client_id", "channel_id", "store_id"):
             if key in connect:
@@ -636,7 +712,8 @@ def load_settings_with_origins(
     for variable, key in ENVIRONMENT.items():
         if environ.get(variable):
             value = _loaded(key, environ[variable])
-            values[key] = Secret(value) if key in ("client_secret", "token") else value
+            hidden = key in ("client_secret", "token", "state_url")
+            values[key] = Secret(value) if hidden else value
             origins[key] = f"env {variable}"
     if environ.get("CONNECT_ALERT_URLS", "").strip():
         # Space-separated: no apprise URL holds a bare space (it would be %20).
@@ -645,7 +722,11 @@ def load_settings_with_origins(
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = checked_number(key, value, key) if key in NUMBER_RANGES else value
-            origins[key] = "flag " + FLAG_NAMES.get(key, "--" + key.replace("_", "-"))
+            flag = {**FLAG_NAMES, "state_url": "--state", "inbox_url": "--inbox"}.get(key)
+            origins[key] = "flag " + (flag or "--" + key.replace("_", "-"))
+    if overrides and overrides.get("inbox") is not None:
+        values.pop("inbox_url", None)  # --inbox DIR beats an s3:// inbox of etl.toml
+        origins.pop("inbox_url", None)
     settings = Settings(default_source=default_source, mapping_rules=tuple(rules))
     return replace(settings, **values), origins
 

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from etl.core.errors import UsageError
+from etl.settings.config import Settings
+from etl.state.sql import Database, PostgresDatabase, SqliteDatabase
 
 # Each entry migrates the ledger from version i to i + 1; never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -218,9 +220,42 @@ MIGRATIONS: tuple[str, ...] = (
         answered_by TEXT NOT NULL
     );
     """,
+    # Many workers on one database (issue 17). ``version_key`` is channel_updated_at in one
+    # spelling (UTC, microseconds), so that the database itself keeps an order's newest version
+    # whatever order concurrent writers commit in ('' before: any version replaces it).
+    # ``work`` holds the claims on input files: who holds one, and until when (a lease); a
+    # dead worker's file is taken over once its lease has run out. ``rate_buckets`` and
+    # ``rate_log`` are the send budget of one credential shared by every worker: the requests
+    # of the last second, and when the next one may start.
+    """
+    ALTER TABLE orders ADD COLUMN version_key TEXT NOT NULL DEFAULT '';
+    CREATE TABLE work (
+        tenant TEXT NOT NULL,
+        place TEXT NOT NULL,             -- the inbox: host and folder, or a bucket prefix
+        name TEXT NOT NULL,
+        holder TEXT NOT NULL,            -- the worker: host, pid and a random part
+        lease_until REAL NOT NULL,
+        claimed_at REAL NOT NULL,
+        takeovers INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant, place, name)
+    );
+    CREATE TABLE rate_buckets (
+        tenant TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        next_at REAL NOT NULL,
+        PRIMARY KEY (tenant, operation)
+    );
+    CREATE TABLE rate_log (
+        tenant TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        sent_at REAL NOT NULL
+    );
+    CREATE INDEX rate_log_window ON rate_log (tenant, operation, sent_at);
+    """,
 )
 UNTARGETED = ""  # the target of rows written before targets were recorded
 BUSY_TIMEOUT_SECONDS = 10.0
+LOOKUP_CHUNK = 500  # orders asked about in one query to a database server
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,19 +289,40 @@ class QueuedAction:
     message: str
 
 
+def version_key(channel_updated_at: str) -> str:
+    """channel_updated_at in one spelling that sorts as time does (UTC, microseconds):
+    ``2026-11-02T11:00:00+01:00`` and ``2026-11-02T10:00:00.000Z`` are one moment. A value
+    that is no date (never valid: the schema requires one) sorts before every date."""
+    try:
+        moment = datetime.fromisoformat(channel_updated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Ledger:
-    """The ledger file, seen by one target (the API base URL and credential every delivery
-    recorded through it went to); open with ``Ledger.open(path, target=...)``, close when done.
-    """
+    """The ledger, seen by one target (the API base URL and credential every delivery recorded
+    through it went to): a SQLite file (``Ledger.open(path, target=...)``, the embedded
+    default) or a PostgreSQL database many workers share (``Ledger.open_url``); close when
+    done. Both hold the same tables, made by the same ``MIGRATIONS``."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path, target: str) -> None:
-        self.db = connection
-        self.path = path
+    def __init__(
+        self, database: Database, where: str, target: str, path: Path | None = None
+    ) -> None:
+        self.db = database
+        self.where = where  # what messages call it: the file, or the URL without password
+        self.path = path if path is not None else Path(where)
         self.target = target
+
+    @property
+    def engine(self) -> str:
+        return self.db.engine
 
     @classmethod
     def open(
@@ -279,7 +335,7 @@ class Ledger:
             )
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            ledger = cls(connection, path, target)
+            ledger = cls(SqliteDatabase(connection), str(path.resolve()), target, path)
             ledger.migrate()
             ledger.adopt_untargeted()
             # Prove now that we can write: a held lock should fail here, not mid-file.
@@ -293,56 +349,75 @@ class Ledger:
             raise UsageError(f"the ledger {path} is not a readable SQLite file: {error}") from None
         return ledger
 
+    @classmethod
+    def open_url(
+        cls, url: str, timeout: float = BUSY_TIMEOUT_SECONDS, *, target: str = UNTARGETED
+    ) -> Ledger:
+        """The ledger in a PostgreSQL database (``postgresql://...``); the URL's password is
+        never repeated, in a message or anywhere else."""
+        import psycopg
+
+        database = PostgresDatabase.connect(url, timeout)
+        ledger = cls(database, database.where, target)
+        try:
+            ledger.migrate()
+            ledger.adopt_untargeted()
+        except psycopg.Error as error:
+            database.close()
+            raise UsageError(f"cannot use the state database {database.where}: {error}") from None
+        return ledger
+
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> Iterator[Database]:
+        with self.db.transaction() as db:
+            yield db
 
     @property
     def version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+        return self.db.schema_version()
 
     def migrate(self) -> None:
         """Bring the ledger to the newest schema, one migration per transaction."""
-        current = self.version
-        if current > len(MIGRATIONS):
-            raise UsageError(
-                f"the ledger {self.path} was written by a newer version of the tool "
-                f"(schema {current}); upgrade the tool"
-            )
-        for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            with self.transaction() as db:
-                if self.version >= number:
-                    # Another run opening the same ledger (a tenant beside this one) migrated
-                    # it between our look and our write lock.
-                    continue
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+        with self.db.migrating():
+            current = self.version
+            if current > len(MIGRATIONS):
+                raise UsageError(
+                    f"the ledger {self.where} was written by a newer version of the tool "
+                    f"(schema {current}); upgrade the tool"
+                )
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                with self.transaction() as db:
+                    if self.version >= number:
+                        # Another run opening the same ledger (a tenant beside this one)
+                        # migrated it between our look and our write lock.
+                        continue
+                    for statement in script.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.set_schema_version(number)
 
     def adopt_untargeted(self) -> None:
         """Actions queued or tracked before targets were recorded go to the first target that
-        opens the ledger, as they would have before: left untargeted, nobody would send them."""
+        opens the ledger, as they would have before: left untargeted, nobody would send them.
+        A row the target already has stays untargeted (what ``UPDATE OR IGNORE`` did, spelled
+        so that PostgreSQL runs it too)."""
         if self.target == UNTARGETED:
             return
         with self.transaction() as db:
             db.execute(
-                "UPDATE OR IGNORE action_log SET target = ? WHERE target = ? AND sent_at IS NULL",
-                (self.target, UNTARGETED),
+                "UPDATE action_log SET target = ? WHERE target = ? AND sent_at IS NULL "
+                "AND NOT EXISTS (SELECT 1 FROM action_log AS mine WHERE mine.target = ? "
+                "AND mine.file_sha256 = action_log.file_sha256 AND mine.row = action_log.row)",
+                (self.target, UNTARGETED, self.target),
             )
             db.execute(
-                "UPDATE OR IGNORE tracked_actions SET target = ? "
-                "WHERE target = ? AND status = 'PENDING'",
-                (self.target, UNTARGETED),
+                "UPDATE tracked_actions SET target = ? WHERE target = ? AND status = 'PENDING' "
+                "AND NOT EXISTS (SELECT 1 FROM tracked_actions AS mine WHERE mine.target = ? "
+                "AND mine.action_id = tracked_actions.action_id)",
+                (self.target, UNTARGETED, self.target),
             )
 
     # --- identity -------------------------------------------------------------------------------
@@ -410,14 +485,31 @@ class Ledger:
         """The last version this target accepted of each order asked about (unknown ones are
         left out)."""
         found: dict[tuple[str, str, str], OrderVersion] = {}
-        query = (
-            "SELECT content_hash, channel_updated_at, batch_id, file_sha256, run_id FROM orders "
-            "WHERE target = ? AND channel_id = ? AND channel_store_id = ? AND item_id = ?"
-        )
-        for key in keys:
-            row = self.db.execute(query, (self.target, *key)).fetchone()
-            if row is not None:
-                found[key] = OrderVersion(*row)
+        columns = "content_hash, channel_updated_at, batch_id, file_sha256, run_id"
+        if self.engine == "sqlite":
+            # In-process: one indexed look-up per order costs microseconds.
+            query = (
+                f"SELECT {columns} FROM orders WHERE target = ? AND channel_id = ? "
+                "AND channel_store_id = ? AND item_id = ?"
+            )
+            for key in keys:
+                row = self.db.execute(query, (self.target, *key)).fetchone()
+                if row is not None:
+                    found[key] = OrderVersion(*row)
+            return found
+        # Over the network a round trip per order would cost more than sending it: ask for
+        # a few hundred at once.
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            rows = self.db.execute(
+                f"SELECT channel_id, channel_store_id, item_id, {columns} FROM orders "
+                f"WHERE target = ? AND (channel_id, channel_store_id, item_id) IN ({values})",
+                (self.target, *(part for key in chunk for part in key)),
+            ).fetchall()
+            for row in rows:
+                found[(row[0], row[1], row[2])] = OrderVersion(*row[3:])
         return found
 
     # --- batches --------------------------------------------------------------------------------
@@ -450,15 +542,19 @@ class Ledger:
                 "WHERE batch_id = ?",
                 (status, stamp, http_status, message, batch_id),
             )
+            # Only a version at least as new replaces the stored one, by the database's own
+            # rule: two workers committing two versions of one order in either order leave the
+            # newer (Connect keeps the newer too: it ignores an older channel_updated_at).
             db.executemany(
                 "INSERT INTO orders (target, channel_id, channel_store_id, item_id, "
-                "content_hash, channel_updated_at, batch_id, file_sha256, accepted_at, run_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "content_hash, channel_updated_at, batch_id, file_sha256, accepted_at, run_id, "
+                "version_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (target, channel_id, channel_store_id, item_id) DO UPDATE SET "
                 "content_hash = excluded.content_hash, "
                 "channel_updated_at = excluded.channel_updated_at, batch_id = excluded.batch_id, "
                 "file_sha256 = excluded.file_sha256, accepted_at = excluded.accepted_at, "
-                "run_id = excluded.run_id",
+                "run_id = excluded.run_id, version_key = excluded.version_key "
+                "WHERE orders.version_key <= excluded.version_key",
                 [
                     (
                         self.target,
@@ -469,6 +565,7 @@ class Ledger:
                         file_sha256,
                         stamp,
                         run_id,
+                        version_key(updated_at),
                     )
                     for key, content_hash, updated_at in accepted
                 ],
@@ -649,3 +746,13 @@ class Ledger:
             "SELECT batch_id FROM batches WHERE status = 'pending' AND target = ?", (self.target,)
         )
         return [str(row[0]) for row in rows]
+
+
+def ledger_for(settings: Settings) -> Ledger:
+    """The ledger the settings name: the database many workers share (``state_url``), or the
+    SQLite file (the embedded default)."""
+    if settings.state_url:
+        return Ledger.open_url(
+            settings.state_url.reveal(), settings.ledger_timeout, target=settings.target
+        )
+    return Ledger.open(settings.ledger_path, settings.ledger_timeout, target=settings.target)

@@ -33,7 +33,7 @@ def check_and_count(ledger: Ledger, outbox: Path, fresh: bool = False) -> None:
     (unless ``fresh``: then adopt it); then count this run in both."""
     witness = outbox / WITNESS_NAME
     known = _read(witness)
-    key = str(ledger.path.resolve())
+    key = ledger.where
     ledger_id, generation = ledger.identity()
     seen = known.get(key)
     if seen is not None and not fresh:
@@ -43,13 +43,13 @@ def check_and_count(ledger: Ledger, outbox: Path, fresh: bool = False) -> None:
         )
         if seen.get("ledger_id") != ledger_id:
             raise UsageError(
-                f"the ledger {ledger.path} is not the one this outbox's runs used: it was "
+                f"the ledger {ledger.where} is not the one this outbox's runs used: it was "
                 "deleted and created anew, or replaced. Without it, every order delivered "
                 "before would be sent again as new. Put the ledger back (from a backup). " + afresh
             )
         if int(str(seen.get("generation", 0))) > generation:
             raise UsageError(
-                f"the ledger {ledger.path} went back in time (it has counted {generation} runs; "
+                f"the ledger {ledger.where} went back in time (it has counted {generation} runs; "
                 f"this outbox saw it at {seen.get('generation')}): a restored older copy "
                 "forgets what was delivered since. Put the newest copy back. " + afresh
             )
