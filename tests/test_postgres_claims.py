@@ -13,10 +13,17 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from etl.core.summary import RunSummary
+from etl.run.shared_state import ClientFactory
+from etl.run.sync import Sync
+from etl.sandbox import SandboxServer
+from etl.settings.config import Secret
 from etl.state.claims import Claims
 from etl.state.ledger import Ledger
 
-from .conftest import RunCli, postgres_base_url
+from .conftest import RunCli, base_line, postgres_base_url, settings_for, write_rows
+
+ORDERS_PATH = "/api/channel-platform/v1/orders"
 
 
 @pytest.fixture
@@ -129,3 +136,36 @@ def test_etl_status_reads_the_actions_from_the_state_url(
     actions = json.loads(out)["pending_actions"]
     assert actions["queued_to_report"] == 1
     assert [a["action_id"] for a in actions["pending"]] == ["A1"]
+
+
+def test_a_worker_whose_file_was_taken_over_stops_sending_and_leaves_it_to_the_new_holder(
+    sandbox: SandboxServer, tmp_path: Path, postgres_url: str
+) -> None:
+    """A worker that hung past its lease (its file taken over meanwhile) must not go on: no
+    more batches, no report of its own, no move; the new holder finishes the file."""
+    settings = settings_for(sandbox, tmp_path, state_url=Secret(postgres_url), lease_seconds=3.0)
+    rows = [base_line(f"{n:04d}", f"L{n}") for n in range(1000)]
+    write_rows(settings.inbox / "orders-big.csv", rows)
+    sandbox.set_faults({"faults": [{"delay": 0.4}], "path_prefix": "/api/channel-platform"})
+    clients = ClientFactory(settings)
+    sync = Sync(settings, clients)
+    done: list[RunSummary] = []
+    runner = threading.Thread(target=lambda: done.append(sync()))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.requests_log(path=ORDERS_PATH) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with psycopg.connect(postgres_url, autocommit=True) as db:  # another worker took it
+            db.execute("UPDATE work SET holder = 'another:1:abc'")
+    finally:
+        runner.join(timeout=60)
+        clients.close()
+    (run,) = done
+    (file,) = run.files
+    assert file.unfinished and "taken over by another worker" in (file.reason or "")
+    assert len(sandbox.requests_log(path=ORDERS_PATH)) < 10  # it stopped sending
+    assert (settings.inbox / ".processing" / "orders-big.csv").exists()  # left for the holder
+    assert not list(settings.outbox.glob("archive/*/*"))
+    with psycopg.connect(postgres_url) as db:
+        assert db.execute("SELECT holder FROM work").fetchall() == [("another:1:abc",)]

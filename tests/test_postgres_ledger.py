@@ -151,6 +151,8 @@ def test_version_keys_sort_as_time_does() -> None:
     spelled = ["2026-11-02T11:00:00+01:00", "2026-11-02T10:00:00.5Z", "2026-11-02T10:00:01Z"]
     assert [version_key(s) for s in spelled] == sorted(version_key(s) for s in spelled)
     assert version_key("2026-11-02T11:00:00+01:00") == version_key("2026-11-02T10:00:00Z")
+    # UTC spellings take a shortcut; it must agree with parsing.
+    assert version_key("2026-11-02T10:00:00.5Z") == version_key("2026-11-02T11:00:00.5+01:00")
     assert version_key("not a date") < version_key("0001-01-01T00:00:00Z")
 
 
