@@ -290,13 +290,15 @@ def poll_actions(context: ActionContext) -> list[dict[str, object]]:
         try:
             answer = context.client().get_action_status(action_id)
         except NotFound:
+            # A 404 is final: Connect knows no such action (its 200s are read as documented).
+            status = "NOT_FOUND"
             answer = {
-                "status": "NOT_FOUND",
                 "errors": [
                     {"code": "DATA_NOT_FOUND", "message": "Connect knows no action with this id"}
                 ],
             }
-        status = documented_status(answer.get("status"))
+        else:
+            status = documented_status(answer.get("status"))
         final = status in FINAL
         ledger.action_polled(
             action_id,

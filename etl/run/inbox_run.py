@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from etl.core.errors import UsageError
 from etl.core.events import Observer
 from etl.core.store_urls import shown_url
 from etl.core.summary import RunSummary
@@ -115,8 +116,14 @@ def _held(settings: Settings) -> Iterator[None]:
 
 def new_sync(settings: Settings, clients: Callable[[], ConnectClient], **kwargs: Any) -> Sync:
     """The run over the inbox: a folder's, or an object store's (staged, then moved)."""
-    kind = ObjectSync if settings.inbox_url else Sync
-    return kind(settings, clients, **kwargs)
+    if not settings.inbox_url:
+        return Sync(settings, clients, **kwargs)
+    if kwargs.pop("paths", None) is not None:
+        # An object-store inbox takes its files from the store: what settled there.
+        raise UsageError(
+            "files handed over from Python go to a local inbox, not to an object store"
+        )
+    return ObjectSync(settings, clients, **kwargs)
 
 
 def inbox_shown(settings: Settings) -> str:

@@ -316,7 +316,7 @@ def object_claims_for(settings: Settings, store: ObjectStore) -> Claims:
     """Claims named by the store's URL: every worker, on any machine, sees the same names."""
     return Claims(
         settings.state_url.reveal(),
-        settings.tenant,
+        settings.state_key,
         f"object {store.place}",
         settings.lease_seconds,
     )

@@ -23,7 +23,7 @@ class ClientFactory:
         if not self.settings.shared_state:
             return ConnectClient(self.settings, meter=self.meter)
         if self._budget is None:
-            self._budget = SharedBudget(self.settings.state_url.reveal(), self.settings.tenant)
+            self._budget = SharedBudget(self.settings.state_url.reveal(), self.settings.state_key)
         budget = self._budget
 
         def pacing(operation: str, rate: float, sleep: Callable[[float], None]) -> Pacing:

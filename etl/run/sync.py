@@ -297,7 +297,7 @@ class Sync:
             if self.settings.shared_state and self.claims is None:
                 self.claims = Claims(
                     self.settings.state_url.reveal(),
-                    self.settings.tenant,
+                    self.settings.state_key,
                     inbox_place(self.settings.inbox),
                     self.settings.lease_seconds,
                 )
@@ -335,7 +335,7 @@ class Sync:
         workers flushing at once would send the same actions twice."""
         if self.settings.shared_state:
             leadership = self.leadership or Leadership(
-                self.settings.state_url.reveal(), self.settings.tenant
+                self.settings.state_url.reveal(), self.settings.state_key
             )
             try:
                 if not leadership.leading():

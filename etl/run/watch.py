@@ -167,9 +167,9 @@ class Watcher:
         if settings.shared_state:
             url = settings.state_url.reveal()
             self.claims = Claims(
-                url, settings.tenant, inbox_place(settings.inbox), settings.lease_seconds
+                url, settings.state_key, inbox_place(settings.inbox), settings.lease_seconds
             )
-            self.leadership = Leadership(url, settings.tenant)
+            self.leadership = Leadership(url, settings.state_key)
             self.periodic.append(
                 Periodic("take over", max(1.0, settings.lease_seconds / 3), self._take_over)
             )

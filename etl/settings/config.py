@@ -181,6 +181,12 @@ class Settings:
         return f"{normalized_url(self.api_url)} ({credential})"
 
     @property
+    def state_key(self) -> str:
+        """Whose claims, send budget and leader these are in a shared state: the tenant, or
+        "default" for the one seller a configuration without [tenants] serves."""
+        return self.tenant or "default"
+
+    @property
     def shared_state(self) -> bool:
         """The state is in a database many workers share: claims and budgets are its."""
         return bool(self.state_url)
