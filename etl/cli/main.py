@@ -910,9 +910,9 @@ def main(argv: list[str] | None = None) -> int:
         from etl.sandbox import main as sandbox_main
 
         return sandbox_main(arguments[1:])
-    skip_pandas_probe()
     parser = build_parser()
-    args = parser.parse_args(arguments)
+    args = parser.parse_args(arguments)  # --help and usage errors end here, before pyarrow loads
+    skip_pandas_probe()
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
