@@ -64,9 +64,13 @@ class Runs:
         )
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> tuple[int, dict[int, float]]:
+    """Resident bytes of a process and all its descendants, and each one's CPU seconds."""
     children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -75,9 +79,10 @@ def _tree_rss(root: int) -> int:
                 stat = handle.read()
         except OSError:
             continue
-        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    total, stack = 0, [root]
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    total, stack, seen = 0, [root], {}
     while stack:
         pid = stack.pop()
         try:
@@ -85,23 +90,72 @@ def _tree_rss(root: int) -> int:
                 total += int(handle.read().split()[1]) * PAGE
         except OSError:
             pass
+        if pid in cpu:
+            seen[pid] = cpu[pid]
         stack.extend(children.get(pid, []))
-    return total
+    return total, seen
+
+
+def _tree_rss(root: int) -> int:
+    return _tree(root)[0]
+
+
+def _become_subreaper() -> None:
+    """Descendants orphaned when `etl` exits (the forkserver, which reaps the workers) become
+    this process's children, so that their CPU time is counted when they are reaped here."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def _reap_orphans(pids: set[int], timeout: float = 10.0) -> None:
+    """Wait for the descendants of a finished command (they exit once their parent is gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        if not any(os.path.exists(f"/proc/{pid}") for pid in pids):
+            return
+        time.sleep(0.02)
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak: int  # bytes, the process tree's resident memory at its largest
+    cpu: float  # seconds, user + system, of the process and every descendant
+    output: str
 
 
 def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
     """Wall seconds, peak tree RSS and stdout of one command."""
+    measured = measured_run(command, env)
+    return measured.seconds, measured.peak, measured.output
+
+
+def measured_run(command: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Wall seconds, peak tree RSS, CPU seconds of the tree and stdout of one command."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO
     )
     peak = 0
+    sampled: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(process.pid))
+            rss, cpu = _tree(process.pid)
+            peak = max(peak, rss)
+            sampled.update(cpu)
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -110,10 +164,16 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()
+    _reap_orphans(set(sampled) - {process.pid})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    reaped = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # Reaped here: the command and every descendant (this process is their subreaper); the
+    # samples are the fallback should one outlive the wait (they miss its last 20 ms).
+    cpu = max(reaped, sum(sampled.values()))
     text = output.decode("utf-8", "replace")
     if process.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{text}")
-    return elapsed, peak, text
+    return Measured(elapsed, peak, cpu, text)
 
 
 def ensure_input(data: Path, name: str) -> Path:
