@@ -31,6 +31,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 PROTOTYPE_SECONDS = 8.6  # the two-process prototype of issue 7, 1M lines (not re-measured)
 GIB = 1 << 30
 
+SCENARIOS = ("shapes", "sandbox", "run", "delta")
 # name -> (orders, format, sorted); lines are about 4.5 per order
 INPUTS = {
     "100k": (22_222, "csv", False),
@@ -244,6 +245,136 @@ def baseline(path: Path, lines: int, repeat: int) -> Runs:
     return runs
 
 
+SHAPE_NAMES = ("bench", "wide", "minimal")
+
+
+@dataclass
+class ShapeInput:
+    shape: str
+    path: Path
+    mapping: Path | None
+    delimiter: str
+    env: dict[str, str]
+    lines: int = 0
+
+
+def ensure_shape(data: Path, shape: str, orders: int) -> ShapeInput:
+    """The export of one shape with ``orders`` orders (generated once), and how to read it."""
+    from bench.shapes import SHAPES, mapping_path
+
+    path = data / f"orders-{shape}-{orders}.csv"
+    if not path.exists():
+        print(f"generating {path.name} ({orders:,} orders, shape {shape}) ...", flush=True)
+        partial = path.with_suffix(".tmp.csv")
+        command = [sys.executable, "-m", "bench.generate", "--orders", str(orders)]
+        command += ["--shape", shape, "--out", str(partial)]
+        subprocess.run(command, check=True, cwd=REPO)
+        partial.rename(path)
+    known = SHAPES.get(shape)
+    mapping = mapping_path(path) if known is not None and known.mapping else None
+    return ShapeInput(
+        shape,
+        path,
+        mapping,
+        known.delimiter if known is not None else ",",
+        dict(known.env) if known is not None else {},
+    )
+
+
+def shape_env(shape: ShapeInput) -> dict[str, str]:
+    """The bench's environment for one shape, running this checkout's code."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+    env.update(shape.env)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def plain_read(shape: ShapeInput) -> float:
+    """The floor: seconds for pyarrow alone to read the whole file (types inferred, threads)."""
+    import pyarrow.csv as pacsv
+
+    started = time.perf_counter()
+    table = pacsv.read_csv(shape.path, parse_options=pacsv.ParseOptions(delimiter=shape.delimiter))
+    elapsed = time.perf_counter() - started
+    shape.lines = table.num_rows
+    del table
+    return elapsed
+
+
+@dataclass
+class ShapeRuns:
+    floor: list[float] = field(default_factory=list)
+    check: list[Measured] = field(default_factory=list)
+    polars: list[Measured] = field(default_factory=list)
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def shapes(inputs: list[ShapeInput], repeat: int, compare: bool) -> list[str]:
+    """Per shape, side by side in rounds (each round every shape, alternating the tools):
+    the plain read, `etl check`, and the Polars comparator."""
+    runs = {shape.shape: ShapeRuns() for shape in inputs}
+    for round_number in range(repeat):
+        for shape in inputs:
+            got = runs[shape.shape]
+            warm(shape.path)
+            got.floor.append(plain_read(shape))
+            tools = ["check", "polars"] if compare else ["check"]
+            for tool in tools if round_number % 2 == 0 else tools[::-1]:
+                warm(shape.path)
+                with tempfile.TemporaryDirectory() as outbox:
+                    if tool == "check":
+                        command = [sys.executable, "-m", "etl.cli.main", "check", str(shape.path)]
+                        command += ["--outbox", outbox]
+                    else:
+                        command = [sys.executable, "-m", "bench.compare_polars", str(shape.path)]
+                        command.append(str(Path(outbox) / "requests.jsonl"))
+                    if shape.mapping is not None:
+                        command += ["--mapping", str(shape.mapping)]
+                    measured = measured_run(command, shape_env(shape))
+                getattr(got, tool).append(measured)
+                print(
+                    f"    {shape.shape:<8} {tool:<7} {measured.seconds:6.2f} s "
+                    f"(plain read {got.floor[-1]:.2f} s) {measured.cpu:6.1f} s CPU "
+                    f"{measured.peak / GIB:.2f} GiB",
+                    flush=True,
+                )
+    lines: list[str] = []
+    best = min(_median([m.seconds for m in runs[s.shape].check]) for s in inputs)
+    for shape in inputs:
+        got = runs[shape.shape]
+        floor = _median(got.floor)
+        for tool in ("check", "polars"):
+            measured = getattr(got, tool)
+            if not measured:
+                continue
+            seconds = _median([m.seconds for m in measured])
+            cpu = _median([m.cpu for m in measured])
+            peak = max(m.peak for m in measured)
+            label = "etl check" if tool == "check" else "polars comparator"
+            text = (
+                f"{shape.shape:<8} {label:<17} {seconds:7.2f} s = {seconds / floor:5.2f}x the "
+                f"plain read ({floor:.2f} s); peak RSS {peak / GIB:.2f} GiB; "
+                f"{cpu / shape.lines * 1e6:6.1f} CPU s per million lines "
+                f"({shape.lines:,} lines; runs {', '.join(f'{m.seconds:.2f}' for m in measured)})"
+            )
+            if tool == "check":
+                text += f"; {seconds / best:.2f}x the best shape"
+            lines.append(text)
+        if got.polars:
+            ratio = _median([m.seconds for m in got.check]) / _median(
+                [m.seconds for m in got.polars]
+            )
+            lines.append(f"  -> etl check / polars = {ratio:.2f} (target: at most 0.8)")
+    lines.append(
+        "  -> targets: etl check within 5x the plain read, within 1.3x of its best shape, "
+        "peak RSS within 1 GiB"
+    )
+    return lines
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -319,17 +450,31 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="*",
-        default=["250k", "1m", "1m-parquet", "5m-sorted", "100k"],
-        choices=sorted(INPUTS),
+        default=["shapes", "250k", "1m", "1m-parquet", "5m-sorted", "100k"],
+        choices=sorted([*INPUTS, *SCENARIOS]),
     )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=222_222,
+        help="orders per shape export (222,222 = about 1M lines; 44,444 for 200k lines)",
+    )
+    parser.add_argument("--shapes", nargs="*", default=list(SHAPE_NAMES), choices=SHAPE_NAMES)
+    parser.add_argument("--no-compare", action="store_true", help="shapes without Polars")
     args = parser.parse_args()
     args.data.mkdir(parents=True, exist_ok=True)
+    _become_subreaper()
     lines_of: dict[str, int] = {}
     paths: dict[str, Path] = {}
     for name in args.only:
-        paths[name] = ensure_input(args.data, name)
-        lines_of[name] = count_lines(paths[name])
+        if name in INPUTS:
+            paths[name] = ensure_input(args.data, name)
+            lines_of[name] = count_lines(paths[name])
     results: list[str] = []
+    if "shapes" in args.only:
+        print(f"shapes of {args.orders:,} orders, side by side", flush=True)
+        inputs = [ensure_shape(args.data, shape, args.orders) for shape in args.shapes]
+        results += shapes(inputs, args.repeat, not args.no_compare)
     if "250k" in args.only:
         print("250k lines: naive baseline and etl check, side by side", flush=True)
         lines = lines_of["250k"]
