@@ -431,6 +431,197 @@ def submission(path: Path, lines: int, repeat: int) -> list[str]:
     return report
 
 
+def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) -> list[str]:
+    """Requests per second the sandbox (its own process) takes: ``count`` upserts of 100 orders
+    (the bodies `etl check` writes for ``shape``) sent from ``threads`` client threads."""
+    import requests
+
+    with tempfile.TemporaryDirectory() as folder:
+        command = [sys.executable, "-m", "etl.cli.main", "check", str(shape.path)]
+        command += ["--outbox", folder, "--quiet"]
+        if shape.mapping is not None:
+            command += ["--mapping", str(shape.mapping)]
+        subprocess.run(command, check=False, cwd=REPO, env=shape_env(shape))
+        (requests_path,) = Path(folder).glob("runs/*/*.requests.jsonl")
+        bodies = [
+            line
+            for line in requests_path.read_bytes().splitlines()
+            if line.count(b'"order_lines"') == 100
+        ]
+        port = _free_port()
+        token = "bench-token"
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "etl.sandbox",
+                "--port",
+                str(port),
+                "--db",
+                str(Path(folder) / "sandbox.sqlite3"),
+                "--static-token",
+                token,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
+            env=shape_env(shape),
+        )
+        try:
+            _wait_for(port)
+            url = f"http://127.0.0.1:{port}/api/channel-platform/v1/orders"
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            statuses: list[int] = []
+            lock = threading.Lock()
+            sent = iter(range(count))
+
+            def client() -> None:
+                with requests.Session() as session:
+                    for number in sent:
+                        body = bodies[number % len(bodies)]
+                        status = session.post(
+                            url, data=body, headers=headers, timeout=60
+                        ).status_code
+                        with lock:
+                            statuses.append(status)
+
+            before = _tree(server.pid)[1].get(server.pid, 0.0)
+            started = time.perf_counter()
+            workers = [threading.Thread(target=client) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            elapsed = time.perf_counter() - started
+            cpu = _tree(server.pid)[1].get(server.pid, 0.0) - before
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    rate = len(statuses) / elapsed
+    counted = {s: statuses.count(s) for s in sorted(set(statuses))}
+    return [
+        f"sandbox: {len(statuses)} upserts of 100 orders from {threads} threads in "
+        f"{elapsed:.2f} s = {rate:.1f} requests/s ({cpu / len(statuses) * 1000:.1f} ms of "
+        f"sandbox CPU per request; statuses {counted})",
+        f"  -> target: at least 100 requests/s: {'met' if rate >= 100 else 'NOT met'}",
+    ]
+
+
+def changed_copy(path: Path, fraction_percent: int = 1) -> Path:
+    """The export again with ``fraction_percent`` % of its orders changed (their shipping method
+    flipped on every row), as the next day's export of the same orders: written once."""
+    import csv
+
+    out = path.with_name(path.stem + f"-delta{fraction_percent}" + path.suffix)
+    if out.exists():
+        return out
+    partial = out.with_suffix(".tmp.csv")
+    with (
+        path.open(encoding="utf-8", newline="") as source,
+        partial.open("w", encoding="utf-8", newline="") as target,
+    ):
+        reader, writer = csv.reader(source), csv.writer(target)
+        header = next(reader)
+        writer.writerow(header)
+        order, method = header.index("channel_order_id"), header.index("shipping_info.method")
+        flip = {"standard": "express", "express": "standard"}
+        for row in reader:
+            if int(row[order].rsplit("-", 1)[-1]) % 100 < fraction_percent:
+                row[method] = flip.get(row[method], row[method])
+            writer.writerow(row)
+    partial.rename(out)
+    return out
+
+
+def paced_runs(shape: ShapeInput, delta: bool) -> list[str]:
+    """`etl run` of a whole export against the sandbox (its own process) at the default pacing
+    of 20 requests/s, against requests / 20; then, with ``delta``, the same export with 1% of
+    its orders changed, against `etl check` of that file measured in the same session."""
+    from etl.sandbox.app import TOKEN_PATH
+    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    report: list[str] = []
+    with tempfile.TemporaryDirectory() as folder:
+        port = _free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "etl.sandbox",
+                "--port",
+                str(port),
+                "--db",
+                str(Path(folder) / "sandbox.sqlite3"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
+        )
+        try:
+            _wait_for(port)
+            inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
+            inbox.mkdir()
+            env = shape_env(shape)
+            env.update(
+                CONNECT_API_URL=f"http://127.0.0.1:{port}/api",
+                CONNECT_TOKEN_URL=f"http://127.0.0.1:{port}{TOKEN_PATH}",
+                CONNECT_CLIENT_ID=DEFAULT_CLIENT_ID,
+                CONNECT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
+            )
+            command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
+            command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
+            files = [shape.path, changed_copy(shape.path)] if delta else [shape.path]
+            for number, path in enumerate(files):
+                warm(path)
+                shutil.copy(path, inbox / path.name)
+                measured = measured_run(command, env)
+                summaries = sorted(outbox.glob("runs/*/summary.json"))
+                file = json.loads(summaries[-1].read_text())["files"][0]
+                requests = int(file["requests"])
+                lines = f"{shape.lines:,} lines" if shape.lines else path.name
+                if number == 0:
+                    floor = requests / 20
+                    report.append(
+                        f"etl run of {lines}: {requests} requests, file done in "
+                        f"{file['seconds']:.2f} s = {file['seconds'] / floor:.3f} x "
+                        f"(requests / 20 = {floor:.2f} s); whole command "
+                        f"{measured.seconds:.2f} s; peak RSS {measured.peak / GIB:.2f} GiB; "
+                        f"{measured.cpu:.1f} s CPU; outcomes {file['outcomes']}"
+                    )
+                    report.append("  -> target: at most 1.10 x (requests / 20), within 1 GiB")
+                    continue
+                warm(path)
+                with tempfile.TemporaryDirectory() as check_outbox:
+                    checked = measured_run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "etl.cli.main",
+                            "check",
+                            str(path),
+                            "--outbox",
+                            check_outbox,
+                            "--quiet",
+                        ],
+                        shape_env(shape),
+                    )
+                report.append(
+                    f"delta run (1% of orders changed): {requests} requests, whole command "
+                    f"{measured.seconds:.2f} s ({measured.cpu:.1f} s CPU, peak RSS "
+                    f"{measured.peak / GIB:.2f} GiB) against etl check of the same file "
+                    f"{checked.seconds:.2f} s ({checked.cpu:.1f} s CPU) = "
+                    f"{measured.seconds / checked.seconds:.2f}x; outcomes {file['outcomes']}"
+                )
+                report.append("  -> target: at most 1.5x etl check of the same file")
+                print("   ", report[-2], flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    for line in report:
+        print("   ", line, flush=True)
+    return report
+
+
 def _wait_for(port: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -475,6 +666,14 @@ def main() -> None:
         print(f"shapes of {args.orders:,} orders, side by side", flush=True)
         inputs = [ensure_shape(args.data, shape, args.orders) for shape in args.shapes]
         results += shapes(inputs, args.repeat, not args.no_compare)
+    if "run" in args.only or "delta" in args.only:
+        print("etl run against the sandbox, paced at 20 requests/s", flush=True)
+        paced = ensure_shape(args.data, "bench", args.orders)
+        paced.lines = count_lines(paced.path)
+        results += paced_runs(paced, delta="delta" in args.only)
+    if "sandbox" in args.only:
+        print("sandbox throughput", flush=True)
+        results += sandbox_throughput(ensure_shape(args.data, "bench", min(args.orders, 4444)))
     if "250k" in args.only:
         print("250k lines: naive baseline and etl check, side by side", flush=True)
         lines = lines_of["250k"]
