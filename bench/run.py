@@ -138,14 +138,17 @@ def measure(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     return measured.seconds, measured.peak, measured.output
 
 
-def measured_run(command: list[str], env: dict[str, str] | None = None) -> Measured:
-    """Wall seconds, peak tree RSS, CPU seconds of the tree and stdout of one command."""
+def measured_run(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path = REPO
+) -> Measured:
+    """Wall seconds, peak tree RSS, CPU seconds of the tree and stdout of one command (run in
+    ``cwd``: `python -m` imports the package found there first)."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=REPO
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd
     )
     peak = 0
     sampled: dict[int, float] = {}
