@@ -616,7 +616,6 @@ def paced_runs(shape: ShapeInput, delta: bool) -> list[str]:
                     f"{measured.seconds / checked.seconds:.2f}x; outcomes {file['outcomes']}"
                 )
                 report.append("  -> target: at most 1.5x etl check of the same file")
-                print("   ", report[-2], flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -29,6 +29,7 @@ from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
 from etl.core.summary import FileSummary, RunSummary
 from etl.run.check import check_files
+from etl.run.parallel import Workers
 from etl.settings.config import (
     FLAG_NAMES,
     Secret,
@@ -578,13 +579,15 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     if holder is not None:
         raise UsageError(holder)
     metrics = _metrics(settings) if args.metrics_textfile else None
-    with _observed(args) as (observer, logs):
+    # Started only when a file is big enough to need them (etl/run/parallel.py).
+    with _observed(args) as (observer, logs), Workers() as workers:
         try:
             sync = Sync(
                 settings,
                 lambda: ConnectClient(settings, meter=metrics),
                 force=force,
                 observer=observer,
+                workers=workers,
             )
             run = sync()
         finally:

@@ -56,7 +56,7 @@ from etl.run.check import (
     prefetched,
     prepare,
 )
-from etl.run.parallel import invalid_result
+from etl.run.parallel import Workers, invalid_result
 from etl.send.batch import Batch, Batcher
 from etl.send.client import ConnectClient
 from etl.send.sending import SendingPipeline, Sent
@@ -220,10 +220,13 @@ class Sync:
         observer: Observer | None = None,
         stop_requested: Callable[[], bool] = lambda: False,
         paths: list[Path] | None = None,
+        workers: Workers | None = None,
     ) -> None:
         """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
         in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
-        inbox files (the watcher hands over files it saw settle), default every waiting file."""
+        inbox files (the watcher hands over files it saw settle), default every waiting file;
+        ``workers``: processes that read and validate big files (as for `etl check`), so that
+        a file whose orders were mostly delivered before is judged at `etl check`'s pace."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -231,6 +234,7 @@ class Sync:
         self.observer = observer or Observer()
         self.stop_requested = stop_requested
         self.paths = paths
+        self.workers = workers
         self.run = RunSummary(
             run_id=new_run_id(settings.outbox),
             command="run",
@@ -504,7 +508,7 @@ class Sync:
                 lambda batch, sent: self._record(batch, file_run, ledger, sent),
             ) as sending,
         ):
-            for chunk in prefetched(iter_encoded(prepared)):
+            for chunk in prefetched(iter_encoded(prepared, self.workers)):
                 self.observer.items_validated(
                     path.name, len(chunk), sum(len(i.rows) for i in chunk)
                 )
