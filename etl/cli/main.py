@@ -29,7 +29,6 @@ from etl.core.process_setup import skip_pandas_probe
 from etl.core.schema import flat_model
 from etl.core.summary import FileSummary, RunSummary
 from etl.run.check import check_files
-from etl.run.parallel import Workers
 from etl.settings.config import (
     FLAG_NAMES,
     Secret,
@@ -579,15 +578,16 @@ def _run(settings: Settings, force: bool, args: argparse.Namespace) -> int:
     if holder is not None:
         raise UsageError(holder)
     metrics = _metrics(settings) if args.metrics_textfile else None
-    # Started only when a file is big enough to need them (etl/run/parallel.py).
-    with _observed(args) as (observer, logs), Workers() as workers:
+    # No worker processes (Sync(workers=...) can take them): measured at 200k lines on 2 shared
+    # cores with the sandbox beside it, they made the paced run and the delta run slower and
+    # doubled the peak RSS (bench/README.md, issue 16).
+    with _observed(args) as (observer, logs):
         try:
             sync = Sync(
                 settings,
                 lambda: ConnectClient(settings, meter=metrics),
                 force=force,
                 observer=observer,
-                workers=workers,
             )
             run = sync()
         finally:
