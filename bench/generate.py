@@ -1,8 +1,18 @@
 """Seeded generator of realistic orders exports (CSV and Parquet), for samples, tests and the bench.
 
-Every column kind of DESIGN.md section 3 appears: order- and line-level fields, indexed taxes,
-adjustments and custom attributes (all five types), unicode and quoted text, leading-zero ids,
-two origins. ``python -m bench.generate --orders 250000 --out big.csv`` writes one.
+Three shapes (``--shape``), each deterministic for a seed:
+
+- ``bench`` (the default): every column kind of DESIGN.md section 3: order- and line-level fields,
+  indexed taxes, adjustments and custom attributes, unicode and quoted text, leading-zero ids, two
+  origins, date-times in UTC.
+- ``wide`` (issue 16's export, ``bench/shapes.py``): 58 columns, date-times with offsets,
+  booleans spelt yes/no/1/0/TRUE, a custom attribute of every type, two taxes and an adjustment
+  per line, CJK and quoted commas; no origin columns (the default origin from the environment).
+- ``minimal`` (an ERP's minimal export, ``bench/shapes.py``): only the required columns, under
+  the ERP's own names, decimal commas, semicolons; read with a mapping file.
+
+``python -m bench.generate --orders 250000 --out big.csv [--shape wide]`` writes one (and, for
+a shape read with a mapping file, ``big.mapping.toml`` beside it).
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from bench.shapes import SHAPES
 from etl.core.schema import ORDERS, Kind, flat_model
 
 COLUMNS = [
@@ -348,7 +359,11 @@ def main() -> None:
     parser.add_argument(
         "--sorted", action="store_true", help="rows sorted by channel_order_id (CSV only)"
     )
+    parser.add_argument("--shape", choices=["bench", *SHAPES], default="bench")
     args = parser.parse_args()
+    if args.shape != "bench":
+        SHAPES[args.shape].write(args.out, args.orders, args.seed)
+        return
     rows = generate_rows(args.orders, args.seed)
     if args.out.suffix == ".parquet":
         write_parquet(args.out, rows)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 
 import etl.transform.fast.stream
 from bench.generate import COLUMNS, generate_rows
+from bench.shapes import SHAPES
 from etl.core.models import ItemResult, MappedItem, Outcome, Violation
 from etl.core.schema import ORDERS, Kind, flat_model
 from etl.deliver.batch import Batcher
@@ -31,7 +33,7 @@ from etl.read.tables import fingerprint, read_table
 from etl.report.files import write_errors, write_items
 from etl.run.check import check_file, prepare
 from etl.run.parallel import Workers
-from etl.settings.config import ExportFormat, Settings
+from etl.settings.config import ExportFormat, Settings, load_mapping_file
 from etl.settings.options import ColumnMapping, Conventions
 from etl.transform.mapping import Mapper
 from etl.transform.validate import validate_items, validator_for
@@ -189,9 +191,14 @@ def reports(folder: Path, name: str) -> dict[str, bytes]:
 
 
 def compare(
-    path: Path, tmp_path: Path, workers: Workers | None, source: ExportFormat | None = None
+    path: Path,
+    tmp_path: Path,
+    workers: Workers | None,
+    source: ExportFormat | None = None,
+    settings: Settings | None = None,
 ) -> None:
-    settings = Settings(outbox=tmp_path / "out", default_source=source or ExportFormat())
+    if settings is None:
+        settings = Settings(outbox=tmp_path / "out", default_source=source or ExportFormat())
     slow, fast = tmp_path / "slow", tmp_path / "fast"
     slow.mkdir(exist_ok=True)
     fast.mkdir(exist_ok=True)
@@ -500,3 +507,74 @@ def test_percent_rates_in_worker_processes_give_the_same_reports(tmp_path: Path)
     path = write(tmp_path / "orders-rates.csv", in_percentages(messy_rows(300, seed=13), 13))
     with Workers(2) as workers:
         compare(path, tmp_path, workers)
+
+
+# --- issue 16: the bench's shapes of export, each on the fast path ------------------------------
+
+
+def shape_settings(shape: str, path: Path, tmp_path: Path) -> Settings:
+    """A small export of one of the bench's shapes at ``path``, and what `etl check FILE
+    --mapping FILE.mapping.toml` reads it with in the environment the bench gives it (the
+    default origin from CONNECT_CHANNEL_ID/CONNECT_STORE_ID)."""
+    if shape == "bench":
+        write(path, list(generate_rows(150, seed=16)))
+        return Settings(outbox=tmp_path / "out")
+    written = SHAPES[shape].write(path, 150, seed=16)
+    env = SHAPES[shape].env
+    return Settings(
+        outbox=tmp_path / "out",
+        channel_id=env.get("CONNECT_CHANNEL_ID", ""),
+        store_id=env.get("CONNECT_STORE_ID", ""),
+        default_source=load_mapping_file(written, ExportFormat()) if written else ExportFormat(),
+    )
+
+
+def judged_slowly(path: Path, settings: Settings) -> list[str]:
+    """The ids of the orders the fast path did not find valid by parts (built by Mapper, or
+    validated whole): on a valid export, none should be."""
+    from etl.run.parallel import FileJob, _cache, _work
+
+    prepared = prepare(path, settings)
+    assert prepared.stream is not None and prepared.stream.numbers is None
+    token = f"shape {path}"  # a worker keeps the assembler of the last token it saw
+    job = FileJob(
+        token,
+        prepared.stream.header,
+        prepared.stream.columns,
+        path.name,
+        prepared.kind,
+        prepared.source.conventions,
+        prepared.source.mapping,
+        prepared.stream.default_origin,
+    )
+    slow: list[str] = []
+    for chunk in prepared.stream.chunks(20):
+        _work(job, chunk, keep_bodies=False)
+        items, documents, known = _cache.assemblers[token].items(
+            chunk.batch, chunk.row_numbers, chunk.starts
+        )
+        slow += [i.item_id for i, d, k in zip(items, documents, known, strict=True) if not k]
+    return slow
+
+
+@pytest.mark.parametrize("shape", ["bench", "wide", "minimal"])
+def test_every_shape_gives_the_same_reports_on_the_fast_path(
+    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: every shape of the bench, read as the bench reads it (TZ=Europe/Paris, worker
+    processes), gives the oracle's reports, and every order of it is judged valid by parts:
+    a shape that fell off the fast path would be slow without a word."""
+    path = tmp_path / f"orders-{shape}.csv"
+    settings = shape_settings(shape, path, tmp_path)
+    monkeypatch.setenv("TZ", "Europe/Paris")
+    time.tzset()  # here and in the worker processes, started after this
+    try:
+        with Workers(2) as workers:
+            compare(path, tmp_path, workers, settings=settings)
+        assert judged_slowly(path, settings) == []
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    items = (tmp_path / "fast" / f"{path.name}.items.csv").read_text()
+    outcomes = [row["outcome"] for row in csv.DictReader(items.splitlines())]
+    assert len(outcomes) == 150 and set(outcomes) == {"VALID"}

@@ -94,6 +94,57 @@ def test_utc_date_times_are_written_back_as_they_are(moment: datetime) -> None:
     assert DATE_TIME_UTC
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1),
+)
+def test_date_times_with_an_offset_are_converted_in_arrow(moment: datetime, minutes: int) -> None:
+    """Issue 16: exports write their local time and its offset (-05:00, +05:30); a plain one
+    is converted in Arrow, to exactly what convert writes (or refused the long way)."""
+    sign = "-" if minutes < 0 else "+"
+    offset = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    text = f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S") + offset
+    conventions = Conventions()
+    assembler = Assembler.__new__(Assembler)
+    assembler.conventions = conventions
+    assembler.vouch_date_time = None
+    fast, json = assembler._fast_json(Kind.DATE_TIME, pa.array([text], pa.string()))
+    slow = _slow_json(text, Kind.DATE_TIME, conventions)
+    if fast[0]:
+        assert json[0].as_py() == slow, text
+    else:  # only a moment that leaves years 1000-9999 in UTC takes the long way
+        utc = slow[1:5] if slow is not None else ""
+        assert slow is None or not utc.isdigit() or not 1000 <= int(utc) <= 9999, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-01T03:00:20-05:00",
+        "2026-11-01T13:30:20+05:30",
+        "2024-02-29T23:30:00-01:00",
+        "2026-12-31T23:59:59-23:59",
+        "1000-01-01T00:30:00+01:00",  # 0999 in UTC: written as format_utc writes it
+        "9999-12-31T23:30:00-01:00",  # after year 9999 in UTC: refused
+        "2026-02-29T10:00:00+01:00",  # no such day
+        "2026-11-01T10:00:00-00:00",
+        "2026-11-01T10:00:00+24:00",
+        "2026-11-01T10:00:00+0530",
+    ],
+)
+def test_date_times_with_odd_offsets_agree_with_convert(text: str) -> None:
+    conventions = Conventions()
+    assembler = Assembler.__new__(Assembler)
+    assembler.conventions = conventions
+    assembler.vouch_date_time = None
+    fast, json = assembler._fast_json(Kind.DATE_TIME, pa.array([text], pa.string()))
+    if fast[0]:
+        assert json[0].as_py() == _slow_json(text, Kind.DATE_TIME, conventions)
+    expected_fast = text in ("2026-11-01T03:00:20-05:00", "2026-11-01T13:30:20+05:30")
+    assert fast[0] or not expected_fast
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -289,10 +289,11 @@ def request_line(origin: Origin | None, items_property: str, documents: list[Doc
     return b"".join(request_parts(origin, items_property, documents, end=b"]}\n"))
 
 
-def iter_encoded(prepared: Prepared) -> Iterator[list[MappedItem]]:
+def iter_encoded(prepared: Prepared, workers: Workers | None = None) -> Iterator[list[MappedItem]]:
     """Chunks of items as ``iter_validated`` gives them, each valid one with its JSON as the
-    assembler encoded it (``document``) and no body: it is hashed and sent as it is."""
-    for done in validated_chunks(prepared, keep_bodies=False):
+    assembler encoded it (``document``) and no body: it is hashed and sent as it is. A big
+    file is read and validated by ``workers`` when given."""
+    for done in validated_chunks(prepared, workers, keep_bodies=False):
         for item, document in zip(done.items, done.documents, strict=True):
             item.document = document
         yield done.items

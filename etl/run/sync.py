@@ -62,7 +62,7 @@ from etl.run.check import (
     prefetched,
     prepare,
 )
-from etl.run.parallel import invalid_result
+from etl.run.parallel import Workers, invalid_result
 from etl.run.rejected import fixes_by_row, write_rejected
 from etl.settings.config import Settings
 from etl.state.claims import Claims, inbox_place
@@ -239,6 +239,7 @@ class Sync:
         keep_reports: bool = False,
         claims: Claims | None = None,
         leadership: Leadership | None = None,
+        workers: Workers | None = None,
     ) -> None:
         """``stop_requested`` is asked before each file and each batch (graceful stop: the batch
         in flight finishes, the rest waits for the next run); ``paths`` limits the run to those
@@ -246,7 +247,9 @@ class Sync:
         ``keep_reports`` keeps each file's results and problems in ``reports`` too.
         ``claims``: the watcher's own, when the state is shared (otherwise the run makes its
         own for a state URL). ``leadership``: the watcher's, which says whether this worker
-        runs the once-a-minute jobs (a run asks for it once)."""
+        runs the once-a-minute jobs (a run asks for it once).
+        ``workers``: processes that read and validate big files (as for `etl check`), so that
+        a file whose orders were mostly delivered before is judged at `etl check`'s pace."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -258,6 +261,7 @@ class Sync:
         self._own_claims = False
         self._holding: set[str] = set()  # names this run claimed and has not let go
         self.leadership = leadership
+        self.workers = workers
         self.run = RunSummary(
             run_id=new_run_id(settings.outbox),
             command="run",
@@ -625,7 +629,7 @@ class Sync:
                 lambda batch, sent: self._record(batch, file_run, ledger, sent),
             ) as sending,
         ):
-            for chunk in prefetched(iter_encoded(prepared)):
+            for chunk in prefetched(iter_encoded(prepared, self.workers)):
                 self.observer.items_validated(
                     path.name, len(chunk), sum(len(i.rows) for i in chunk)
                 )

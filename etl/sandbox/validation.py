@@ -64,6 +64,26 @@ def _strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
     return lambda value: not isinstance(value, str) or check(value)
 
 
+class RememberedFormat(dict[str, bool]):
+    """One format's answers by value. jsonschema-rs calls ``__getitem__`` (a C slot, no Python
+    frame) for every string of the format: the dates of an order repeat on each of its lines,
+    and product URLs across orders, so most calls are answered without running the check.
+    Cleared when it holds LIMIT values; one dict per validator, shared by the request threads
+    (each operation on it is atomic)."""
+
+    LIMIT = 200_000
+
+    def __init__(self, check: Callable[[object], bool]) -> None:
+        super().__init__()
+        self.check = check
+
+    def __missing__(self, value: str) -> bool:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        answer = self[value] = bool(self.check(value))
+        return answer
+
+
 class SchemaValidator:
     """Checks documents against one shipped schema; built once, shared by every request thread.
 
@@ -76,8 +96,11 @@ class SchemaValidator:
     ) -> None:
         schema = load_schema(schema_file)
         self._items, self._max_items = items, max_items
+        self.memos = {name: RememberedFormat(check) for name, check in FORMATS.items()}
         self._fast = jsonschema_rs.validator_for(
-            schema, validate_formats=True, formats=dict(FORMATS)
+            schema,
+            validate_formats=True,
+            formats={name: memo.__getitem__ for name, memo in self.memos.items()},
         )
         checker = jsonschema.FormatChecker(formats=())
         for name, check in FORMATS.items():

@@ -228,3 +228,29 @@ def test_orders_are_keyed_by_channel_and_order_id(api: Api) -> None:
     assert api.upsert(make_body([make_order(1)], channel="A", store="S9")).status_code == 204
     stored = {(o["channel_id"], o["channel_store_id"]) for o in api.orders()}
     assert stored == {("A", "S9"), ("B", STORE)}
+
+
+def test_format_answers_remembered_across_requests_stay_right(api: Api) -> None:
+    """Issue 16: the sandbox remembers each format answer by value (dates repeat across an
+    order's lines and across requests); a value refused once is refused again, on any order."""
+    orders, fields = _invalid_orders()
+    for _ in range(2):
+        response = api.upsert(make_body(orders))
+        assert [e["field"] for e in response.json()["errors"]] == fields
+    again = make_order(7, lines=2)
+    again["created_at"] = orders[4]["created_at"]  # refused above, by the memo now
+    response = api.upsert(make_body([make_order(8, lines=1), again]))
+    assert [e["field"] for e in response.json()["errors"]] == ["$.orders[1].created_at"]
+    assert api.upsert(make_body([orders[0]])).status_code == 204
+
+
+def test_format_memo_is_bounded(monkeypatch: Any) -> None:
+    from etl.sandbox import validation
+
+    monkeypatch.setattr(validation.RememberedFormat, "LIMIT", 3)
+    validator = validation.OrdersValidator()
+    memo = validator.memos["date-time"]
+    for day in range(1, 10):
+        assert memo[f"2026-11-{day:02d}T10:00:00Z"] is True
+        assert len(memo) <= 3
+    assert memo["2026-11-31T10:00:00Z"] is False

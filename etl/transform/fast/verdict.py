@@ -64,6 +64,7 @@ class Unit:
     path: tuple[Key, ...]
     members: list[int]
     validator: Any
+    many: Any  # the same schema over a list of contents: one call for a chunk's contents
 
 
 class Verdicts:
@@ -178,7 +179,12 @@ class Verdicts:
                 path = leaf.keys[: depth + 1]
                 unit = next((u for u in self.units[level] if u.path == path), None)
                 if unit is None:
-                    unit = Unit(path, [], self._compile(copy.deepcopy(sub)))
+                    unit = Unit(
+                        path,
+                        [],
+                        self._compile(copy.deepcopy(sub)),
+                        self._compile({"type": "array", "items": copy.deepcopy(sub)}),
+                    )
                     self.units[level].append(unit)
                     node.children[child_key] = None
                 unit.members.append(index)
