@@ -136,7 +136,14 @@ def _key_problems(
     for key in table:
         if key in known:
             continue
-        if key in homes:
+        near = _suggestion(key, sorted(known), "{}")
+        if key in homes and near:
+            # A near name of this very section is the likelier slip ([alerts] url for urls).
+            problems.append(
+                f"[{section}] {key} is not a setting of [{section}]{near}, or it belongs in "
+                f"[{homes[key]}]"
+            )
+        elif key in homes:
             problems.append(f"[{section}] {key}: it belongs in [{homes[key]}]")
         else:
             problems.append(
