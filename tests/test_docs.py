@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from etl.cli.main import build_parser
+from etl.cli.parser import build_parser
 from etl.sandbox import SandboxServer
 from etl.sandbox.server import build_parser as sandbox_parser
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.cli.main import describe_environment_error
+from etl.cli.failures import describe_environment_error
 from etl.sandbox import SandboxServer
 
 from .conftest import RunCli, base_line, connect_env, write_rows

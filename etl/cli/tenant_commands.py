@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from etl.cli.failures import failure
 from etl.cli.logs import LogObserver, configure_logging, log_level
-from etl.cli.main import checked_files, failure, metrics_for, metrics_server, print_run
+from etl.cli.main import checked_files, metrics_for, metrics_server
+from etl.cli.output import print_run
 from etl.core.errors import UsageError
 from etl.run.inbox_run import InboxRun, html_report, run_inbox
 from etl.run.tenants import TenantResult, for_each_tenant
