@@ -27,7 +27,7 @@ from etl.settings.config import Settings
 from etl.state.leader import Leadership
 from etl.state.ledger import Ledger
 
-from .conftest import base_line, connect_env, reported_actions, settings_for, write_rows
+from .conftest import SECRET, base_line, connect_env, reported_actions, settings_for, write_rows
 
 ORDERS_PATH = "/api/channel-platform/v1/orders"
 ACTIONS_PATH = "/api/v2/orders/actions"
@@ -312,3 +312,47 @@ def gaps(times: list[str]) -> list[int]:
     """Milliseconds between consecutive logged requests (said when a window is over budget)."""
     moments = sorted(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() for t in times)
     return [round((b - a) * 1000) for a, b in itertools.pairwise(moments)]
+
+
+def test_two_watchers_serving_a_tenant_stay_within_its_budget_together(
+    sandbox: SandboxServer,
+    tmp_path: Path,
+    postgres_url: str,
+    processes: list[subprocess.Popen[str]],
+) -> None:
+    # `etl watch` with [tenants]: each worker serves the tenant's inbox; the two share its
+    # budget through the database, as `etl run` workers do.
+    budget = 4
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        f'[paths]\noutbox = "outbox"\n[state]\nstate_url = "{postgres_url}"\n'
+        f'[connect]\napi_url = "{sandbox.api_url}"\ntoken_url = "{sandbox.token_url}"\n'
+        '[tenants.acme]\ninbox = "inbox"\nclient_id = "sandbox-client"\n'
+        f'client_secret_env = "ACME_SECRET"\nrequests_per_second = {budget}\n'
+    )
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in range(20):
+        rows = [base_line(f"W{n:02d}-{k}", f"LW{n}-{k}") for k in range(3)]
+        write_rows(inbox / f"orders-{n:02d}.csv", rows)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
+    env.update(PYTHONPATH=str(Path(__file__).resolve().parent.parent), ACME_SECRET=SECRET)
+    argv = [sys.executable, "-m", "etl.cli.main", "watch", "--config", str(config)]
+    for _ in range(2):
+        processes.append(
+            subprocess.Popen(
+                [*argv, "--settle", "0.2", "--rescan", "1"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    archive = tmp_path / "outbox" / "tenants" / "acme" / "archive"
+    wait_for(lambda: len(list(archive.glob("*/*.csv"))) == 20, 120)
+    for process in processes:
+        stop(process)
+    sent = sandbox.requests_log(path=ORDERS_PATH)
+    assert len(sent) == 20  # a request per file
+    times = [r["time"] for r in sent]
+    assert busiest_second(times) <= budget, gaps(times)

@@ -5,7 +5,6 @@ the worst (highest) of the tenants'."""
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import signal
@@ -108,7 +107,7 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
 
 def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     """`etl watch` for every tenant: one watcher each, all stopped by one SIGINT/SIGTERM."""
-    from etl.deliver.client import ConnectClient
+    from etl.run.shared_state import ClientFactory
     from etl.run.watch import Watcher, WatcherRefused
 
     if args.sandbox:
@@ -123,6 +122,7 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         format="%(asctime)s %(threadName)s %(levelname)s %(message)s",
     )
     watchers: list[Watcher] = []
+    factories: list[ClientFactory] = []  # with a state URL, each tenant's shared budget
     servers: list[MetricsServer] = []
     ready: list[Tenant] = []
     codes: list[int] = []
@@ -137,9 +137,10 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
         ready.append(tenant)
         # --metrics-port: one seller only (checked above), served as `etl watch` serves it.
         metrics = metrics_for(settings) if args.metrics_port is not None else None
+        factories.append(ClientFactory(settings, metrics))
         watcher = Watcher(
             settings,
-            functools.partial(ConnectClient, settings, meter=metrics),
+            factories[-1],
             polling=settings.polling if args.polling is None else args.polling,
             rescan_seconds=settings.rescan_seconds,
             observer=LogObserver(tenant.name),
@@ -176,6 +177,8 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     finally:
         for server in servers:
             server.close()
+        for factory in factories:
+            factory.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("etl watch: stopped")
