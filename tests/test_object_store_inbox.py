@@ -603,3 +603,78 @@ def test_reports_that_cannot_be_uploaded_stay_in_the_outbox_and_the_run_says_so(
         f"{run_dir}: cannot write runs/{run_dir.name}/"
     ), err
     assert KEY_ID not in out + err and SECRET_KEY not in out + err
+
+
+def tenants_config(tmp_path: Path, s3: S3, sandbox: SandboxServer) -> Path:
+    """Two sellers with the sandbox's credentials: one drops its files in a bucket, the other
+    in a folder."""
+    config = tmp_path / "etl.toml"
+    config.write_text(
+        f"""
+[paths]
+outbox = "{tmp_path / "outbox"}"
+
+[connect]
+api_url = "{sandbox.api_url}"
+token_url = "{sandbox.token_url}"
+
+[inbox]
+endpoint_url = "{s3.endpoint}"
+region = "us-east-1"
+
+[tenants.bucket]
+inbox = "{s3.url()}"
+client_id = "{connect_env(sandbox)["CONNECT_CLIENT_ID"]}"
+client_secret_env = "SELLER_SECRET"
+
+[tenants.folder]
+inbox = "{tmp_path / "folder-inbox"}"
+client_id = "{connect_env(sandbox)["CONNECT_CLIENT_ID"]}"
+client_secret_env = "SELLER_SECRET"
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "folder-inbox").mkdir()
+    return config
+
+
+@pytest.mark.parametrize("command", ["run", "watch"])
+def test_a_tenant_whose_inbox_is_a_bucket_is_served_beside_one_whose_inbox_is_a_folder(
+    sandbox: SandboxServer, tmp_path: Path, s3: S3, command: str
+) -> None:
+    import signal
+
+    config = tenants_config(tmp_path, s3, sandbox)
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(REPO),
+        "SELLER_SECRET": connect_env(sandbox)["CONNECT_CLIENT_SECRET"],
+        "AWS_ACCESS_KEY_ID": KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    s3.put("drop/orders-b.csv", orders_csv("B1", "B2"))
+    (tmp_path / "folder-inbox" / "orders-f.csv").write_bytes(orders_csv("F1"))
+    arguments = [sys.executable, "-m", "etl", command, "--config", str(config), "--settle", "0.2"]
+    if command == "run":
+        done = subprocess.run(arguments, env=env, capture_output=True, text=True, timeout=120)
+        out, err, code = done.stdout, done.stderr, done.returncode
+    else:
+        worker = subprocess.Popen(
+            [*arguments, "--rescan", "0.5"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: sum(delivered(sandbox)) >= 3 or worker.poll() is not None)
+            wait_for(lambda: any("/archive/" in key for key in s3.keys("drop/")))
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            out, err = worker.communicate(timeout=60)
+        code = worker.returncode
+    assert code == 0, err
+    assert sum(delivered(sandbox)) == 3
+    assert ["/archive/" in key for key in s3.keys("drop/")] == [True]
+    assert list((tmp_path / "folder-inbox").glob("*.csv")) == []
+    assert KEY_ID not in out + err and SECRET_KEY not in out + err

@@ -5,6 +5,7 @@ the worst (highest) of the tenants'."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -21,7 +22,6 @@ from etl.run.inbox_run import InboxRun, html_report, run_inbox
 from etl.run.tenants import TenantResult, for_each_tenant
 from etl.settings.config import ExportFormat, load_mapping_file
 from etl.settings.tenants import Tenant
-from etl.state.inbox import require_inbox
 
 if TYPE_CHECKING:
     from etl.monitor.metrics_server import MetricsServer
@@ -45,11 +45,10 @@ def _said(result: TenantResult[Any]) -> int | None:
     return code
 
 
-def _ready(tenant: Tenant, create: bool) -> None:
+def _ready(tenant: Tenant) -> None:
     if tenant.problem:
         raise UsageError(tenant.problem)
     tenant.settings.require_credentials()
-    require_inbox(tenant.settings.inbox, create)
 
 
 def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
@@ -107,6 +106,8 @@ def run_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
 
 def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     """`etl watch` for every tenant: one watcher each, all stopped by one SIGINT/SIGTERM."""
+    from etl.run.inbox_run import inbox_of, inbox_shown
+    from etl.run.object_watch import ObjectWatcher
     from etl.run.shared_state import ClientFactory
     from etl.run.watch import Watcher, WatcherRefused
 
@@ -126,19 +127,23 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     servers: list[MetricsServer] = []
     ready: list[Tenant] = []
     codes: list[int] = []
+    # Each tenant's inbox: its folder, or the staging folder of its bucket, held while it is
+    # watched.
+    inboxes = contextlib.ExitStack()
     for tenant in tenants:
         try:
-            _ready(tenant, args.create)
+            _ready(tenant)
+            settings = inboxes.enter_context(inbox_of(tenant.settings, args.create))
         except UsageError as error:
             print(f"etl: tenant {tenant.name}: {error}", file=sys.stderr)
             codes.append(2)
             continue
-        settings = tenant.settings
         ready.append(tenant)
         # --metrics-port: one seller only (checked above), served as `etl watch` serves it.
         metrics = metrics_for(settings) if args.metrics_port is not None else None
         factories.append(ClientFactory(settings, metrics))
-        watcher = Watcher(
+        kind = ObjectWatcher if settings.inbox_url else Watcher
+        watcher = kind(
             settings,
             factories[-1],
             polling=settings.polling if args.polling is None else args.polling,
@@ -158,8 +163,8 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     for tenant in ready:
         print(
-            f"etl watch: tenant {tenant.name}: watching {tenant.settings.inbox} (heartbeat in "
-            f"{tenant.settings.outbox})",
+            f"etl watch: tenant {tenant.name}: watching {inbox_shown(tenant.settings)} "
+            f"(heartbeat in {tenant.settings.outbox})",
             flush=True,
         )
     by_name = dict(zip((t.name for t in ready), watchers, strict=True))
@@ -179,6 +184,7 @@ def watch_tenants(args: argparse.Namespace, tenants: tuple[Tenant, ...]) -> int:
             server.close()
         for factory in factories:
             factory.close()
+        inboxes.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("etl watch: stopped")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from etl.core.errors import UsageError
+from etl.core.store_urls import is_store_url
 from etl.settings.config import (
     DEFAULT_CONFIG,
     Secret,
@@ -92,7 +93,7 @@ def _tenant(
         )
     values: dict[str, Any] = {
         "tenant": name,
-        "inbox": base_dir / str(entry["inbox"]),
+        **_inbox(str(entry["inbox"]), base_dir, base),
         "outbox": base_dir / str(entry["outbox"])
         if "outbox" in entry
         else base.outbox / TENANTS_FOLDER / name,
@@ -162,3 +163,11 @@ def _secrets(
                 raise UsageError(f"{where} {key}_file names {secret_path}, which is not a file")
             found[key] = Secret(read_secret(secret_path))
     return found
+
+
+def _inbox(raw: str, base_dir: Path, base: Settings) -> dict[str, Any]:
+    """A folder (relative to the config file), or an object-store prefix (s3://bucket/prefix/,
+    staged under the tenant's outbox); never the shared settings' own inbox URL."""
+    if is_store_url(raw):
+        return {"inbox_url": raw, "inbox": base.inbox}
+    return {"inbox_url": "", "inbox": base_dir / raw}
