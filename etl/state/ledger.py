@@ -309,7 +309,8 @@ def version_key(channel_updated_at: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def now_text() -> str:
+def ledger_stamp() -> str:
+    """Now, to the millisecond (run summaries say seconds): rows of one second keep their order."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -468,7 +469,7 @@ class Ledger:
                 "name = excluded.name, status = 'claimed', run_id = excluded.run_id, "
                 "started_at = excluded.started_at, finished_at = NULL, destination = NULL, "
                 "reason = NULL",
-                (sha256, self.target, name, run_id, now_text()),
+                (sha256, self.target, name, run_id, ledger_stamp()),
             )
 
     def file_finished(self, sha256: str, status: str) -> None:
@@ -476,7 +477,7 @@ class Ledger:
         with self.transaction() as db:
             db.execute(
                 "UPDATE files SET status = ?, finished_at = ? WHERE sha256 = ? AND target = ?",
-                (status, now_text(), sha256, self.target),
+                (status, ledger_stamp(), sha256, self.target),
             )
 
     def file_released(self, sha256: str) -> None:
@@ -528,7 +529,7 @@ class Ledger:
                 "target) VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (batch_id) DO UPDATE "
                 "SET status = 'pending', run_id = excluded.run_id, items = excluded.items, "
                 "target = excluded.target",
-                (batch_id, file_sha256, run_id, items, now_text(), self.target),
+                (batch_id, file_sha256, run_id, items, ledger_stamp(), self.target),
             )
 
     def batch_finished(
@@ -542,7 +543,7 @@ class Ledger:
         run_id: str = "",
     ) -> None:
         """Close a batch and record the orders Connect accepted: ((key), hash, updated_at)."""
-        stamp = now_text()
+        stamp = ledger_stamp()
         with self.transaction() as db:
             db.execute(
                 "UPDATE batches SET status = ?, finished_at = ?, http_status = ?, message = ? "
@@ -584,7 +585,7 @@ class Ledger:
             cursor = db.execute(
                 "UPDATE batches SET status = 'abandoned', finished_at = ? "
                 "WHERE status = 'pending' AND run_id != ? AND target = ?",
-                (now_text(), current_run_id, self.target),
+                (ledger_stamp(), current_run_id, self.target),
             )
         return int(cursor.rowcount)
 
