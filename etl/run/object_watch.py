@@ -90,13 +90,7 @@ class ObjectWatcher(Watcher):
             if listed.listings >= 2 and now - listed.since >= self.settings.settle_seconds
         ]
         self.heartbeat.files_queued = len(self._listed)
-        if ready and now >= self._paused_until:
-            self._process(ready)
-        for job in self.periodic:
-            if now >= job.next_at and not self.stopping.is_set():
-                job.next_at = now + job.every_seconds
-                self._guarded(job.name, job.action)
-        self._beat()
+        self._after_scan(ready, now)
 
     def _list(self, now: float) -> None:
         try:

@@ -339,6 +339,11 @@ class Watcher:
                     self._candidates[path] = Candidate(found, now)
         ready = self._settled(now)
         self.heartbeat.files_queued = len(self._candidates)
+        self._after_scan(ready, now)
+
+    def _after_scan(self, ready: list[Path], now: float) -> None:
+        """What every tick does once it knows the files ready: process them (unless the API's
+        pause holds), run the periodic jobs that are due, write the heartbeat."""
         if ready and now >= self._paused_until:
             self._process(ready)
         for job in self.periodic:
