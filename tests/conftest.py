@@ -179,7 +179,7 @@ class FakeTime:
 def no_real_docker_secrets(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Settings never read the machine's /run/secrets in a test (etl/secret_files.py)."""
+    """Settings never read the machine's /run/secrets in a test (etl/settings/secret_files.py)."""
     from etl.settings import secret_files
 
     monkeypatch.setattr(secret_files, "DOCKER_SECRETS", tmp_path_factory.mktemp("no-secrets"))

@@ -27,7 +27,7 @@ def unit() -> configparser.ConfigParser:
 def test_the_unit_is_a_notify_service_with_a_watchdog() -> None:
     service = unit()["Service"]
     assert service["Type"] == "notify"
-    assert int(service["WatchdogSec"]) >= 30  # the watcher pings every 5 s (etl/notify.py)
+    assert int(service["WatchdogSec"]) >= 30  # the watcher pings every 5 s (etl/monitor/notify.py)
     assert service["ExecStart"].endswith("etl watch --config /etc/etl/%i.toml")
 
 

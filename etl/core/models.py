@@ -52,7 +52,8 @@ class Violation:
     message: str
     value: str | None = None  # already masked when the field holds personal data
     # The column of the user's file to fix, as they named it ("Menge", before a mapping renamed
-    # it to order_lines.quantity); "" until named (etl/columns.py), or for a problem of no column.
+    # it to order_lines.quantity); "" until named (etl/transform/columns.py), or for a problem
+    # of no column.
     column: str = ""
 
     @property

@@ -104,7 +104,7 @@ def load_document(inbox: Path, relative: str, filename: str = "") -> tuple[bytes
     """(bytes, content type) of a manifest's file, or DocumentRefused saying why not.
 
     The file is opened once, folder by folder without following a link, checked on its
-    descriptor (a regular file, one name, its owner: etl/inputs.py) and read from it: a name
+    descriptor (a regular file, one name, its owner: etl/core/inputs.py) and read from it: a name
     swapped for a link after a check cannot lead the read outside the inbox.
     ``filename`` is the name Connect is given (metadata.filename), when not the file's own."""
     try:

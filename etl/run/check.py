@@ -112,7 +112,7 @@ def prepare(
     """Detect the kind (unless ``kind`` says it), read the table (or its key columns), resolve
     the columns; raise UnreadableFile otherwise. ``scan``: the file's bytes, being scanned
     elsewhere; ``data``: where to read them, when not at ``path`` (the claimed file's
-    descriptor, etl/inputs.py)."""
+    descriptor, etl/core/inputs.py)."""
     kind = kind or detect_kind(path)
     if kind is None:
         raise UnreadableFile(

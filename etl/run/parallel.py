@@ -268,8 +268,8 @@ def _work_remote(job: FileJob, payload: bytes, chunk: Chunk) -> Done:
     if _chunks_done % 50 == 0:
         gc.collect()  # the rare cycle (an exception's traceback) still goes, now and then
     done = _work(job, chunk, keep_bodies=False)
-    # The chunk's memory is kept for the next one (etl/process_setup.py): giving it back after each
-    # chunk made the next fault it in again.
+    # The chunk's memory is kept for the next one (etl/core/process_setup.py): giving it back
+    # after each chunk made the next fault it in again.
     chunk.batch = pa.RecordBatch.from_pylist([])
     # One block of JSON rather than thousands of small ones: cheaper to send, and the receiving
     # process's heap does not fragment (its peak memory was twice as high).

@@ -513,7 +513,7 @@ class Sync:
         return summary
 
     def _process(self, path: Path, ledger: Ledger) -> FileSummary:
-        """Open the claimed file once, as what it is (etl/inputs.py), and read only that."""
+        """Open the claimed file once, as what it is (etl/core/inputs.py), and read only that."""
         summary = FileSummary(name=path.name)
         try:
             opened = InputFile.open(path, allowed_owners(self.settings.inbox))

@@ -710,7 +710,7 @@ def load_settings_with_origins(
             source = load_mapping_file(base_dir / rule["file"], default_source)
             rules.append(MappingRule(glob=str(rule["glob"]), source=source))
     for key, (variable, _) in SECRET_SETTINGS.items():
-        # Files beat etl.toml, the plain variable beats files (etl/secret_files.py).
+        # Files beat etl.toml, the plain variable beats files (etl/settings/secret_files.py).
         secret = None if environ.get(variable) else secret_from_files(key, environ)
         if secret is not None:
             values[key] = Secret(secret.value)

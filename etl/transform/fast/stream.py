@@ -158,7 +158,7 @@ class OpenedFile:
                 else list(range(begin + 2, end + 2))
             )
             starts = (self.starts[first_item : last_item + 1] - begin).tolist()
-            del table  # its memory is reused by the next chunk (etl/process_setup.py)
+            del table  # its memory is reused by the next chunk (etl/core/process_setup.py)
             yield first_item, data.to_batches()[0], numbers, starts
 
 
