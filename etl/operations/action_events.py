@@ -73,7 +73,7 @@ def parse_event(body: str) -> KeptEvent | Unreadable:
         "channel_store_id": _text(data.get("channel_store_id")),
         "channel_order_id": _text(data.get("channel_order_id")),
         "lines": " ".join(lines_of(kind, data)),
-        "todo": todo(kind, data),
+        "todo": erp_step(kind, data),
         # The event documents no deadline; one it carries some day is shown as it comes.
         "deadline": _text(data.get("deadline")),
         "event_id": str(document["id"]),
@@ -187,7 +187,7 @@ def _document(data: dict[str, Any]) -> str:
     )
 
 
-TODO: dict[str, Callable[[dict[str, Any]], str]] = {
+ERP_STEPS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ACCEPT": _accept,
     "CANCEL": lambda data: _line_money("cancel", data, "cancelations"),
     "REFUND": lambda data: _line_money("refund", data, "refunds"),
@@ -202,9 +202,9 @@ TODO: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
-def todo(kind: str, data: dict[str, Any]) -> str:
+def erp_step(kind: str, data: dict[str, Any]) -> str:
     """What the ERP must do, in words; then answer the action id with an action-status file."""
-    said = TODO.get(kind)
+    said = ERP_STEPS.get(kind)
     if said is None:
         return f"an action of type {kind} that this tool does not know: read details"
     return said(data)

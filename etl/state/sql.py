@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from etl.core.database_urls import redacted_url, scrubbed
@@ -32,37 +33,35 @@ class Cursor(Protocol):
     def __iter__(self) -> Iterator[Any]: ...
 
 
-class Database:
+class Database(ABC):
     """One connection, seen the same way whatever the engine: ``execute`` and ``executemany``
     take the ledger's SQL, ``transaction`` is one atomic step. Not for concurrent use by
     threads: its owner serializes (the run's ledger lock)."""
 
     engine = "sqlite"
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        raise NotImplementedError
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
-        raise NotImplementedError
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor: ...
 
-    @contextmanager
-    def transaction(self) -> Iterator[Database]:
-        raise NotImplementedError
-        yield self
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Database]: ...
 
-    def schema_version(self) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def schema_version(self) -> int: ...
 
-    def set_schema_version(self, number: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def set_schema_version(self, number: int) -> None: ...
 
     @contextmanager
     def migrating(self) -> Iterator[None]:
         """Held while migrations run: with many workers, one migrates and the others wait."""
         yield
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
 
 class SqliteDatabase(Database):
