@@ -354,9 +354,45 @@ def test_after_a_failed_batch_nothing_more_is_sent() -> None:
         return Sent(error=RetriableApiError("503"))
 
     outcomes: list[tuple[str, str]] = []
-    with SendingPipeline(deliver, lambda b, s: outcomes.append((b.batch_id, repr(s)))) as sending:
+    # One sender: with several, the batches already on the wire when b0 fails are sent anyway
+    # (Sync's own deliver skips every batch that starts after a failure is known).
+    with SendingPipeline(
+        deliver, lambda b, s: outcomes.append((b.batch_id, repr(s))), senders=1
+    ) as sending:
         for number in range(4):
             sending.send(Batch(f"b{number}", None, ()))
     assert sent == ["b0"]
     assert [b for b, _ in outcomes] == ["b0", "b1", "b2", "b3"]
     assert all("skipped='the API is down'" in s for _, s in outcomes[1:])
+
+
+def test_several_batches_are_on_the_wire_when_an_answer_takes_longer_than_the_pace() -> None:
+    """Connect answers an upsert of 100 orders in more than the 50 ms that 20 requests/s leave
+    each one: a single request at a time would fall behind the pace. Several are on the wire
+    at once, and the record still follows the file's order."""
+    from etl.deliver.batch import Batch
+
+    lock = threading.Lock()
+    on_the_wire = 0
+    most = 0
+    finished = threading.Event()
+
+    def deliver(batch: Batch) -> Sent:
+        nonlocal on_the_wire, most
+        with lock:
+            on_the_wire += 1
+            most = max(most, on_the_wire)
+        # Waits until another batch is on the wire too (or 2 s): seen, not timed.
+        finished.wait(0.2 if most > 1 else 2.0)
+        with lock:
+            on_the_wire -= 1
+            if most > 1:
+                finished.set()
+        return Sent()
+
+    recorded: list[str] = []
+    with SendingPipeline(deliver, lambda batch, sent: recorded.append(batch.batch_id)) as sending:
+        for number in range(8):
+            sending.send(Batch(f"b{number}", None, ()))
+    assert most >= 2
+    assert recorded == [f"b{n}" for n in range(8)]

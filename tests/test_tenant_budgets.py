@@ -9,6 +9,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -183,3 +185,25 @@ def test_the_pacer_never_starts_more_than_its_rate_in_any_second() -> None:
         starts.append(time.now)
     assert busiest_second(starts) == 20
     assert starts[20] - starts[0] == pytest.approx(1.0 + WINDOW_GUARD_SECONDS)
+
+
+def test_the_pacer_keeps_its_rate_for_threads_that_wait_at_once() -> None:
+    """Several sender threads share a pacer: a start given out to a thread still asleep counts
+    in the window of the next one given out (the starts of one real second, by a real clock)."""
+    pacer = Pacer(40.0, time.monotonic, time.sleep)
+    starts: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        for _ in range(15):
+            pacer.wait()
+            with lock:
+                starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=sender) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(starts) == 90
+    assert busiest_second(sorted(starts)) <= 40

@@ -169,7 +169,9 @@ class Pacer:
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     _next: float = 0.0
-    _starts: deque[float] = field(default_factory=deque)
+    # The last ``rate`` starts, in the order they were given out: each a one-item list, the
+    # planned start until the thread really starts, then when it did.
+    _starts: deque[list[float]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait(self) -> None:
@@ -180,15 +182,19 @@ class Pacer:
             now = self.clock()
             start = max(now, self._next)
             if len(self._starts) >= budget:
-                start = max(start, self._starts[-budget] + 1.0 + WINDOW_GUARD_SECONDS)
+                start = max(start, self._starts[-budget][0] + 1.0 + WINDOW_GUARD_SECONDS)
             self._next = start + 1.0 / self.rate
+            # Counted now, not once started: threads still asleep hold their places, or the
+            # next one given out would not see them in its window.
+            slot = [start]
+            self._starts.append(slot)
+            while len(self._starts) > budget:
+                self._starts.popleft()
         if start > now:
             self.sleep(start - now)
         with self._lock:
             # When it really starts: a sleep that ends late must not crowd the next window.
-            self._starts.append(max(start, self.clock()))
-            while len(self._starts) > budget:
-                self._starts.popleft()
+            slot[0] = max(start, self.clock())
 
 
 class Pacing(Protocol):
@@ -247,6 +253,8 @@ class ConnectClient:
         self._sleep = sleep
         self.rng = rng or random.Random()
         self.stats = ClientStats()
+        # Several sender threads share this client: its counts and its pacers.
+        self._shared_lock = threading.Lock()
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
@@ -353,16 +361,19 @@ class ConnectClient:
         return response
 
     def pacer(self, operation: str, rate: float) -> Pacing:
-        if operation not in self._pacers:
-            if self.pacing is not None:
-                self._pacers[operation] = self.pacing(operation, rate, self.sleep)
-            else:
-                self._pacers[operation] = Pacer(rate, self.clock, self.sleep)
-        return self._pacers[operation]
+        # Under a lock: two sender threads each making a pacer would send at twice the rate.
+        with self._shared_lock:
+            if operation not in self._pacers:
+                if self.pacing is not None:
+                    self._pacers[operation] = self.pacing(operation, rate, self.sleep)
+                else:
+                    self._pacers[operation] = Pacer(rate, self.clock, self.sleep)
+            return self._pacers[operation]
 
     def sleep(self, seconds: float) -> None:
-        self.stats.waited_seconds += seconds
-        self.stats.waits.append(seconds)
+        with self._shared_lock:
+            self.stats.waited_seconds += seconds
+            self.stats.waits.append(seconds)
         self._sleep(seconds)
 
     def backoff(self, attempt: int) -> float:
@@ -406,7 +417,8 @@ class ConnectClient:
             # After the token: a token fetched first must not delay this request's arrival
             # while the next ones keep their times, which would crowd them into one second.
             pacer.wait()
-            self.stats.requests += 1
+            with self._shared_lock:
+                self.stats.requests += 1
             try:
                 response = self._exchange(
                     method,
@@ -503,7 +515,8 @@ class ConnectClient:
         wait = self.backoff(attempt)
         if error.retry_after is not None:
             wait = max(wait, error.retry_after)  # never earlier than the server asked
-        self.stats.retries += 1
+        with self._shared_lock:
+            self.stats.retries += 1
         self.meter.retried()
         self.sleep(wait)
 

@@ -1,9 +1,11 @@
 """Batches sent one after another by a sender thread while the caller records the answers.
 
-At 20 requests/s a batch has 50 ms: its request, and before it the decision to send and the
-``pending`` mark, must fit in them; recording the answer (the ledger's ``accepted``, the results,
-the log line) need not. So the sender thread does the first part, batch after batch in file
-order, and the caller the second, in the same order, while the next batch is on the wire. Actions
+At 20 requests/s a batch has 50 ms: the decision to send and the ``pending`` mark must fit in
+them; recording the answer (the ledger's ``accepted``, the results, the log line) need not, and
+neither can the answer itself: Connect takes longer than 50 ms to answer an upsert of 100 orders,
+and a loaded machine's sandbox too. So sender threads do the first part and wait for the answers,
+several batches on the wire at once (the pacing, shared by the threads, decides when each
+starts), and the caller the second, in file order, whatever order the answers came in. Actions
 given to ``then`` (results of the screening) run in their turn among the recordings, so reports
 list everything in exactly the order sending one batch at a time did.
 """
@@ -11,6 +13,7 @@ list everything in exactly the order sending one batch at a time did.
 from __future__ import annotations
 
 import gc
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +24,9 @@ from etl.core.errors import ApiError
 from etl.deliver.batch import Batch
 from etl.deliver.submit import Delivery
 
-IN_FLIGHT = 3  # batches handed to the sender and not yet recorded
+# Requests on the wire at once: at 20 requests/s, four keep the pace while answers take up to
+# 200 ms. More would only hold more orders in memory; the pacing, not this, sets the rate.
+SENDERS = 4
 
 
 @dataclass(frozen=True)
@@ -38,15 +43,28 @@ class SendingPipeline:
     """``send`` batches and ``then`` actions in file order; leave the block to wait for all."""
 
     def __init__(
-        self, deliver: Callable[[Batch], Sent], record: Callable[[Batch, Sent], None]
+        self,
+        deliver: Callable[[Batch], Sent],
+        record: Callable[[Batch, Sent], None],
+        senders: int = SENDERS,
     ) -> None:
         self._deliver = deliver
         self._record = record
-        self._sender = ThreadPoolExecutor(1, thread_name_prefix="etl-send")
+        self._sender = ThreadPoolExecutor(senders, thread_name_prefix="etl-send")
+        # Batches handed to the senders and not yet recorded: one waiting for each sender.
+        self._most_in_flight = senders + 2
         self._queue: deque[tuple[Batch, Future[Sent]] | Callable[[], None]] = deque()
         self._in_flight = 0
         self._recorded = 0
         self._broken = False  # something went wrong: send nothing more
+        # Slow start: the first batch goes alone, and each answered batch lets one more on the
+        # wire, up to ``senders``; a batch that failed (the API down, the credentials refused)
+        # brings it back to one. So wrong credentials or a dead API cost one batch's attempts,
+        # not one per sender.
+        self._most_on_the_wire = senders
+        self._allowed = 1
+        self._on_the_wire = 0
+        self._turn = threading.Condition()
 
     def send(self, batch: Batch) -> None:
         self._queue.append((batch, self._sender.submit(self._send, batch)))
@@ -59,13 +77,25 @@ class SendingPipeline:
         self._drain(wait=False)
 
     def _send(self, batch: Batch) -> Sent:
-        if self._broken:
-            return Sent(skipped="an earlier batch failed")  # never recorded: the caller raised
+        with self._turn:
+            self._turn.wait_for(lambda: self._on_the_wire < self._allowed)
+            self._on_the_wire += 1
+        answered = False
         try:
-            return self._deliver(batch)
+            if self._broken:
+                return Sent(skipped="an earlier batch failed")  # never recorded: caller raised
+            sent = self._deliver(batch)
+            answered = sent.error is None
+            return sent
         except BaseException:
             self._broken = True
             raise
+        finally:
+            with self._turn:
+                self._on_the_wire -= 1
+                grown = min(self._most_on_the_wire, self._allowed + 1)
+                self._allowed = grown if answered else 1
+                self._turn.notify_all()
 
     def _drain(self, wait: bool) -> None:
         """Record what is ready at the head of the queue; with ``wait`` (or too many batches in
@@ -77,7 +107,7 @@ class SendingPipeline:
                 head()
                 continue
             batch, future = head
-            if not (wait or self._in_flight >= IN_FLIGHT or future.done()):
+            if not (wait or self._in_flight >= self._most_in_flight or future.done()):
                 return
             sent = future.result()  # an error of the sender is raised here, in its turn
             self._queue.popleft()
