@@ -5,6 +5,7 @@ Wall-clock tests (a few seconds each): the budget is a rate, so only real time c
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import subprocess
@@ -207,3 +208,22 @@ def test_the_pacer_keeps_its_rate_for_threads_that_wait_at_once() -> None:
         thread.join()
     assert len(starts) == 90
     assert busiest_second(sorted(starts)) <= 40
+
+
+def test_answers_slower_than_the_pace_do_not_slow_the_run(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Every answer takes 0.3 s, six times the 50 ms that 20 requests/s leave each: the next
+    requests leave meanwhile (seen in the sandbox's log: arrivals closer than one answer
+    takes, which one request at a time cannot make), and the record keeps the file's order."""
+    settings = settings_for(sandbox, tmp_path, requests_per_second=20.0)
+    one_request_per_order(settings.inbox, "S", 12)
+    sandbox.set_faults({"faults": [{"delay": 0.3}], "path_prefix": UPSERT})
+    run = Sync(settings, lambda: ConnectClient(settings))()
+    assert run.exit_code == 0
+    times = sorted(at for at, status in arrivals(sandbox, "sandbox-client") if status == 204)
+    assert len(times) == 12 and len(sandbox.stored_orders()) == 12
+    assert min(later - earlier for earlier, later in itertools.pairwise(times)) < 0.3
+    (report,) = settings.outbox.glob("runs/*/orders-1.csv.items.csv")
+    ids = [line.split(",")[4] for line in report.read_text().splitlines()[1:]]
+    assert ids == [f"S-{n}" for n in range(12)]
