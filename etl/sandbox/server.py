@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import shutil
@@ -478,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"etl sandbox: cannot listen on {args.host}:{args.port}: {error.strerror}")
         return 2
+    # A 100-order request parses into ~20,000 dicts and lists: dozens of collections each,
+    # and every full one would walk the modules and compiled schemas loaded by now as well.
+    # Frozen, they are left out (only this process's own main does it, not an embedding test).
+    gc.freeze()
     stop = threading.Event()
     previous = _on_signals(lambda: stop.set())
     if args.stop_on_stdin_close:
