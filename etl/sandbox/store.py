@@ -45,10 +45,11 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 # Replace mode: the whole order is overwritten, unless the stored one is newer on the channel.
+# The body comes as orjson's UTF-8 bytes, stored as TEXT by CAST (no decode in Python).
 UPSERT = """
 INSERT INTO orders (channel_id, channel_order_id, channel_store_id, channel_updated_at,
                     channel_updated_key, body, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, CAST(? AS TEXT), ?)
 ON CONFLICT (channel_id, channel_order_id) DO UPDATE SET
     channel_store_id = excluded.channel_store_id,
     channel_updated_at = excluded.channel_updated_at,
@@ -311,7 +312,7 @@ def _make_private(path: Path) -> None:
 
 
 # (channel_id, channel_order_id, channel_store_id, channel_updated_at, its instant_key, body)
-OrderRow = tuple[str, str, str, str, str, str]
+OrderRow = tuple[str, str, str, str, str, bytes]
 
 
 def order_rows(write: OrdersWrite) -> list[OrderRow]:
@@ -323,7 +324,7 @@ def order_rows(write: OrdersWrite) -> list[OrderRow]:
             write.channel_store_id,
             order["channel_updated_at"],
             instant_key(order["channel_updated_at"]),
-            orjson.dumps(order).decode(),
+            orjson.dumps(order),
         )
         for order in write.orders
     ]

@@ -55,7 +55,7 @@ def test_a_file_of_an_older_sandbox_keeps_its_pages_and_its_rows(db_path: Path) 
 def test_a_json_body_is_logged_as_the_text_sent(db_path: Path) -> None:
     # Spaced and non-ASCII, so that a re-dump or a byte-for-byte BLOB would both show.
     order = make_order(1)
-    order["order_lines"][0]["product"]["title"] = "Tasse bleue – été"
+    order["order_lines"][0]["product"]["title"] = "Tasse bleue, été"
     text = orjson.dumps(make_body([order]), option=orjson.OPT_INDENT_2).decode()
     with SandboxServer(db_path=db_path, static_token=TOKEN) as server:
         response = requests.post(
@@ -72,3 +72,15 @@ def test_a_json_body_is_logged_as_the_text_sent(db_path: Path) -> None:
                 "SELECT typeof(body), body FROM requests WHERE seq = ?", [logged["seq"]]
             )
             assert rows.fetchall() == [("text", text)]
+
+
+def test_an_order_is_stored_as_json_text(db_path: Path) -> None:
+    order = make_order(1)
+    order["order_lines"][0]["product"]["title"] = "Tasse bleue, été"
+    with SandboxServer(db_path=db_path, static_token=TOKEN) as server:
+        assert upsert(server, make_body([order])) == 204
+        (stored,) = server.stored_orders()
+        assert stored["body"] == order
+    with sqlite3.connect(db_path) as db:
+        ((kind, text),) = db.execute("SELECT typeof(body), body FROM orders").fetchall()
+    assert kind == "text" and orjson.loads(text) == order
