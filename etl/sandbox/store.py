@@ -61,7 +61,8 @@ WHERE excluded.channel_updated_key >= orders.channel_updated_key
 """
 
 # A body given as bytes is UTF-8 text already: CAST stores it as TEXT, byte for byte, without
-# decoding 360 KB in Python only for sqlite3 to encode it back.
+# decoding 360 KB in Python only for sqlite3 to encode it back. (CAST reads a BLOB in the file's
+# encoding: the store never sets one, so it is SQLite's default, UTF-8.)
 INSERT_REQUEST = """
 INSERT INTO requests (time, method, path, status, fault, orders, orders_ignored, body, response,
                       client_id)
