@@ -464,6 +464,10 @@ def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) ->
                 str(Path(folder) / "sandbox.sqlite3"),
                 "--static-token",
                 token,
+                # The bench measures what the sandbox can take: its per-client rate limit
+                # (the documented 30 requests/s by default on the command line) is off.
+                "--rate-limit",
+                "0",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -505,7 +509,7 @@ def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) ->
     return [
         f"sandbox: {len(statuses)} upserts of 100 orders from {threads} threads in "
         f"{elapsed:.2f} s = {rate:.1f} requests/s ({cpu / len(statuses) * 1000:.1f} ms of "
-        f"sandbox CPU per request; statuses {counted})",
+        f"sandbox CPU per request; statuses {counted}; sandbox started with --rate-limit 0)",
         f"  -> target: at least 100 requests/s: {'met' if rate >= 100 else 'NOT met'}",
     ]
 

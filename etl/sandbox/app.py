@@ -36,6 +36,7 @@ from .routing import RouteTable
 from .store import RequestRecord, Store
 from .validation import OrdersValidator
 from .wire import (
+    NOT_JSON,
     Handled,
     Outcome,
     Request,
@@ -275,7 +276,7 @@ class RequestSeen:
 def _record_of(
     request: Request, handled: Handled | None, fault: Fault | None, seen: RequestSeen
 ) -> RequestRecord:
-    body: str | None
+    body: str | bytes | None
     response: str | None
     orders = None
     if handled is not None and handled.log_view is not None:
@@ -301,12 +302,16 @@ def _record_of(
     )
 
 
-def logged_body(request: Request) -> str | None:
-    """The body as the request log keeps it: text as sent; multipart as its parts' names,
-    sizes and hashes (with the JSON parts parsed); other binary as its size and hash."""
+def logged_body(request: Request) -> str | bytes | None:
+    """The body as the request log keeps it: text as sent (JSON as its UTF-8 bytes); multipart
+    as its parts' names, sizes and hashes (with the JSON parts parsed); other binary as its size
+    and hash."""
     content_type = request.headers.get("content-type", "")
     if is_form_data(content_type):
         return orjson.dumps(describe_body(content_type, request.body, JSON_PARTS)).decode()
+    if request.document is not NOT_JSON:
+        # orjson parsed it, so it is valid UTF-8: no need to decode it to know it is text.
+        return request.body
     try:
         return request.body.decode("utf-8") or None
     except UnicodeDecodeError:
