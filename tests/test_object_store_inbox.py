@@ -303,7 +303,9 @@ def test_a_store_that_refuses_is_explained_without_its_credentials(
         "(no-such-bucket-here: a typo?); create it, or fix the inbox URL\n",
     )
 
-    # A store that does not answer (nothing listens on the endpoint's port any more).
+    # A store that does not answer (nothing listens on the endpoint's port any more). Two
+    # tries (AWS_MAX_ATTEMPTS, read by botocore under s3fs), not its default backoff of seconds.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     import socket
 
     with socket.socket() as unused:
