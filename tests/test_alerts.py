@@ -187,7 +187,7 @@ def test_the_watcher_says_once_that_the_api_is_down_and_once_that_it_is_back(
         sandbox,
         tmp_path,
         alert_urls=(Secret(dead_port_url()), Secret(url)),
-        alert_api_down_minutes=0.01,
+        alert_api_down_minutes=0.005,  # 0.3 s: down for a few runs, not for the first one
     )
     caplog.set_level("DEBUG")
     sandbox.set_faults({"faults": [{"status": 503}], "path_prefix": "/api/"})
@@ -196,7 +196,7 @@ def test_the_watcher_says_once_that_the_api_is_down_and_once_that_it_is_back(
         settings,
         lambda: ConnectClient(settings, sleep=lambda s: None),
         rescan_seconds=0.2,
-        api_down_pause=0.2,
+        api_down_pause=0.05,  # doubled after each run the API is down: 0.2 made it 8 s
     )
     thread = threading.Thread(target=watcher.run, name="watcher-under-test")
     thread.start()

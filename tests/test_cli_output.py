@@ -75,19 +75,14 @@ def test_check_takes_a_folder_and_a_kind_for_names_that_say_none(
     assert code == 0 and "24 orders from 90 rows: 24 valid" in out
 
 
-def test_report_open_says_when_no_browser_could_be_opened(tmp_path: Path) -> None:
+def test_report_open_says_when_no_browser_could_be_opened(tmp_path: Path, run_cli: RunCli) -> None:
     outbox = tmp_path / "outbox"
+    # The run to open, made in this process: only `report --open` needs a process of its own
+    # (BROWSER in its environment, stderr as a person sees it).
+    assert run_cli("check", SAMPLES / "orders-2026-11-22.csv", "--outbox", outbox, "-q")[0] == 0
     env = {**os.environ, "PYTHONPATH": str(REPO), "BROWSER": "false"}
-    command = [sys.executable, "-m", "etl"]
-    subprocess.run(
-        [*command, "check", SAMPLES / "orders-2026-11-22.csv", "--outbox", outbox, "-q"],
-        env=env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
     opened = subprocess.run(
-        [*command, "report", "--open", "--outbox", outbox],
+        [sys.executable, "-m", "etl", "report", "--open", "--outbox", outbox],
         env=env,
         capture_output=True,
         text=True,

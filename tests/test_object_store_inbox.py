@@ -303,7 +303,9 @@ def test_a_store_that_refuses_is_explained_without_its_credentials(
         "(no-such-bucket-here: a typo?); create it, or fix the inbox URL\n",
     )
 
-    # A store that does not answer (nothing listens on the endpoint's port any more).
+    # A store that does not answer (nothing listens on the endpoint's port any more). Two
+    # tries (AWS_MAX_ATTEMPTS, read by botocore under s3fs), not its default backoff of seconds.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
     import socket
 
     with socket.socket() as unused:
@@ -454,7 +456,10 @@ def test_an_object_whose_worker_died_is_resumed_by_another_once_its_lease_runs_o
     ids = [f"K{n:03d}" for n in range(250)]  # three batches
     s3.put("drop/orders-k.csv", orders_csv(*ids))
     config = write_config(tmp_path, s3)
-    config.write_text(config.read_text() + "[state]\nlease_seconds = 10\n")
+    # The test waits the lease out, so it is short (the floor is 3 s); 4 s still gives the
+    # early worker below (in this process, no start-up) time to find the file held.
+    lease = 4.0
+    config.write_text(config.read_text() + f"[state]\nlease_seconds = {lease}\n")
     env = {
         **connect_env(sandbox, process=True),
         "PYTHONPATH": str(REPO),
@@ -478,13 +483,13 @@ def test_an_object_whose_worker_died_is_resumed_by_another_once_its_lease_runs_o
 
     # Another worker at once (in this process: no start-up time): the lease still holds.
     early = run_once(
-        object_settings(sandbox, tmp_path, s3, state_url=Secret(postgres_url), lease_seconds=10.0)
+        object_settings(sandbox, tmp_path, s3, state_url=Secret(postgres_url), lease_seconds=lease)
     )
-    assert time.monotonic() - died_at < 10
+    assert time.monotonic() - died_at < lease
     assert early.run.files == []
     assert s3.keys("drop/") == ["drop/orders-k.csv"] and sum(delivered(sandbox)) == 100
 
-    time.sleep(max(0.0, died_at + 10.5 - time.monotonic()))
+    time.sleep(max(0.0, died_at + lease + 0.5 - time.monotonic()))
     resumed = run()
 
     assert resumed.returncode == 0, resumed.stderr

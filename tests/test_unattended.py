@@ -65,14 +65,14 @@ def test_an_outage_is_alerted_measured_and_seen_by_the_health_check(
         sandbox,
         tmp_path,
         alert_urls=(Secret(mail), Secret(f"json://127.0.0.1:{hook_port}/etl")),
-        alert_api_down_minutes=0.01,
+        alert_api_down_minutes=0.005,  # 0.3 s: down for a few runs, not for the first one
     )
     metrics = Metrics(settings.inbox, settings.outbox)
     watcher = Watcher(
         settings,
         lambda: ConnectClient(settings, sleep=lambda s: None, meter=metrics),
         rescan_seconds=0.2,
-        api_down_pause=0.2,
+        api_down_pause=0.05,  # doubled after each run the API is down: 0.2 made it 8 s
     )
     watcher.run_listeners.append(metrics.record_run)
     server = MetricsServer(metrics, lambda: health(settings.outbox), "127.0.0.1", 0)

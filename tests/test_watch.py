@@ -113,9 +113,12 @@ def test_a_file_written_slowly_is_taken_once_and_complete(
     data = source.read_bytes()
     target = settings.inbox / "orders-slow.csv"
     with Running(settings, polling):
+        # Written over 1.6 s, longer than the settle period (in 4 parts: 8 took 3.2 s, and
+        # the length past the settle period is what the test needs, not the number of parts).
+        part = len(data) // 4 + 1
         with target.open("wb") as handle:
-            for start in range(0, len(data), len(data) // 8 + 1):
-                handle.write(data[start : start + len(data) // 8 + 1])
+            for start in range(0, len(data), part):
+                handle.write(data[start : start + part])
                 handle.flush()
                 time.sleep(0.4)  # each pause shorter than the settle period
         wait_for(lambda: len(archived(settings)) == 1)

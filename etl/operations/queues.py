@@ -9,6 +9,7 @@ library's own: they must not print a signed URL or a key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -78,11 +79,13 @@ class SqsQueue:
         if settings.secret_access_key:
             options["aws_access_key_id"] = settings.access_key_id
             options["aws_secret_access_key"] = settings.secret_access_key.reveal()
-        # boto3's own retries (with backoff) for throttling and dropped connections; a long
+        # boto3's own retries (with backoff) for throttling and dropped connections: 5 tries,
+        # unless AWS_MAX_ATTEMPTS (AWS's own variable, read by botocore) says how many. A long
         # poll waits up to 20 s, so reads get longer than that.
-        config = Config(
-            retries={"max_attempts": 5, "mode": "standard"}, read_timeout=40, connect_timeout=10
-        )
+        retries: dict[str, Any] = {"mode": "standard"}
+        if not os.environ.get("AWS_MAX_ATTEMPTS"):
+            retries["max_attempts"] = 5
+        config = Config(retries=retries, read_timeout=40, connect_timeout=10)
         self._client: Any = boto3.session.Session().client("sqs", config=config, **options)
         self.url = settings.queue_url
 
