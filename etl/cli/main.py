@@ -307,8 +307,9 @@ def _run(
     """``etl run`` (every file waiting), or ``etl retry`` (``paths``: a run's files, which wait
     in the inbox)."""
     from etl.run.inbox_run import inbox_shown, run_inbox
+    from etl.run.parallel import Workers, run_workers
 
-    with _observed(args) as (observer, logs):
+    with _observed(args) as (observer, logs), Workers(run_workers()) as workers:
         done = run_inbox(
             settings,
             force=force,
@@ -316,6 +317,7 @@ def _run(
             observer=observer,
             metrics_textfile=args.metrics_textfile,
             drop=None if paths is None else lambda: list(paths),
+            workers=workers,
         )
         run = done.summary
         if not run.files and not run.due_work:

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,9 +186,11 @@ def validated_chunks(
     workers: Workers | None = None,
     keep_bodies: bool = True,
     report_lines: bool = False,
+    wanted: Callable[[], bool] | None = None,
 ) -> Iterator[Done]:
     """Chunks of items, each checked against the schema (violations attached), with the JSON
-    of every valid item; big files use ``workers`` when given."""
+    of every valid item; big files use ``workers`` when given (and, with ``wanted``, while it
+    says they are worth it)."""
     if prepared.nested is not None:
         yield from _validated_nested(prepared)
         return
@@ -222,7 +224,7 @@ def validated_chunks(
         report_lines=report_lines,
     )
     big = workers is not None and prepared.rows >= PARALLEL_MIN_ROWS
-    yield from validated(stream, job, workers if big else None, keep_bodies)
+    yield from validated(stream, job, workers if big else None, keep_bodies, wanted=wanted)
 
 
 def iter_validated(
@@ -289,11 +291,15 @@ def request_line(origin: Origin | None, items_property: str, documents: list[Doc
     return b"".join(request_parts(origin, items_property, documents, end=b"]}\n"))
 
 
-def iter_encoded(prepared: Prepared, workers: Workers | None = None) -> Iterator[list[MappedItem]]:
+def iter_encoded(
+    prepared: Prepared,
+    workers: Workers | None = None,
+    wanted: Callable[[], bool] | None = None,
+) -> Iterator[list[MappedItem]]:
     """Chunks of items as ``iter_validated`` gives them, each valid one with its JSON as the
     assembler encoded it (``document``) and no body: it is hashed and sent as it is. A big
-    file is read and validated by ``workers`` when given."""
-    for done in validated_chunks(prepared, workers, keep_bodies=False):
+    file is read and validated by ``workers`` when given (and ``wanted``)."""
+    for done in validated_chunks(prepared, workers, keep_bodies=False, wanted=wanted):
         for item, document in zip(done.items, done.documents, strict=True):
             item.document = document
         yield done.items

@@ -19,6 +19,7 @@ from etl.core.summary import RunSummary
 from etl.deliver.client import ConnectClient
 from etl.monitor.alerts import Alerts
 from etl.run.object_sync import ObjectSync, publish_reports, staged_settings
+from etl.run.parallel import Workers
 from etl.run.shared_state import ClientFactory
 from etl.run.sync import ApiDown, FileReport, Sync
 from etl.settings.config import Settings
@@ -51,6 +52,7 @@ def run_inbox(
     keep_reports: bool = False,
     metrics_textfile: Path | None = None,
     client_factory: Callable[[], ConnectClient] | None = None,
+    workers: Workers | None = None,
 ) -> InboxRun:
     """Process the inbox once, as `etl run` does: UsageError (nothing claimed) without
     credentials, without the inbox (unless ``create``), or when another run or watcher holds
@@ -76,6 +78,7 @@ def run_inbox(
                 observer=observer,
                 paths=paths,
                 keep_reports=keep_reports,
+                workers=workers,
             )
             run = sync()
     finally:

@@ -15,7 +15,7 @@ import re
 import threading
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -304,6 +304,13 @@ def default_workers() -> int:
     return int(os.environ.get("ETL_WORKERS", 0)) or max(1, min(os.cpu_count() or 1, 4))
 
 
+def run_workers() -> int:
+    """How many worker processes `etl run` may use for a file it mostly does not send
+    (``ETL_WORKERS``, else one fewer than `etl check`: the run's own process keeps a core for
+    screening, recording and sending)."""
+    return int(os.environ.get("ETL_WORKERS", 0)) or max(1, default_workers() - 1)
+
+
 def workers_for(processes: int | None) -> Workers | None:
     """A pool of ``processes`` workers, or None: when none are asked for (the Python API's
     default), and inside a daemonic process (an Airflow or Celery task, a multiprocessing
@@ -349,23 +356,30 @@ def validated(
     workers: Workers | None = None,
     keep_bodies: bool = True,
     chunk_size: int | None = None,
+    wanted: Callable[[], bool] | None = None,
 ) -> Iterator[Done]:
     """Every chunk of the file, validated, in order; in worker processes when given some
-    (then valid items hold only their JSON unless ``keep_bodies``: it is parsed back here)."""
+    (then valid items hold only their JSON unless ``keep_bodies``: it is parsed back here).
+    ``wanted``: asked before each chunk, whether the workers are worth it now (else the chunk
+    is done here); the workers start only once it first says so."""
     chunk_size = chunk_size or CHUNK_SIZE
     if workers is None:
         for chunk in source.chunks(chunk_size):
             yield work(job, chunk, keep_bodies)
         return
-    pool = workers.pool()
     ahead: deque[Future[Done]] = deque()
     limit = 2 * workers.processes + 1
     try:
         for chunk in source.chunks(chunk_size):
-            payload = _payload(chunk.batch)
-            chunk.batch = pa.RecordBatch.from_pylist([])
-            ahead.append(pool.submit(_work_remote, job, payload, chunk))
-            if len(ahead) >= limit:
+            if wanted is not None and not wanted():
+                here: Future[Done] = Future()
+                here.set_result(work(job, chunk, keep_bodies))
+                ahead.append(here)
+            else:
+                payload = _payload(chunk.batch)
+                chunk.batch = pa.RecordBatch.from_pylist([])
+                ahead.append(workers.pool().submit(_work_remote, job, payload, chunk))
+            if len(ahead) >= limit or (wanted is not None and ahead[0].done()):
                 yield _finish(ahead.popleft().result(), keep_bodies)
         while ahead:
             yield _finish(ahead.popleft().result(), keep_bodies)

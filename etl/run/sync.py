@@ -261,7 +261,9 @@ class Sync:
         own for a state URL). ``leadership``: the watcher's, which says whether this worker
         runs the once-a-minute jobs (a run asks for it once).
         ``workers``: processes that read and validate big files (as for `etl check`), so that
-        a file whose orders were mostly delivered before is judged at `etl check`'s pace."""
+        a file whose orders were mostly delivered before is judged at `etl check`'s pace. They
+        are used (and started) only while the file sends little (``_sending_little``): while
+        the pacing is what a file waits for, they would only add processes and memory."""
         self.settings = settings
         self.client_factory = client_factory
         self.force = force
@@ -274,6 +276,7 @@ class Sync:
         self._holding: set[str] = set()  # names this run claimed and has not let go
         self.leadership = leadership
         self.workers = workers
+        self._sending_little = False  # the last chunk sent under a quarter of its items
         self.run = RunSummary(
             run_id=new_run_id(settings.outbox),
             command="run",
@@ -645,12 +648,18 @@ class Sync:
                 lambda batch, sent: self._record(batch, file_run, ledger, sent),
             ) as sending,
         ):
-            for chunk in prefetched(iter_encoded(prepared, self.workers)):
+            self._sending_little = False
+            encoded = iter_encoded(prepared, self.workers, wanted=lambda: self._sending_little)
+            for chunk in prefetched(encoded):
                 self.observer.items_validated(
                     path.name, len(chunk), sum(len(i.rows) for i in chunk)
                 )
                 screened = FileRun(path, sha256, summary)  # appended in turn, see above
                 to_send = self._screen(chunk, screened, ledger)
+                # At 20 requests/s a chunk's orders take longer to send than to judge, unless
+                # most of them are not sent (delivered before, or invalid): then judging is what
+                # the file waits for, and the workers judge the next chunks.
+                self._sending_little = 4 * len(to_send) < len(chunk)
                 sending.then(functools.partial(self._merge, file_run, screened))
                 for batch in batcher.add(to_send):
                     sending.send(batch)
