@@ -97,9 +97,9 @@ def test_item4_no_two_opened_files_share_a_column_plan_token(
     tokens: list[str] = []
     real = pipeline.validated
 
-    def recording(stream: Any, job: Any, *args: Any) -> Any:
+    def recording(stream: Any, job: Any, *args: Any, **options: Any) -> Any:
         tokens.append(job.token)
-        return real(stream, job, *args)
+        return real(stream, job, *args, **options)
 
     monkeypatch.setattr(pipeline, "validated", recording)
     path = tmp_path / "orders.csv"

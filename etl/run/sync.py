@@ -739,7 +739,8 @@ class Sync:
     def _deliver(
         self, batch: Batch, file_run: FileRun, ledger: Ledger, items_property: str
     ) -> Sent:
-        """What must happen batch after batch: decide to send, record it pending, send it."""
+        """What a sender thread does with a batch: decide to send, record it pending, send it,
+        record what Connect accepted."""
         if self.api_down is not None:
             return Sent(skipped=str(self.api_down))
         if self.stop_requested() or self._lost(file_run):
@@ -763,10 +764,28 @@ class Sync:
             self.api_down = ApiDown(unexpected)
             return Sent(error=unexpected)
         failpoints.reach("batch.sent")
+        # In the ledger as soon as answered, not in the file's turn: a crash then leaves
+        # pending (to send again) only the batches that were on the wire.
+        accepted = [
+            (d.item.key, content_hash(d.item), updated_at(d.item))
+            for d in delivery.results
+            if d.outcome is Outcome.ACCEPTED
+        ]
+        status = "accepted" if len(accepted) == len(batch.items) else "rejected"
+        with self._ledger_lock:
+            ledger.batch_finished(
+                batch.batch_id,
+                file_run.sha256,
+                status,
+                accepted,
+                204 if accepted else None,
+                run_id=self.run.run_id,
+            )
         return Sent(delivery=delivery)
 
     def _record(self, batch: Batch, file_run: FileRun, ledger: Ledger, sent: Sent) -> None:
-        """What a batch came to: the ledger, the results, the log line, the observer."""
+        """What a batch came to: the results, the log line, the observer (and the ledger, for a
+        batch not answered: a delivered one is there already)."""
         if sent.skipped is not None:
             self._mark_failed(batch.items, batch.batch_id, file_run, sent.skipped)
             return
@@ -784,22 +803,8 @@ class Sync:
             self._mark_failed(batch.items, batch.batch_id, file_run, str(error))
             return
         delivery = sent.delivery
-        assert delivery is not None
-        accepted = [
-            (d.item.key, content_hash(d.item), updated_at(d.item))
-            for d in delivery.results
-            if d.outcome is Outcome.ACCEPTED
-        ]
-        status = "accepted" if len(accepted) == len(batch.items) else "rejected"
-        with self._ledger_lock:
-            ledger.batch_finished(
-                batch.batch_id,
-                file_run.sha256,
-                status,
-                accepted,
-                204 if accepted else None,
-                run_id=self.run.run_id,
-            )
+        assert delivery is not None  # in the ledger already (_deliver)
+        accepted = [d for d in delivery.results if d.outcome is Outcome.ACCEPTED]
         file_run.summary.requests += delivery.requests
         file_run.summary.extra_requests += delivery.extra_requests
         for result in delivery.results:
