@@ -4,6 +4,9 @@ and delivers exactly what it delivers alone."""
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,17 @@ def test_a_file_whose_orders_are_sent_leaves_the_workers_unstarted(
         run = Sync(settings, lambda: ConnectClient(settings), workers=workers)()
         assert workers._pool is None
     assert run.exit_code == 0 and run.files[0].outcomes == {"ACCEPTED": 200}
+
+
+def test_a_worker_leaves_ctrl_c_and_sigterm_to_the_run() -> None:
+    """Ctrl-C reaches every process of the terminal's group, and systemd's SIGTERM every process
+    of the unit: the run stops gracefully (its batches in flight finish, the file waits for the
+    next run), so its workers must not die under it first, which would break the pool and fail
+    the file as an internal error."""
+    with Workers(1) as workers:
+        pool = workers.pool()
+        (pid,) = {pool.submit(os.getpid).result()}
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.3)
+        assert pool.submit(os.getpid).result(timeout=30) == pid

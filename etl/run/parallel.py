@@ -12,6 +12,7 @@ import gc
 import multiprocessing
 import os
 import re
+import signal
 import threading
 from array import array
 from collections import deque
@@ -284,6 +285,11 @@ def _work_remote(job: FileJob, payload: bytes, chunk: Chunk) -> Done:
 
 def _start_worker() -> None:
     own_process()  # a worker is the tool's: its allocator tuned, its collector ours
+    # Ctrl-C reaches the terminal's whole process group, systemd's SIGTERM the whole unit: the
+    # run decides how to stop (its batches in flight finish), and its workers end with it
+    # (their queue closes). Dying first would break the pool and fail the file.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     gc.disable()  # see paused_gc; a worker keeps nothing from one chunk to the next
     skip_pandas_probe()
 
