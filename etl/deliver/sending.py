@@ -1,4 +1,5 @@
-"""Batches sent one after another by a sender thread while the caller records the answers.
+"""Batches sent by sender threads, several on the wire at once, while the caller records the
+answers in file order.
 
 At 20 requests/s a batch has 50 ms: the decision to send and the ``pending`` mark must fit in
 them; recording the answer (the ledger's ``accepted``, the results, the log line) need not, and
@@ -51,7 +52,8 @@ class SendingPipeline:
         self._deliver = deliver
         self._record = record
         self._sender = ThreadPoolExecutor(senders, thread_name_prefix="etl-send")
-        # Batches handed to the senders and not yet recorded: one waiting for each sender.
+        # Batches handed to the senders and not yet recorded: those on the wire, and two more
+        # answered and waiting for their turn to be recorded.
         self._most_in_flight = senders + 2
         self._queue: deque[tuple[Batch, Future[Sent]] | Callable[[], None]] = deque()
         self._in_flight = 0
