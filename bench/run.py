@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from etl.run.sandbox_process import SandboxProcess
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -378,49 +381,25 @@ def shapes(inputs: list[ShapeInput], repeat: int, compare: bool) -> list[str]:
     return lines
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def submission(path: Path, lines: int, repeat: int) -> list[str]:
     """`etl run` against the sandbox (its own process, as the real API is elsewhere) at the
     default pacing of 20 requests/s: the file's time vs requests / 20."""
-    from etl.sandbox.app import TOKEN_PATH
-    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from etl.run.sandbox_process import started_sandbox
 
     report: list[str] = []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as folder:
-            port = _free_port()
-            database = str(Path(folder) / "sandbox.sqlite3")
-            server = subprocess.Popen(
-                [sys.executable, "-m", "etl.sandbox", "--port", str(port), "--db", database],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                cwd=REPO,
-            )
-            try:
-                _wait_for(port)
-                inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
-                inbox.mkdir()
-                shutil.copy(path, inbox / path.name)
-                command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
-                command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
-                env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECT_")}
-                env.update(
-                    CONNECT_API_URL=f"http://127.0.0.1:{port}/api",
-                    CONNECT_TOKEN_URL=f"http://127.0.0.1:{port}{TOKEN_PATH}",
-                    CONNECT_CLIENT_ID=DEFAULT_CLIENT_ID,
-                    CONNECT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
-                )
-                seconds, peak, _ = measure(command, env)
-                (summary_path,) = outbox.glob("runs/*/summary.json")
-                summary = json.loads(summary_path.read_text())
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
+        with (
+            tempfile.TemporaryDirectory() as folder,
+            started_sandbox(Path(folder) / "sandbox.sqlite3") as sandbox,
+        ):
+            inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
+            inbox.mkdir()
+            shutil.copy(path, inbox / path.name)
+            command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
+            command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
+            seconds, peak, _ = measure(command, connect_env(dict(os.environ), sandbox))
+            (summary_path,) = outbox.glob("runs/*/summary.json")
+            summary = json.loads(summary_path.read_text())
         file = summary["files"][0]
         requests = int(file["requests"])
         floor = requests / 20
@@ -434,10 +413,24 @@ def submission(path: Path, lines: int, repeat: int) -> list[str]:
     return report
 
 
+def connect_env(base: dict[str, str], sandbox: SandboxProcess) -> dict[str, str]:
+    """``base`` without its CONNECT_* variables, then the sandbox's address and credentials."""
+    env = {k: v for k, v in base.items() if not k.startswith("CONNECT_")}
+    env.update(
+        CONNECT_API_URL=sandbox.api_url,
+        CONNECT_TOKEN_URL=sandbox.token_url,
+        CONNECT_CLIENT_ID=sandbox.client_id,
+        CONNECT_CLIENT_SECRET=sandbox.client_secret.reveal(),
+    )
+    return env
+
+
 def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) -> list[str]:
     """Requests per second the sandbox (its own process) takes: ``count`` upserts of 100 orders
     (the bodies `etl check` writes for ``shape``) sent from ``threads`` client threads."""
     import requests
+
+    from etl.run.sandbox_process import started_sandbox
 
     with tempfile.TemporaryDirectory() as folder:
         command = [sys.executable, "-m", "etl.cli.main", "check", str(shape.path)]
@@ -451,32 +444,12 @@ def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) ->
             for line in requests_path.read_bytes().splitlines()
             if line.count(b'"order_lines"') == 100
         ]
-        port = _free_port()
         token = "bench-token"
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "etl.sandbox",
-                "--port",
-                str(port),
-                "--db",
-                str(Path(folder) / "sandbox.sqlite3"),
-                "--static-token",
-                token,
-                # The bench measures what the sandbox can take: its per-client rate limit
-                # (the documented 30 requests/s by default on the command line) is off.
-                "--rate-limit",
-                "0",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=REPO,
-            env=shape_env(shape),
-        )
-        try:
-            _wait_for(port)
-            url = f"http://127.0.0.1:{port}/api/channel-platform/v1/orders"
+        # The bench measures what the sandbox can take: its per-client rate limit (the
+        # documented 30 requests/s by default on the command line) is off.
+        options = ("--static-token", token, "--rate-limit", "0")
+        with started_sandbox(Path(folder) / "sandbox.sqlite3", options=options) as server:
+            url = f"{server.api_url}/channel-platform/v1/orders"
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             statuses: list[int] = []
             lock = threading.Lock()
@@ -501,9 +474,6 @@ def sandbox_throughput(shape: ShapeInput, count: int = 400, threads: int = 2) ->
                 worker.join()
             elapsed = time.perf_counter() - started
             cpu = _tree(server.pid)[1].get(server.pid, 0.0) - before
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
     rate = len(statuses) / elapsed
     counted = {s: statuses.count(s) for s in sorted(set(statuses))}
     return [
@@ -544,99 +514,64 @@ def paced_runs(shape: ShapeInput, delta: bool) -> list[str]:
     """`etl run` of a whole export against the sandbox (its own process) at the default pacing
     of 20 requests/s, against requests / 20; then, with ``delta``, the same export with 1% of
     its orders changed, against `etl check` of that file measured in the same session."""
-    from etl.sandbox.app import TOKEN_PATH
-    from etl.sandbox.config import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+    from etl.run.sandbox_process import started_sandbox
 
     report: list[str] = []
-    with tempfile.TemporaryDirectory() as folder:
-        port = _free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "etl.sandbox",
-                "--port",
-                str(port),
-                "--db",
-                str(Path(folder) / "sandbox.sqlite3"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=REPO,
-        )
-        try:
-            _wait_for(port)
-            inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
-            inbox.mkdir()
-            env = shape_env(shape)
-            env.update(
-                CONNECT_API_URL=f"http://127.0.0.1:{port}/api",
-                CONNECT_TOKEN_URL=f"http://127.0.0.1:{port}{TOKEN_PATH}",
-                CONNECT_CLIENT_ID=DEFAULT_CLIENT_ID,
-                CONNECT_CLIENT_SECRET=DEFAULT_CLIENT_SECRET,
-            )
-            command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
-            command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
-            files = [shape.path, changed_copy(shape.path)] if delta else [shape.path]
-            for number, path in enumerate(files):
-                warm(path)
-                shutil.copy(path, inbox / path.name)
-                measured = measured_run(command, env)
-                summaries = sorted(outbox.glob("runs/*/summary.json"))
-                file = json.loads(summaries[-1].read_text())["files"][0]
-                requests = int(file["requests"])
-                lines = f"{shape.lines:,} lines" if shape.lines else path.name
-                if number == 0:
-                    floor = requests / 20
-                    report.append(
-                        f"etl run of {lines}: {requests} requests, file done in "
-                        f"{file['seconds']:.2f} s = {file['seconds'] / floor:.3f} x "
-                        f"(requests / 20 = {floor:.2f} s); whole command "
-                        f"{measured.seconds:.2f} s; peak RSS {measured.peak / GIB:.2f} GiB; "
-                        f"{measured.cpu:.1f} s CPU; outcomes {file['outcomes']}"
-                    )
-                    report.append("  -> target: at most 1.10 x (requests / 20), within 1 GiB")
-                    continue
-                warm(path)
-                with tempfile.TemporaryDirectory() as check_outbox:
-                    checked = measured_run(
-                        [
-                            sys.executable,
-                            "-m",
-                            "etl.cli.main",
-                            "check",
-                            str(path),
-                            "--outbox",
-                            check_outbox,
-                            "--quiet",
-                        ],
-                        shape_env(shape),
-                    )
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        started_sandbox(Path(folder) / "sandbox.sqlite3") as sandbox,
+    ):
+        inbox, outbox = Path(folder) / "inbox", Path(folder) / "outbox"
+        inbox.mkdir()
+        env = connect_env(shape_env(shape), sandbox)
+        command = [sys.executable, "-m", "etl.cli.main", "run", "--inbox", str(inbox)]
+        command += ["--outbox", str(outbox), "--settle", "0", "--quiet"]
+        files = [shape.path, changed_copy(shape.path)] if delta else [shape.path]
+        for number, path in enumerate(files):
+            warm(path)
+            shutil.copy(path, inbox / path.name)
+            measured = measured_run(command, env)
+            summaries = sorted(outbox.glob("runs/*/summary.json"))
+            file = json.loads(summaries[-1].read_text())["files"][0]
+            requests = int(file["requests"])
+            lines = f"{shape.lines:,} lines" if shape.lines else path.name
+            if number == 0:
+                floor = requests / 20
                 report.append(
-                    f"delta run (1% of orders changed): {requests} requests, whole command "
-                    f"{measured.seconds:.2f} s ({measured.cpu:.1f} s CPU, peak RSS "
-                    f"{measured.peak / GIB:.2f} GiB) against etl check of the same file "
-                    f"{checked.seconds:.2f} s ({checked.cpu:.1f} s CPU) = "
-                    f"{measured.seconds / checked.seconds:.2f}x; outcomes {file['outcomes']}"
+                    f"etl run of {lines}: {requests} requests, file done in "
+                    f"{file['seconds']:.2f} s = {file['seconds'] / floor:.3f} x "
+                    f"(requests / 20 = {floor:.2f} s); whole command "
+                    f"{measured.seconds:.2f} s; peak RSS {measured.peak / GIB:.2f} GiB; "
+                    f"{measured.cpu:.1f} s CPU; outcomes {file['outcomes']}"
                 )
-                report.append("  -> target: at most 1.5x etl check of the same file")
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+                report.append("  -> target: at most 1.10 x (requests / 20), within 1 GiB")
+                continue
+            warm(path)
+            with tempfile.TemporaryDirectory() as check_outbox:
+                checked = measured_run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "etl.cli.main",
+                        "check",
+                        str(path),
+                        "--outbox",
+                        check_outbox,
+                        "--quiet",
+                    ],
+                    shape_env(shape),
+                )
+            report.append(
+                f"delta run (1% of orders changed): {requests} requests, whole command "
+                f"{measured.seconds:.2f} s ({measured.cpu:.1f} s CPU, peak RSS "
+                f"{measured.peak / GIB:.2f} GiB) against etl check of the same file "
+                f"{checked.seconds:.2f} s ({checked.cpu:.1f} s CPU) = "
+                f"{measured.seconds / checked.seconds:.2f}x; outcomes {file['outcomes']}"
+            )
+            report.append("  -> target: at most 1.5x etl check of the same file")
     for line in report:
         print("   ", line, flush=True)
     return report
-
-
-def _wait_for(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the sandbox did not listen on port {port}")
 
 
 def main() -> None:

@@ -35,6 +35,27 @@ def blocks(text: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
 
 
+def run_as_written(folder: Path, config: str, commands: str) -> subprocess.CompletedProcess[str]:
+    """README's shell block run in ``folder`` beside its etl.toml and the samples, with `etl`
+    as README types it running this checkout's code."""
+    (folder / "etl.toml").write_text(config)
+    (folder / "samples").symlink_to(REPO / "samples")
+    shims = folder / "bin"
+    shims.mkdir()
+    (shims / "etl").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m etl.cli.main "$@"\n')
+    (shims / "etl").chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONNECT_")}
+    env.update(PATH=f"{shims}:{env['PATH']}", PYTHONPATH=str(REPO))
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def test_the_many_sellers_section_runs_as_written(tmp_path: Path) -> None:
     text = section("Many sellers")
     (config,) = blocks(text, "toml")
@@ -51,23 +72,8 @@ def test_the_many_sellers_section_runs_as_written(tmp_path: Path) -> None:
         rate_limit=args.rate_limit,
     ) as server:
         address = server.url.removeprefix("http://")
-        (tmp_path / "etl.toml").write_text(config.replace(f"127.0.0.1:{args.port}", address))
-        (tmp_path / "samples").symlink_to(REPO / "samples")
-        shims = tmp_path / "bin"
-        shims.mkdir()
-        # `etl` as README types it, running this checkout's code.
-        (shims / "etl").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m etl.cli.main "$@"\n')
-        (shims / "etl").chmod(0o755)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CONNECT_")}
-        env.update(PATH=f"{shims}:{env['PATH']}", PYTHONPATH=str(REPO))
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", commands],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        config = config.replace(f"127.0.0.1:{args.port}", address)
+        done = run_as_written(tmp_path, config, commands)
         assert done.returncode == 0, done.stdout + done.stderr
         log = server.requests_log(path=UPSERT)
     clients = {entry["client_id"] for entry in log}
@@ -109,22 +115,7 @@ def test_two_workers_for_two_sellers_one_killed_the_other_finishes(
         # settings' floor of 3 s, which spares the test 7 s of waiting for the dead worker.
         config, leases = re.subn(r"(?m)^lease_seconds = 10\b", "lease_seconds = 3", config)
         assert leases == 1
-        (tmp_path / "etl.toml").write_text(config.replace(written_url[1], postgres_url))
-        (tmp_path / "samples").symlink_to(REPO / "samples")
-        shims = tmp_path / "bin"
-        shims.mkdir()
-        (shims / "etl").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m etl.cli.main "$@"\n')
-        (shims / "etl").chmod(0o755)
-        env = {key: value for key, value in os.environ.items() if not key.startswith("CONNECT_")}
-        env.update(PATH=f"{shims}:{env['PATH']}", PYTHONPATH=str(REPO))
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", commands],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        done = run_as_written(tmp_path, config.replace(written_url[1], postgres_url), commands)
         second = (tmp_path / "second.log").read_text()
         assert done.returncode == 0, done.stdout + done.stderr + second
         log = server.requests_log(path=UPSERT)

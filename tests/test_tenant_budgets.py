@@ -6,10 +6,7 @@ Wall-clock tests (a few seconds each): the budget is a rate, so only real time c
 from __future__ import annotations
 
 import itertools
-import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from etl.deliver.client import WINDOW_GUARD_SECONDS, ConnectClient, Pacer
+from etl.run.sandbox_process import started_sandbox
 from etl.run.sync import Sync
 from etl.sandbox import SandboxServer
 
-from .conftest import REPO, SECRET, FakeTime, RunCli, base_line, settings_for, write_rows
+from .conftest import SECRET, FakeTime, RunCli, base_line, settings_for, write_rows
 from .test_tenants import ACME_SECRET, BOLT_SECRET, UPSERT, write_config
 
 pytestmark = pytest.mark.usefixtures("secrets_set")
@@ -67,29 +65,12 @@ class SandboxProcess:
 @pytest.fixture
 def sellers(tmp_path: Path) -> Iterator[SandboxProcess]:
     db_path = tmp_path / "sandbox.sqlite3"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "etl.sandbox",
-            *("--port", "0", "--db", str(db_path), "--stop-on-stdin-close"),
-            *("--client-id", "acme-client", "--client-secret", ACME_SECRET),
-            *("--client", f"bolt-client:{BOLT_SECRET}", "--rate-limit", "30"),
-        ],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
+    options = (
+        *("--client-id", "acme-client", "--client-secret", ACME_SECRET),
+        *("--client", f"bolt-client:{BOLT_SECRET}", "--rate-limit", "30"),
     )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        assert banner.startswith("Mirakl Connect sandbox on "), banner
-        yield SandboxProcess(banner.split()[-1], db_path)
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()  # --stop-on-stdin-close: it stops and writes its last requests
-        process.wait(timeout=30)
+    with started_sandbox(db_path, options=options) as process:
+        yield SandboxProcess(process.url, db_path)
 
 
 def one_request_per_order(inbox: Path, prefix: str, count: int) -> None:

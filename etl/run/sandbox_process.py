@@ -185,12 +185,14 @@ class SandboxProcess:
         self._http.close()
 
 
-def sandbox_command(db_path: Path) -> list[str]:
+def sandbox_command(db_path: Path, options: Sequence[str] = ()) -> list[str]:
     """``python -m etl.sandbox`` on a free loopback port, storing in ``db_path``, stopping when
-    its stdin closes (our end of the pipe closes when this process ends, even by SIGKILL)."""
+    its stdin closes (our end of the pipe closes when this process ends, even by SIGKILL);
+    ``options``: more of its command line (the bench turns its rate limit off)."""
     return [
         *(sys.executable, "-m", "etl.sandbox"),
         *("--host", "127.0.0.1", "--port", "0", "--db", str(db_path), "--stop-on-stdin-close"),
+        *options,
     ]
 
 
@@ -204,7 +206,7 @@ def _child_env() -> dict[str, str]:
 
 @contextmanager
 def started_sandbox(
-    db_path: Path, *, ready_timeout: float = READY_TIMEOUT
+    db_path: Path, *, options: Sequence[str] = (), ready_timeout: float = READY_TIMEOUT
 ) -> Iterator[SandboxProcess]:
     """Run the sandbox as a child process for the ``with`` block, then stop it, whatever happens.
 
@@ -213,7 +215,7 @@ def started_sandbox(
     """
     deadline = time.monotonic() + ready_timeout
     process = subprocess.Popen(
-        sandbox_command(db_path),
+        sandbox_command(db_path, options),
         stdin=subprocess.PIPE,  # never written: its end of file tells the child to stop
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
